@@ -1,0 +1,1 @@
+"""Benchmarks behind `azero bench`: each module returns a list of `Measurement`s."""

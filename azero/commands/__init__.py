@@ -1,0 +1,1 @@
+"""One module per `azero` subcommand; each is thin and calls into the library."""

@@ -1,0 +1,94 @@
+"""The game protocol: what every game folder provides.
+
+A game is a static `GameSpec` plus pure, batched functions over NumPy state arrays.
+
+Invariants every game keeps (the conformance suite in `conformance.py` checks them):
+  * A batch of states is a C-contiguous array `[B, S]` of `spec.state_dtype`; row b is one
+    complete position (board, side to move, move count, terminal flag and result, and whatever the
+    rules need such as ko/superko history). Functions never modify their input in place.
+  * Players are 0 (moves first) and 1. `to_play(states)` is the side to move.
+  * `result(states)` is the final score from the point of view of the side to move in that
+    (terminal) state: +1 win, 0 draw, -1 loss; 0 for non-terminal states.
+  * `legal_mask(states)` is non-empty for every non-terminal state and all-False for terminal ones.
+  * `step` on a terminal state or with an illegal action raises `IllegalActionError` naming the
+    action and the position; it never returns a corrupt state.
+  * Symmetry k (0 <= k < spec.num_symmetries, 0 = identity) maps actions by
+    `spec.action_permutations[k]` ([num_symmetries, num_actions]: action a becomes perm[k, a]) and
+    maps states, observations and policies consistently, so that
+    `legal_mask(transform_states(s, k))[:, perm[k]] == legal_mask(s)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class IllegalActionError(ValueError):
+    """An action that is not legal in the given position (or any action in a finished game)."""
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    name: str                               # registry name, e.g. "connect4"
+    num_actions: int                        # size of the flat action space
+    observation_shape: tuple[int, ...]      # network input per position, e.g. (C, H, W)
+    state_size: int                         # S: columns of a state row
+    max_game_length: int                    # upper bound on plies of one game
+    num_players: int = 2
+    state_dtype: np.dtype = field(default_factory=lambda: np.dtype(np.int64))
+    num_symmetries: int = 1
+    # [num_symmetries, num_actions] int64; row 0 is the identity.
+    action_permutations: np.ndarray | None = None
+    board_shape: tuple[int, int] | None = None   # (rows, cols) for rendering/ownership, if a board game
+
+
+@runtime_checkable
+class Game(Protocol):
+    """What `games.make(name)` returns. All array functions are batched over the leading axis."""
+
+    spec: GameSpec
+
+    def initial_states(self, n: int) -> np.ndarray:
+        """[n, S] copies of the starting position."""
+
+    def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """states [B, S], actions [B] int -> new states [B, S]. Raises IllegalActionError."""
+
+    def legal_mask(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> bool [B, A]."""
+
+    def terminal(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> bool [B]."""
+
+    def result(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> float32 [B], score for the side to move (+1/0/-1), 0 if not terminal."""
+
+    def to_play(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> int8 [B], 0 or 1."""
+
+    def move_number(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> int32 [B], plies played so far."""
+
+    def observation(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> float32 [B, *spec.observation_shape], from the side to move's point of view."""
+
+    def transform_states(self, states: np.ndarray, k: int) -> np.ndarray:
+        """Apply symmetry k to every state."""
+
+    def transform_observations(self, obs: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """obs [N, *obs_shape], k [N] int -> obs with symmetry k[i] applied to row i."""
+
+    def transform_policies(self, policies: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """policies [N, A], k [N] int -> policies with symmetry k[i] applied to row i."""
+
+    def parse_action(self, state: np.ndarray, text: str) -> int:
+        """One state [S] and a move as a human writes it -> action. Raises ValueError with a reason
+        (garbled text, or a well-formed but illegal move)."""
+
+    def format_action(self, state: np.ndarray, action: int) -> str:
+        """One state [S] and an action -> the move as a human writes it."""
+
+    def render(self, state: np.ndarray, last_action: int | None = None, color: bool = False) -> str:
+        """One state [S] -> a text diagram (ANSI colours if `color`)."""
