@@ -1,0 +1,445 @@
+"""Run configuration: typed dataclasses loaded from YAML, with `--set key=value` dotted overrides.
+
+    cfg = load_config("connect4", ["search.num_simulations=32", "train.lr=1e-3"])
+    cfg.search.to_search_config()     # -> azero.search.SearchConfig
+    Config.from_dict(cfg.to_dict())   # round trip through plain types (stored in checkpoints)
+
+A config file may start with `extends: <name or path>`: the file is then the named config with the
+listed keys replaced (nested sections merge key by key), so tiny test configs state only what
+differs. Every problem raises `ConfigError` naming the dotted key: unknown keys (with a did-you-mean),
+wrong types, values out of range.
+
+Where bundled configs live: the YAML files are kept once, in `configs/` at the top of the source tree
+(as DESIGN.md lays out). pyproject.toml maps the data package `azero.configs` onto that folder
+(package-dir), so a built wheel installs them as `<site-packages>/azero/configs/*.yaml`. The loader
+therefore looks in `azero/configs/` next to this module (installed wheel) and then in `configs/` one
+level above the package (source checkout and editable install). No copies anywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import yaml
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_DIRS: tuple[Path, ...] = (_PACKAGE_DIR / "configs", _PACKAGE_DIR.parent / "configs")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message starts with the dotted key it concerns."""
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
+    """Field metadata: inclusive bounds (lower bound exclusive if lo_open)."""
+    return {"lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+def _f(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+       doc: str = "") -> Any:
+    kw: dict[str, Any] = {"metadata": {**_range(lo, hi, lo_open=lo_open), "doc": doc}}
+    if isinstance(default, (list, dict)):
+        kw["default_factory"] = (lambda d=default: type(d)(d))
+    else:
+        kw["default"] = default
+    return field(**kw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections. Defaults are generic (papers' values where they exist); configs/<game>.yaml tunes them.
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ModelConfig:
+    kind: Literal["resnet"] = "resnet"
+    blocks: int = _f(5, 0, doc="residual blocks")
+    channels: int = _f(64, 1, doc="trunk width")
+    policy_channels: int = _f(2, 1, doc="1x1 conv channels of the policy head (AlphaZero: 2)")
+    value_channels: int = _f(1, 1, doc="1x1 conv channels of the value head (AlphaZero: 1)")
+    value_hidden: int = _f(64, 1, doc="hidden units of the value head (AlphaZero: 256)")
+    ownership_head: bool = False     # per-board-point ownership output (Go, KataGo-style)
+
+
+@dataclass
+class SearchSection:
+    """Mirrors `azero.search.SearchConfig` field by field (see its docstring)."""
+    algorithm: Literal["gumbel", "puct"] = "gumbel"
+    num_simulations: int = _f(32, 1)
+    pb_c_base: float = _f(19652.0, 0, lo_open=True)
+    pb_c_init: float = _f(1.25, 0)
+    dirichlet_alpha: float = _f(0.3, 0, lo_open=True)
+    dirichlet_fraction: float = _f(0.25, 0, 1)
+    max_num_considered_actions: int = _f(16, 1)
+    gumbel_scale: float = _f(1.0, 0)
+    c_visit: float = _f(50.0, 0)
+    c_scale: float = _f(0.1, 0)
+    leaves_per_step: int = _f(1, 1)
+    virtual_loss: float = _f(1.0, 0)
+    reuse_tree: bool = True
+
+    def to_search_config(self):
+        from azero.search import SearchConfig
+        return SearchConfig(**dataclasses.asdict(self))
+
+
+@dataclass
+class SelfPlayConfig:
+    workers: int = _f(1, 1, doc="self-play processes")
+    games_per_worker: int = _f(128, 1, doc="games played in lockstep by one worker (one batched search)")
+    threads_per_worker: int | None = _f(None, 1, doc="torch threads per worker; null = cores / workers")
+    temperature_moves: int = _f(8, 0, doc="plies at the start of a game whose move is sampled")
+    temperature: float = _f(1.0, 0, doc="sampling temperature for those plies (PUCT); 0 = argmax")
+    add_noise: bool = True           # Dirichlet (PUCT) / Gumbel root noise in self-play
+    max_moves: int | None = _f(None, 1, doc="adjudicate as a draw after this many plies; null = game's max")
+    resign_threshold: float | None = _f(None, -1, 0, doc="resign when root value < this; null = never")
+    resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")
+    games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
+    checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
+
+
+@dataclass
+class ReplayConfig:
+    window_positions: int = _f(100_000, 1, doc="train on the newest this-many positions")
+    min_positions_to_train: int = _f(4096, 0, doc="no training before this many positions exist")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = _f(256, 1)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = _f(2e-3, 0, lo_open=True)
+    momentum: float = _f(0.9, 0, 1, doc="SGD only")
+    nesterov: bool = True            # SGD only
+    weight_decay: float = _f(1e-4, 0, doc="on conv/linear weights only (not biases, not BN)")
+    lr_schedule: Literal["constant", "cosine", "step"] = "cosine"
+    warmup_steps: int = _f(200, 0, doc="linear warmup from 0")
+    total_steps: int = _f(20_000, 1, doc="cosine: steps to decay over (then held at the floor)")
+    lr_final_fraction: float = _f(0.1, 0, 1, doc="cosine: lr floor as a fraction of lr")
+    lr_milestones: list[int] = _f([], doc="step: steps at which lr is multiplied by lr_gamma")
+    lr_gamma: float = _f(0.1, 0, lo_open=True)
+    value_loss_weight: float = _f(1.0, 0)
+    ownership_loss_weight: float = _f(1.0, 0, doc="only with model.ownership_head")
+    grad_clip_norm: float | None = _f(10.0, 0, lo_open=True, doc="null = no clipping")
+    train_samples_per_position: float = _f(4.0, 0, lo_open=True,
+                                           doc="training samples drawn per self-play position generated")
+    checkpoint_every_steps: int = _f(500, 1, doc="write a candidate checkpoint this often")
+    keep_checkpoints: int = _f(10, 1, doc="candidate checkpoints kept on disk")
+    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    amp: bool = True                 # bf16 autocast on cuda
+    threads: int | None = _f(None, 1, doc="torch threads of the trainer; null = torch's default")
+
+
+@dataclass
+class GateConfig:
+    enabled: bool = True             # false: every candidate becomes best (AlphaZero's "latest")
+    games: int = _f(100, 2)
+    num_simulations: int | None = _f(None, 1, doc="null = search.num_simulations")
+    threshold: float = _f(0.55, 0, 1, doc="score a candidate needs to replace best (AlphaGo Zero: 0.55)")
+    opening_plies: int = _f(2, 0, doc="random plies before each game pair, for varied openings")
+    sprt_elo0: float = 0.0
+    sprt_elo1: float = 50.0
+    sprt_alpha: float = _f(0.05, 0, 1, lo_open=True)
+    sprt_beta: float = _f(0.05, 0, 1, lo_open=True)
+
+
+@dataclass
+class LogConfig:
+    tensorboard: bool = True
+    every_steps: int = _f(50, 1, doc="trainer scalars are logged this often")
+    progress: bool = True            # tqdm progress bars
+
+
+@dataclass
+class Config:
+    game: str
+    run_dir: str = ""                # "" = runs/<game>
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchSection = field(default_factory=SearchSection)
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        if not self.run_dir:
+            self.run_dir = f"runs/{self.game}"
+        if self.gate.sprt_elo1 <= self.gate.sprt_elo0:
+            raise ConfigError(f"gate.sprt_elo1: must be greater than gate.sprt_elo0 "
+                              f"({self.gate.sprt_elo1} <= {self.gate.sprt_elo0})")
+        if self.train.lr_milestones != sorted(self.train.lr_milestones):
+            raise ConfigError(f"train.lr_milestones: must be increasing, got {self.train.lr_milestones}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of str/int/float/bool/None/list (safe for YAML and weights_only checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        return _build(cls, data, "")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+
+def bundled_config_names() -> list[str]:
+    names: set[str] = set()
+    for d in CONFIG_DIRS:
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """A path to an existing file, or the name of a bundled config (`connect4`, `connect4.yaml`)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    stem = p.name[:-5] if p.name.endswith(".yaml") else p.name
+    if p.parent == Path(".") or str(p.parent) == "":
+        for d in CONFIG_DIRS:
+            candidate = d / f"{stem}.yaml"
+            if candidate.is_file():
+                return candidate
+    known = bundled_config_names()
+    hint = difflib.get_close_matches(stem, known, n=1)
+    raise ConfigError(f"config {str(name_or_path)!r}: no such file or bundled config"
+                      + (f"; did you mean {hint[0]!r}?" if hint else "")
+                      + f" (bundled: {', '.join(known) or 'none'})")
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"extends: cycle through {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top level, got {type(data).__name__}")
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    base_path = Path(base_name)
+    if not base_path.is_absolute() and (path.parent / base_path).is_file():
+        base_path = path.parent / base_path
+    else:
+        base_path = find_config(base_name)
+    return _merge(_read_yaml(base_path, seen + (path,)), data)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.lr=0.001' -> (['train', 'lr'], 0.001). The value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. train.lr=0.001")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{key}: cannot parse value {raw!r}: {e}") from None
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Returns a copy of `data` with each dotted override set (keys are checked later, by _build)."""
+    data = _merge({}, data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"{'.'.join(parts[:i + 1])}: is a value, not a section "
+                                  f"(cannot set {'.'.join(parts)})")
+            node = child
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            value = _merge(node[parts[-1]], value)
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path_or_name: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Load a config file (or bundled config name), apply `key=value` overrides, validate."""
+    data = _read_yaml(find_config(path_or_name))
+    return Config.from_dict(apply_overrides(data, overrides))
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: dict -> dataclass, checking keys, types and ranges.
+# ----------------------------------------------------------------------------------------------
+
+def _all_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        t = hints[f.name]
+        if dataclasses.is_dataclass(t):
+            keys += _all_keys(t, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            full = f"{prefix}{key}"
+            candidates = _all_keys(Config)
+            hint = (difflib.get_close_matches(full, candidates, n=1, cutoff=0.6)
+                    or difflib.get_close_matches(str(key), names, n=1, cutoff=0.6))
+            if hint and "." not in hint[0] and prefix:
+                hint = [f"{prefix}{hint[0]}"]
+            raise ConfigError(f"{full}: unknown key" + (f"; did you mean {hint[0]!r}?" if hint else
+                              f" (valid keys here: {', '.join(names)})"))
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        t = hints[f.name]
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing (required)")
+            continue
+        value = data[f.name]
+        if dataclasses.is_dataclass(t):
+            kwargs[f.name] = _build(t, {} if value is None else value, f"{key}.")
+        else:
+            value = _check_type(key, value, t)
+            _check_range(key, value, f.metadata)
+            kwargs[f.name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:  # pragma: no cover - defensive
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(t))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(t))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(t)[0])}"
+    return getattr(t, "__name__", str(t))
+
+
+def _check_type(key: str, value: Any, t: Any) -> Any:
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(t)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(key, value, a)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"{key}: expected {_type_name(t)}, got {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(t)
+        if value in choices:
+            return value
+        hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        raise ConfigError(f"{key}: must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                          + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    if origin is list:
+        (item_t,) = typing.get_args(t)
+        if value is None:
+            return []
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_check_type(f"{key}[{i}]", v, item_t) for i, v in enumerate(value)]
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if t is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        number = _as_number(value)
+        if number is not None and math.isfinite(number) and float(number).is_integer():
+            return int(number)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if t is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        number = _as_number(value)
+        if number is None or math.isnan(number):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(number)
+    if t is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported field type {t!r}")  # pragma: no cover
+
+
+def _as_number(value: Any) -> float | int | None:
+    """Numbers, and strings YAML 1.1 leaves as text although they are numbers (`1e-3`)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _check_range(key: str, value: Any, meta: Any) -> None:
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                _check_range(f"{key}[{i}]", v, meta)
+        return
+    lo, hi, lo_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open", False)
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise ConfigError(f"{key}: must be {'>' if lo_open else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: must be <= {hi}, got {value}")
+
+
+__all__ = [
+    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "ReplayConfig", "SearchSection",
+    "SelfPlayConfig", "TrainConfig", "apply_overrides", "bundled_config_names", "find_config",
+    "load_config", "parse_override",
+]

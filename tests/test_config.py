@@ -1,0 +1,124 @@
+import dataclasses
+
+import pytest
+import yaml
+
+from azero import config as C
+from azero.config import Config, ConfigError, load_config
+
+
+def test_bundled_connect4_loads_with_the_documented_defaults():
+    cfg = load_config("connect4")
+    assert cfg.game == "connect4"
+    assert (cfg.model.blocks, cfg.model.channels) == (5, 64)
+    assert cfg.search.algorithm == "gumbel"
+    assert cfg.train.lr == pytest.approx(2e-3)
+    assert cfg.selfplay.resign_threshold is None
+
+
+def test_tiny_config_extends_connect4_and_only_changes_what_it_lists():
+    tiny, full = load_config("connect4_tiny"), load_config("connect4")
+    assert (tiny.model.blocks, tiny.model.channels, tiny.search.num_simulations) == (1, 8, 8)
+    assert tiny.model.policy_channels == full.model.policy_channels   # inherited
+    assert tiny.train.optimizer == full.train.optimizer
+    assert tiny.game == "connect4"
+
+
+def test_every_bundled_yaml_states_only_known_keys():
+    for name in C.bundled_config_names():
+        load_config(name)
+
+
+def test_connect4_yaml_lists_every_key():
+    """The main config documents the full schema: every dataclass field appears in it."""
+    raw = yaml.safe_load(C.find_config("connect4").read_text())
+    flat = set()
+    for k, v in raw.items():
+        flat |= {f"{k}.{kk}" for kk in v} if isinstance(v, dict) else {k}
+    assert set(C._all_keys(Config)) <= flat
+
+
+def test_overrides_parse_yaml_values_and_nested_keys():
+    cfg = load_config("connect4", ["train.lr=1e-3", "search.num_simulations=64", "gate.enabled=false",
+                                   "selfplay.resign_threshold=-0.9", "train.lr_milestones=[100, 200]",
+                                   "train.threads=null", "run_dir=/tmp/x", "train.batch_size=1e3"])
+    assert cfg.train.lr == pytest.approx(1e-3) and isinstance(cfg.train.lr, float)
+    assert cfg.search.num_simulations == 64
+    assert cfg.gate.enabled is False
+    assert cfg.selfplay.resign_threshold == pytest.approx(-0.9)
+    assert cfg.train.lr_milestones == [100, 200]
+    assert cfg.train.threads is None
+    assert cfg.run_dir == "/tmp/x"
+    assert cfg.train.batch_size == 1000 and isinstance(cfg.train.batch_size, int)
+
+
+@pytest.mark.parametrize("override, key, words", [
+    ("train.lrr=0.1", "train.lrr", "did you mean 'train.lr'"),
+    ("serch.num_simulations=3", "serch", "did you mean 'search'"),
+    ("search.num_simulations=abc", "search.num_simulations", "integer"),
+    ("search.num_simulations=1.5", "search.num_simulations", "integer"),
+    ("search.num_simulations=0", "search.num_simulations", ">= 1"),
+    ("search.dirichlet_fraction=1.5", "search.dirichlet_fraction", "<= 1"),
+    ("train.lr=0", "train.lr", "> 0"),
+    ("train.optimizer=adam", "train.optimizer", "did you mean 'adamw'"),
+    ("gate.enabled=3", "gate.enabled", "true or false"),
+    ("model.blocks=true", "model.blocks", "integer"),
+    ("train.lr.x=1", "train.lr", "not a section"),
+    ("train=5", "train", "mapping"),
+    ("selfplay.resign_threshold=0.5", "selfplay.resign_threshold", "<= 0"),
+    ("gate.sprt_elo1=-5", "gate.sprt_elo1", "greater than"),
+    ("train.lr_milestones=[5, 3]", "train.lr_milestones", "increasing"),
+    ("nonsense", "nonsense", "key=value"),
+])
+def test_errors_name_the_dotted_key(override, key, words):
+    with pytest.raises(ConfigError) as e:
+        load_config("connect4", [override])
+    msg = str(e.value)
+    assert key in msg and words in msg, msg
+
+
+def test_unknown_key_in_a_file_is_named(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("game: connect4\nmodel:\n  chanels: 32\n")
+    with pytest.raises(ConfigError, match=r"model\.chanels: unknown key; did you mean 'model\.channels'"):
+        load_config(p)
+
+
+def test_missing_game_and_missing_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model: {blocks: 2}\n")
+    with pytest.raises(ConfigError, match="game: missing"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="connect5.*did you mean 'connect4'"):
+        load_config("connect5")
+
+
+def test_extends_relative_file_and_cycle(tmp_path):
+    (tmp_path / "base.yaml").write_text("game: dropthree\nmodel: {blocks: 2, channels: 16}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nmodel: {channels: 32}\n")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert (cfg.game, cfg.model.blocks, cfg.model.channels) == ("dropthree", 2, 32)
+    assert cfg.run_dir == "runs/dropthree"
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_dict_round_trip_is_plain_and_exact():
+    cfg = load_config("connect4_tiny", ["train.lr_milestones=[10]"])
+    d = cfg.to_dict()
+    assert yaml.safe_load(yaml.safe_dump(d)) == d     # plain types only
+    assert Config.from_dict(d) == cfg
+    assert Config.from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
+
+
+def test_search_section_mirrors_search_config():
+    search = pytest.importorskip("azero.search")
+    if not hasattr(search, "SearchConfig"):
+        pytest.skip("azero.search.SearchConfig not implemented yet")
+    ours = {f.name: f.default for f in dataclasses.fields(C.SearchSection)}
+    theirs = {f.name: f.default for f in dataclasses.fields(search.SearchConfig)}
+    assert ours == theirs   # same names and same defaults
+    sc = load_config("connect4", ["search.num_simulations=48"]).search.to_search_config()
+    assert isinstance(sc, search.SearchConfig) and sc.num_simulations == 48
