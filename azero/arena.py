@@ -1,0 +1,299 @@
+"""Matches between two players, and the gate that promotes a candidate checkpoint to `best`.
+
+A match plays its games in lockstep: `in_flight` games side by side, each player running ONE
+batched search over all of them on the rows where it is to move, and both players told every move
+(`Player.observe`) so their trees follow the game. A finished row starts the next game at once.
+
+Games come in colour-swapped pairs: games 2k and 2k+1 start from the same opening (`opening_plies`
+random plies, or a given book line), with A moving first in 2k and second in 2k+1, so neither side
+profits from a lucky opening or from the first move. After every completed pair the SPRT is
+checked; when it decides, the match stops (games still in flight are abandoned: not counted, not
+recorded).
+
+Scores are from A's point of view: in `gate`, A is the candidate and B the current best.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from azero.players import Player, make_player
+from azero.records import GameRecord
+from azero.stats import MatchStats, SprtConfig, SprtResult, sprt
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    games: int = 100                 # at most this many games (rounded up to whole pairs)
+    in_flight: int = 32              # games played side by side (the batch of each search)
+    opening_plies: int = 2           # random plies opening each colour-swapped pair
+    sprt: SprtConfig | None = field(default_factory=SprtConfig)   # None: no early stop
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.games < 1 or self.in_flight < 1 or self.opening_plies < 0:
+            raise ValueError(f"match needs games >= 1, in_flight >= 1, opening_plies >= 0: {self}")
+
+    @property
+    def pairs(self) -> int:
+        return (self.games + 1) // 2
+
+
+@dataclass
+class MatchResult:
+    a: str
+    b: str
+    stats: MatchStats                # W/D/L of A over the finished games
+    sprt: SprtResult | None          # verdict at the end (None if the match ran without SPRT)
+    records: list[GameRecord]        # finished games, in the order they finished
+    stopped_early: bool              # the SPRT decided before all games were played
+
+    def summary(self) -> str:
+        lines = [f"{self.a} vs {self.b}: {self.stats}"]
+        if self.sprt is not None:
+            lines.append(f"SPRT {self.sprt}" + (" (stopped early)" if self.stopped_early else ""))
+        return "\n".join(lines)
+
+
+def random_openings(game, count: int, plies: int, rng: np.random.Generator,
+                    attempts_per_opening: int = 20) -> list[list[int]]:
+    """`count` openings of `plies` uniformly random moves that do not end the game, distinct while
+    there are enough of them (repeats are allowed once distinct ones are hard to find)."""
+    from azero.players import random_legal_actions
+    openings: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
+    tries = 0
+    while len(openings) < count:
+        states = game.initial_states(1)
+        line = []
+        for _ in range(plies):
+            action = int(random_legal_actions(game.legal_mask(states), rng)[0])
+            states = game.step(states, np.array([action]))
+            line.append(action)
+            if game.terminal(states)[0]:
+                break
+        tries += 1
+        if game.terminal(states)[0]:
+            if tries > attempts_per_opening * (count + 1):
+                raise RuntimeError(f"{game.spec.name}: could not find {count} openings of "
+                                   f"{plies} plies that do not end the game")
+            continue
+        key = tuple(line)
+        if key in seen and tries <= attempts_per_opening * (count + 1):
+            continue
+        seen.add(key)
+        openings.append(line)
+    return openings
+
+
+def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
+               openings: Sequence[Sequence[int]] | None = None,
+               on_game: Callable[[GameRecord, MatchStats], None] | None = None,
+               info: dict | None = None) -> MatchResult:
+    """Play A against B (see the module docstring). `openings`: book lines, one per pair, cycled
+    (default: random ones). `on_game(record, stats_so_far)` is called after each finished game
+    (write the record, print progress). `info` is copied into every record's info."""
+    rng = np.random.default_rng(cfg.seed)
+    if openings is None:
+        openings = random_openings(game, cfg.pairs, cfg.opening_plies, rng)
+    if len(openings) == 0:
+        raise ValueError("openings: need at least one line (an empty line is the start position)")
+    total = 2 * cfg.pairs
+    batch = min(cfg.in_flight, total)
+    a.begin(batch)
+    b.begin(batch)
+
+    states = game.initial_states(batch)
+    row_game = np.full(batch, -1, dtype=np.int64)      # game index per row; -1 = idle
+    a_side = np.zeros(batch, dtype=np.int8)            # the player number A has in each row
+    moves: list[list[int]] = [[] for _ in range(batch)]
+    opening_len = np.zeros(batch, dtype=np.int64)
+    max_plies = game.spec.max_game_length
+    pair_done = np.zeros(cfg.pairs, dtype=np.int8)
+    wdl = [0, 0, 0]
+    records: list[GameRecord] = []
+    next_game = 0
+    verdict: SprtResult | None = None
+
+    def start(row: int) -> None:
+        nonlocal next_game
+        index = next_game
+        next_game += 1
+        line = [int(x) for x in openings[(index // 2) % len(openings)]]
+        s = game.initial_states(1)
+        for action in line:
+            s = game.step(s, np.array([action], dtype=np.int64))
+        if game.terminal(s)[0]:
+            raise ValueError(f"opening {line} ends the game")
+        states[row] = s[0]
+        row_game[row] = index
+        a_side[row] = index % 2          # A moves first in even games, second in odd ones
+        moves[row] = list(line)
+        opening_len[row] = len(line)
+
+    for row in range(batch):
+        start(row)
+    a.reset(None)
+    b.reset(None)
+
+    while (row_game >= 0).any():
+        active = row_game >= 0
+        a_turn = active & (game.to_play(states) == a_side)
+        b_turn = active & ~a_turn
+        actions = np.zeros(batch, dtype=np.int64)
+        if a_turn.any():
+            actions[a_turn] = a.act(states, a_turn).actions[a_turn]
+        if b_turn.any():
+            actions[b_turn] = b.act(states, b_turn).actions[b_turn]
+        live = np.flatnonzero(active)
+        states[live] = game.step(states[live], actions[live])
+        for row in live:
+            moves[row].append(int(actions[row]))
+        a.observe(actions, active)
+        b.observe(actions, active)
+
+        over = active & (game.terminal(states) | (game.move_number(states) >= max_plies))
+        finished = np.flatnonzero(over)
+        pair_completed = False
+        for row in finished:
+            record = _finish(game, states[row], row_game[row], a_side[row], moves[row],
+                             int(opening_len[row]), a.name, b.name, info)
+            score_a = record.info["score_a"]
+            wdl[0 if score_a == 1.0 else 1 if score_a == 0.5 else 2] += 1
+            records.append(record)
+            pair = int(row_game[row]) // 2
+            pair_done[pair] += 1
+            pair_completed |= bool(pair_done[pair] == 2)
+            row_game[row] = -1
+            if on_game is not None:
+                on_game(record, MatchStats(*wdl))
+        if cfg.sprt is not None and pair_completed:
+            verdict = sprt(*wdl, cfg.sprt)
+            if verdict.decision is not None:
+                break
+        for row in finished:
+            if next_game < total:
+                start(row)
+        if len(finished):
+            rows = finished[row_game[finished] >= 0]
+            if len(rows):
+                a.reset(rows)
+                b.reset(rows)
+
+    stopped_early = bool(verdict is not None and verdict.decision is not None
+                         and len(records) < total)
+    if cfg.sprt is not None:
+        verdict = sprt(*wdl, cfg.sprt)
+    return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records, stopped_early)
+
+
+def _finish(game, state: np.ndarray, index: int, a_side: int, moves: list[int],
+            opening_plies: int, a_name: str, b_name: str, info: dict | None) -> GameRecord:
+    """The record of a finished game (a game that reached max_game_length unfinished is a draw)."""
+    one = state[None]
+    if game.terminal(one)[0]:
+        to_move_score = float(game.result(one)[0])                   # +1/0/-1, side to move
+        first_score = to_move_score if game.to_play(one)[0] == 0 else -to_move_score
+        adjudicated = False
+    else:
+        first_score, adjudicated = 0.0, True
+    score_first = (first_score + 1.0) / 2.0                           # 1, 0.5, 0
+    score_a = score_first if a_side == 0 else 1.0 - score_first
+    players = (a_name, b_name) if a_side == 0 else (b_name, a_name)
+    rec_info = {**(info or {}), "game_index": int(index), "pair": int(index) // 2,
+                "score_a": score_a}
+    if adjudicated:
+        rec_info["adjudicated"] = "draw: reached max_game_length"
+    return GameRecord(game=game.spec.name, players=players, moves=list(moves),
+                      result=score_first, opening_plies=opening_plies, info=rec_info)
+
+
+# --------------------------------------------------------------------------------------- gating
+
+@dataclass
+class GateResult:
+    promoted: bool                   # the candidate becomes best
+    reason: str                      # why, in words
+    stats: MatchStats                # W/D/L of the candidate against best
+    sprt: SprtResult | None
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict:
+        """Flat figures for logging (TensorBoard scalars, the run log)."""
+        d = {"promoted": self.promoted, "reason": self.reason, **self.stats.as_dict(),
+             "stopped_early": self.stopped_early}
+        if self.sprt is not None:
+            d.update(sprt_llr=self.sprt.llr, sprt_decision=self.sprt.decision)
+        return d
+
+
+def gate(candidate: Player | str | os.PathLike, best: Player | str | os.PathLike, cfg, *,
+         game=None, records: str | os.PathLike | None = None, in_flight: int = 32,
+         seed: int | None = None, device: str = "cpu") -> GateResult:
+    """Match the candidate against the current best; the candidate is promoted when its score
+    reaches cfg.threshold (AlphaGo Zero: 55%) or the SPRT accepts H1 (candidate at least
+    sprt_elo1 stronger). An SPRT that accepts H0 stops the match early and rejects.
+
+    cfg: an `azero.config.GateConfig`, or a whole `azero.config.Config` (then its `gate` section
+    is used, and `game` and `seed` default to the run's). candidate, best: players, or checkpoint
+    paths / player specs (`azero.players.make_player`); checkpoints search with their own
+    settings, with cfg.num_simulations simulations when set. records: a file the games are
+    appended to (the game's record format), or None.
+    """
+    if hasattr(cfg, "gate"):                         # a whole run Config
+        game = game if game is not None else cfg.game
+        seed = cfg.seed if seed is None else seed
+        cfg = cfg.gate
+    seed = 0 if seed is None else seed
+    if game is None:
+        raise ValueError("gate: pass game= (a Game or its name), or a whole Config as cfg")
+    if isinstance(game, str):
+        from azero.games import make
+        game = make(game)
+    if not cfg.enabled:
+        return GateResult(True, "gating disabled: every candidate becomes best",
+                          MatchStats(0, 0, 0), None)
+    players = [p if not isinstance(p, (str, os.PathLike))
+               else make_player(p, game, simulations=cfg.num_simulations, seed=seed + i,
+                                device=device, name=name)
+               for i, (p, name) in enumerate(((candidate, "candidate"), (best, "best")))]
+    sprt_cfg = SprtConfig(elo0=cfg.sprt_elo0, elo1=cfg.sprt_elo1, alpha=cfg.sprt_alpha,
+                          beta=cfg.sprt_beta)
+    match_cfg = MatchConfig(games=cfg.games, in_flight=in_flight,
+                            opening_plies=cfg.opening_plies, sprt=sprt_cfg, seed=seed)
+    result = run_match(game, players[0], players[1], match_cfg, records=records,
+                       info={"match": "gate"})
+    stats, verdict = result.stats, result.sprt
+    if verdict is not None and verdict.decision == "H1":
+        promoted, reason = True, f"SPRT accepted H1 (candidate >= {cfg.sprt_elo1:+g} Elo)"
+    elif verdict is not None and verdict.decision == "H0":
+        promoted, reason = False, f"SPRT accepted H0 (candidate <= {cfg.sprt_elo0:+g} Elo)"
+    elif stats.score >= cfg.threshold:
+        promoted, reason = True, f"score {stats.score:.3f} >= threshold {cfg.threshold:g}"
+    else:
+        promoted, reason = False, f"score {stats.score:.3f} < threshold {cfg.threshold:g}"
+    return GateResult(promoted, reason, stats, verdict, result.stopped_early)
+
+
+def run_match(game, a: Player, b: Player, cfg: MatchConfig, *,
+              records: str | os.PathLike | None = None,
+              progress: Callable[[GameRecord, MatchStats], None] | None = None,
+              info: dict | None = None) -> MatchResult:
+    """play_match, appending every finished game to `records` (if given) in the game's format."""
+    from azero.records import open_record_writer
+    writer = open_record_writer(game, records) if records is not None else None
+
+    def on_game(record: GameRecord, stats: MatchStats) -> None:
+        if writer is not None:
+            writer.write(record)
+        if progress is not None:
+            progress(record, stats)
+
+    try:
+        return play_match(game, a, b, cfg, on_game=on_game, info=info)
+    finally:
+        if writer is not None:
+            writer.close()

@@ -1,0 +1,70 @@
+"""`azero arena`: a match between two players, with Elo and an SPRT verdict."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from azero.arena import MatchConfig, run_match
+from azero.games import make, names
+from azero.players import PlayerSpecError, make_player
+from azero.records import record_format
+from azero.stats import SprtConfig
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("arena", help="match two players: W/D/L, Elo, SPRT")
+    p.add_argument("--a", required=True,
+                   help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'")
+    p.add_argument("--b", required=True, help="player B, as --a")
+    p.add_argument("--game", default="connect4", choices=names())
+    p.add_argument("--games", type=int, default=100, help="at most this many games (pairs)")
+    p.add_argument("--sims", type=int, default=None,
+                   help="search simulations for checkpoint players (default: their config)")
+    p.add_argument("--in-flight", type=int, default=32, help="games played side by side")
+    p.add_argument("--opening-plies", type=int, default=2,
+                   help="random plies opening each colour-swapped pair of games")
+    p.add_argument("--elo0", type=float, default=0.0, help="SPRT H0: A is elo0 stronger")
+    p.add_argument("--elo1", type=float, default=35.0, help="SPRT H1: A is elo1 stronger")
+    p.add_argument("--alpha", type=float, default=0.05, help="SPRT false-positive rate")
+    p.add_argument("--beta", type=float, default=0.05, help="SPRT false-negative rate")
+    p.add_argument("--sprt-model", choices=("trinomial", "normal"), default="trinomial")
+    p.add_argument("--no-sprt", action="store_true", help="play all games, no early stop")
+    p.add_argument("--records", default=None,
+                   help="file the games are appended to (default: arena-<time> in the current "
+                        "folder, in the game's record format)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no per-game progress")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    game = make(args.game)
+    try:
+        a = make_player(args.a, game, simulations=args.sims, seed=args.seed, device=args.device)
+        b = make_player(args.b, game, simulations=args.sims, seed=args.seed + 1,
+                        device=args.device)
+        sprt_cfg = None if args.no_sprt else SprtConfig(args.elo0, args.elo1, args.alpha,
+                                                        args.beta, args.sprt_model)
+        cfg = MatchConfig(games=args.games, in_flight=args.in_flight,
+                          opening_plies=args.opening_plies, sprt=sprt_cfg, seed=args.seed)
+    except (PlayerSpecError, ValueError) as e:
+        print(f"azero arena: {e}", file=sys.stderr)
+        return 2
+    if a.name == b.name:
+        a.name, b.name = f"A:{a.name}", f"B:{b.name}"
+    records = args.records or time.strftime("arena-%Y%m%d-%H%M%S") + record_format(
+        game.spec.name).suffix
+
+    def progress(record, stats) -> None:
+        if not args.quiet:
+            print(f"game {record.info['game_index'] + 1:>4}: {record.players[0]} - "
+                  f"{record.players[1]} {record.result_string:<7}  {a.name}: {stats}",
+                  flush=True)
+
+    result = run_match(game, a, b, cfg, records=records, progress=progress,
+                       info={"match": f"{a.name} vs {b.name}"})
+    print(result.summary())
+    print(f"records: {records}")
+    return 0

@@ -1,0 +1,121 @@
+"""Players: who chooses the moves in a match, a terminal game or a benchmark.
+
+A player is named by a spec string (`make_player`):
+    "random"            uniformly random legal moves
+    "mcts-rollout:N"    plain MCTS, N simulations, random-playout values, PUCT without noise
+    anything else       a checkpoint file: the search over its network ("bundled" means the
+                        checkpoint shipped with the package for the game)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .base import Decision, Player
+from .random_player import RandomPlayer, random_legal_actions
+from .search_player import RolloutEvaluator, SearchPlayer, random_playout_values
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class PlayerSpecError(ValueError):
+    """A player spec that names no known player, or a checkpoint that cannot be used."""
+
+
+@dataclass(frozen=True)
+class PlayerSpec:
+    kind: str                       # "random" | "mcts-rollout" | "checkpoint"
+    simulations: int | None = None  # mcts-rollout: N
+    path: str | None = None         # checkpoint file
+
+    @property
+    def label(self) -> str:
+        if self.kind == "random":
+            return "random"
+        if self.kind == "mcts-rollout":
+            return f"mcts-rollout:{self.simulations}"
+        return Path(self.path).name
+
+
+def parse_player_spec(spec: str | os.PathLike) -> PlayerSpec:
+    text = os.fspath(spec).strip()
+    if text == "random":
+        return PlayerSpec("random")
+    if text.startswith("mcts-rollout"):
+        _, sep, n = text.partition(":")
+        if not sep or not n.isdigit() or int(n) < 1:
+            raise PlayerSpecError(f"{text!r}: write mcts-rollout:N with N >= 1 simulations, "
+                                  f"e.g. mcts-rollout:200")
+        return PlayerSpec("mcts-rollout", simulations=int(n))
+    if not text:
+        raise PlayerSpecError("empty player spec: give 'random', 'mcts-rollout:N' or a "
+                              "checkpoint path")
+    return PlayerSpec("checkpoint", path=text)
+
+
+def bundled_checkpoint(game_name: str) -> Path:
+    """The checkpoint shipped with the package for `game_name`; PlayerSpecError if not there."""
+    path = BUNDLED_DIR / f"{game_name}.pt"
+    if not path.is_file():
+        raise PlayerSpecError(
+            f"no bundled {game_name} checkpoint: {path} is missing from this install. Train one "
+            f"(azero train ...) and pass it with --ckpt PATH, or play --ckpt mcts-rollout:1000.")
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
+    """(evaluator, search_config) of a checkpoint file for `game`: the network as a search
+    Evaluator, and the search settings it was trained with. PlayerSpecError if unusable."""
+    from azero import checkpoint, nets
+    path = Path(path)
+    if not path.is_file():
+        raise PlayerSpecError(f"checkpoint {path} not found (a player is 'random', "
+                              f"'mcts-rollout:N' or a checkpoint file)")
+    try:
+        ckpt = checkpoint.load(path, expected_game=game.spec.name, device=device)
+    except checkpoint.CheckpointError as e:
+        raise PlayerSpecError(str(e)) from e
+    evaluator = nets.make_evaluator(ckpt.model, game, device)
+    return evaluator, _search_config_of(ckpt.config)
+
+
+def _search_config_of(config: dict | None):
+    """The search settings of a checkpoint's stored config (Config.to_dict()); keys this version
+    does not know are ignored, missing ones take their defaults."""
+    from azero.config import SearchSection
+    section = (config or {}).get("search") or {}
+    known = {f.name for f in dataclasses.fields(SearchSection)}
+    return SearchSection(**{k: v for k, v in section.items() if k in known}).to_search_config()
+
+
+def rollout_search_config(simulations: int):
+    """Search settings of plain MCTS: PUCT with uniform priors and no root noise."""
+    from azero.search import SearchConfig
+    return SearchConfig(algorithm="puct", num_simulations=simulations, dirichlet_fraction=0.0)
+
+
+def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None,
+                seed: int = 0, device: str = "cpu", name: str | None = None) -> Player:
+    """The player a spec names (see the module docstring). `simulations` overrides a checkpoint's
+    search simulations (mcts-rollout:N carries its own N). Raises PlayerSpecError."""
+    parsed = parse_player_spec(spec)
+    if parsed.kind == "checkpoint" and parsed.path == "bundled":
+        parsed = PlayerSpec("checkpoint", path=str(bundled_checkpoint(game.spec.name)))
+    name = name or parsed.label
+    if parsed.kind == "random":
+        return RandomPlayer(game, seed=seed, name=name)
+    if parsed.kind == "mcts-rollout":
+        return SearchPlayer(game, RolloutEvaluator(game, seed=seed),
+                            rollout_search_config(parsed.simulations), seed=seed, name=name)
+    evaluator, config = load_checkpoint(parsed.path, game, device=device)
+    if simulations is not None:
+        config = replace(config, num_simulations=simulations)
+    return SearchPlayer(game, evaluator, config, seed=seed, name=name)
+
+
+__all__ = ["Decision", "Player", "PlayerSpec", "PlayerSpecError", "RandomPlayer",
+           "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint", "load_checkpoint",
+           "make_player", "parse_player_spec", "random_legal_actions", "random_playout_values",
+           "rollout_search_config"]

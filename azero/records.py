@@ -1,0 +1,161 @@
+"""Game records: what a finished game is (`GameRecord`) and how it is stored, one format per game.
+
+Formats are pluggable per game (`register_record_format`): Connect Four writes JSON lines with the
+moves as one string of 1-indexed column digits ("4453"), the form of the perfect-play set in
+shared/bench/connect4; a game without its own format gets JSON lines with a list of moves in the
+game's notation. Go (SGF) and chess (PGN) register theirs beside their rules.
+
+Records are appended one line at a time and each line is flushed and fsynced: a kill loses at most
+the line being written, and readers skip a torn last line. (A whole-file atomic rewrite per game
+would cost O(games^2) bytes; an append-only log with a tolerant reader keeps the same guarantee.)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+RESULT_STRINGS = {1.0: "1-0", 0.5: "1/2-1/2", 0.0: "0-1"}
+
+
+@dataclass
+class GameRecord:
+    game: str                           # registry name, e.g. "connect4"
+    players: tuple[str, str]            # (first player, second player)
+    moves: list[int]                    # actions, in the order played
+    result: float | None                # score of the first player: 1, 0.5 or 0; None if unfinished
+    opening_plies: int = 0              # how many leading moves came from the opening, not a player
+    info: dict = field(default_factory=dict)   # anything else: match, game index, sims, date, ...
+
+    @property
+    def result_string(self) -> str:
+        return "*" if self.result is None else RESULT_STRINGS[float(self.result)]
+
+
+class RecordWriter(Protocol):
+    def write(self, record: GameRecord) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    suffix: str                                             # file name suffix, e.g. ".jsonl"
+    open_writer: Callable[[object, Path], RecordWriter]     # (game, path) -> writer
+    read: Callable[[object, Path], list[GameRecord]]        # (game, path) -> records
+
+
+def replay_notation(game, moves: list[int]) -> list[str]:
+    """The moves in the game's notation, replaying them from the start (which also checks them)."""
+    states = game.initial_states(1)
+    out = []
+    for action in moves:
+        out.append(game.format_action(states[0], int(action)))
+        states = game.step(states, np.array([action], dtype=np.int64))
+    return out
+
+
+def parse_notation(game, notation: list[str]) -> list[int]:
+    states = game.initial_states(1)
+    moves = []
+    for i, text in enumerate(notation):
+        try:
+            action = game.parse_action(states[0], text)
+        except ValueError as e:
+            raise ValueError(f"move {i + 1} ({text!r}): {e}") from None
+        moves.append(action)
+        states = game.step(states, np.array([action], dtype=np.int64))
+    return moves
+
+
+class _JsonLinesWriter:
+    def __init__(self, game, path: Path, compact_moves: bool):
+        self.game = game
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._compact = compact_moves
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: GameRecord) -> None:
+        notation = replay_notation(self.game, record.moves)
+        line = {
+            "game": record.game,
+            "moves": "".join(notation) if self._compact else notation,
+            "first": record.players[0],
+            "second": record.players[1],
+            "result": record.result_string,
+            "score_first": record.result,
+            "opening_plies": record.opening_plies,
+            **({"info": record.info} if record.info else {}),
+        }
+        self._file.write(json.dumps(line) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _iter_json_lines(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    # Every record ends with "\n", so the last piece is "" unless a kill tore the last write;
+    # that unfinished line is skipped.
+    for number, line in enumerate(lines[:-1], 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: not a JSON record: {e}") from None
+
+
+def _read_json_lines(game, path: Path, compact_moves: bool) -> list[GameRecord]:
+    records = []
+    for obj in _iter_json_lines(Path(path)):
+        notation = list(obj["moves"]) if compact_moves else obj["moves"]
+        records.append(GameRecord(
+            game=obj["game"], players=(obj["first"], obj["second"]),
+            moves=parse_notation(game, notation), result=obj.get("score_first"),
+            opening_plies=obj.get("opening_plies", 0), info=obj.get("info", {})))
+    return records
+
+
+def json_lines_format(compact_moves: bool = False) -> RecordFormat:
+    """JSON lines; with `compact_moves` the moves are one concatenated string (for games whose
+    every move is one character, such as Connect Four's column digits)."""
+    return RecordFormat(
+        suffix=".jsonl",
+        open_writer=lambda game, path: _JsonLinesWriter(game, path, compact_moves),
+        read=lambda game, path: _read_json_lines(game, path, compact_moves))
+
+
+_FORMATS: dict[str, RecordFormat] = {
+    "connect4": json_lines_format(compact_moves=True),
+}
+_DEFAULT_FORMAT = json_lines_format(compact_moves=False)
+
+
+def register_record_format(game_name: str, fmt: RecordFormat) -> None:
+    _FORMATS[game_name] = fmt
+
+
+def record_format(game_name: str) -> RecordFormat:
+    return _FORMATS.get(game_name, _DEFAULT_FORMAT)
+
+
+def open_record_writer(game, path: str | os.PathLike) -> RecordWriter:
+    """A writer appending records of `game` to `path` in the game's format."""
+    return record_format(game.spec.name).open_writer(game, Path(path))
+
+
+def read_records(game, path: str | os.PathLike) -> list[GameRecord]:
+    return record_format(game.spec.name).read(game, Path(path))

@@ -1,0 +1,169 @@
+"""Matches, records and gating on Connect Four."""
+import json
+
+import numpy as np
+import pytest
+
+from azero.arena import GateResult, MatchConfig, gate, play_match, random_openings, run_match
+from azero.cli import main
+from azero.config import GateConfig
+from azero.games import make
+from azero.players import PlayerSpecError, make_player, parse_player_spec
+from azero.records import (GameRecord, json_lines_format, open_record_writer, read_records,
+                           replay_notation)
+from azero.stats import SprtConfig
+
+GAME = make("connect4")
+
+
+def by_index(records):
+    return sorted(records, key=lambda r: r.info["game_index"])
+
+
+def test_player_specs():
+    assert parse_player_spec("random").kind == "random"
+    spec = parse_player_spec("mcts-rollout:1000")
+    assert (spec.kind, spec.simulations, spec.label) == ("mcts-rollout", 1000, "mcts-rollout:1000")
+    assert parse_player_spec("runs/c4/best.pt").path == "runs/c4/best.pt"
+    for bad in ("mcts-rollout", "mcts-rollout:0", "mcts-rollout:x", ""):
+        with pytest.raises(PlayerSpecError):
+            parse_player_spec(bad)
+    with pytest.raises(PlayerSpecError, match="not found"):
+        make_player("/nonexistent/ckpt.pt", GAME)
+
+
+def test_colours_alternate_and_pairs_share_openings():
+    a, b = make_player("random", GAME, seed=1, name="A"), make_player("random", GAME, seed=2,
+                                                                       name="B")
+    # 3 games in flight for 10 games: rows restart with new games while others are mid-game.
+    result = play_match(GAME, a, b, MatchConfig(games=10, in_flight=3, opening_plies=3,
+                                                sprt=None, seed=5))
+    records = by_index(result.records)
+    assert [r.info["game_index"] for r in records] == list(range(10))
+    assert result.stats.games == 10 and not result.stopped_early
+    openings = set()
+    for first, second in zip(records[::2], records[1::2]):
+        assert first.players == ("A", "B") and second.players == ("B", "A")
+        assert first.moves[:3] == second.moves[:3]
+        assert first.opening_plies == second.opening_plies == 3
+        openings.add(tuple(first.moves[:3]))
+    assert len(openings) == 5                    # varied: every pair its own opening
+    for r in records:
+        state = GAME.initial_states(1)
+        for m in r.moves:
+            state = GAME.step(state, np.array([m]))
+        assert GAME.terminal(state)[0]           # every recorded game was played to its end
+        score_a = r.result if r.players[0] == "A" else 1 - r.result
+        assert r.info["score_a"] == score_a
+    wins = sum(r.info["score_a"] == 1 for r in records)
+    draws = sum(r.info["score_a"] == 0.5 for r in records)
+    assert (result.stats.wins, result.stats.draws) == (wins, draws)
+
+
+def test_book_openings_are_used():
+    a, b = make_player("random", GAME, seed=1), make_player("random", GAME, seed=2)
+    book = [[3, 3], [2, 4, 3]]
+    result = play_match(GAME, a, b, MatchConfig(games=4, sprt=None), openings=book)
+    records = by_index(result.records)
+    assert [r.moves[:len(book[i // 2])] for i, r in enumerate(records)] == [
+        [3, 3], [3, 3], [2, 4, 3], [2, 4, 3]]
+
+
+def test_random_openings_distinct_and_live():
+    rng = np.random.default_rng(0)
+    lines = random_openings(GAME, 30, 4, rng)
+    assert len(lines) == 30 and len({tuple(l) for l in lines}) == 30
+    assert all(len(l) == 4 for l in lines)
+
+
+def test_records_written_and_readable(tmp_path):
+    path = tmp_path / "games.jsonl"
+    a, b = make_player("random", GAME, seed=1), make_player("random", GAME, seed=2)
+    result = run_match(GAME, a, b, MatchConfig(games=6, in_flight=4, sprt=None), records=path,
+                       info={"match": "test"})
+    lines = path.read_text().splitlines()
+    assert len(lines) == 6
+    obj = json.loads(lines[0])
+    assert set(obj) >= {"moves", "first", "second", "result", "score_first", "opening_plies"}
+    assert obj["moves"].isdigit() and set(obj["moves"]) <= set("1234567")
+    back = read_records(GAME, path)
+    assert [(r.moves, r.result, r.players) for r in back] == [
+        (r.moves, r.result, r.players) for r in result.records]
+    assert back[0].info["match"] == "test"
+
+
+def test_torn_last_record_is_skipped(tmp_path):
+    path = tmp_path / "games.jsonl"
+    with open_record_writer(GAME, path) as w:
+        w.write(GameRecord("connect4", ("x", "y"), [3, 3, 2], None))
+    with open(path, "a") as f:
+        f.write('{"game": "connect4", "mov')             # a kill mid-write
+    back = read_records(GAME, path)
+    assert len(back) == 1 and back[0].moves == [3, 3, 2] and back[0].result_string == "*"
+
+
+def test_generic_record_format_lists_moves(tmp_path):
+    fmt = json_lines_format(compact_moves=False)
+    path = tmp_path / "g.jsonl"
+    writer = fmt.open_writer(GAME, path)
+    writer.write(GameRecord("connect4", ("x", "y"), [0, 6, 0], 0.5))
+    writer.close()
+    assert json.loads(path.read_text())["moves"] == ["1", "7", "1"]
+    assert fmt.read(GAME, path)[0].moves == [0, 6, 0]
+    assert replay_notation(GAME, [3, 3]) == ["4", "4"]
+
+
+def test_rollout_mcts_beats_random():
+    strong = make_player("mcts-rollout:200", GAME, seed=0)
+    weak = make_player("random", GAME, seed=1)
+    result = play_match(GAME, strong, weak, MatchConfig(games=10, in_flight=10, sprt=None))
+    assert result.stats.games == 10
+    assert result.stats.wins >= 9, str(result.stats)
+    # Half of the games had the rollout bot moving second.
+    assert sum(r.players[0] == strong.name for r in result.records) == 5
+
+
+def test_sprt_stops_early(tmp_path):
+    strong = make_player("mcts-rollout:40", GAME, seed=0)
+    weak = make_player("random", GAME, seed=1)
+    cfg = MatchConfig(games=200, in_flight=8, sprt=SprtConfig(elo0=0, elo1=35))
+    result = run_match(GAME, strong, weak, cfg, records=tmp_path / "r.jsonl")
+    assert result.stopped_early and result.sprt.decision == "H1"
+    assert result.stats.games < 60
+    assert len(read_records(GAME, tmp_path / "r.jsonl")) == result.stats.games
+
+
+def test_gate_promotes_stronger_and_keeps_best():
+    cfg = GateConfig(games=40, opening_plies=2, sprt_elo0=0, sprt_elo1=50)
+    up = gate("mcts-rollout:40", "random", cfg, game="connect4", in_flight=8)
+    assert isinstance(up, GateResult) and up.promoted, up.reason
+    assert up.stats.score > 0.55
+    down = gate("random", "mcts-rollout:40", cfg, game=GAME, in_flight=8)
+    assert not down.promoted and down.stats.score < 0.5
+    d = down.as_dict()
+    assert {"promoted", "score", "elo", "elo_low", "elo_high", "wins", "draws", "losses",
+            "sprt_llr"} <= set(d)
+
+
+def test_gate_threshold_without_sprt_decision():
+    # Too few games for the SPRT: the 55% threshold decides.
+    cfg = GateConfig(games=2, opening_plies=2, sprt_alpha=0.001, sprt_beta=0.001)
+    result = gate("mcts-rollout:40", "random", cfg, game=GAME)
+    assert result.sprt.decision is None
+    assert result.promoted == (result.stats.score >= 0.55)
+    assert "threshold" in result.reason
+
+
+def test_gate_disabled_promotes():
+    assert gate("random", "random", GateConfig(enabled=False), game=GAME).promoted
+
+
+def test_arena_command(tmp_path, capsys):
+    records = tmp_path / "arena.jsonl"
+    rc = main(["arena", "--a", "mcts-rollout:40", "--b", "random", "--games", "40",
+               "--in-flight", "8", "--records", str(records), "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "W/D/L" in out and "Elo" in out and "SPRT" in out
+    assert "H1 accepted" in out
+    assert read_records(GAME, records)
