@@ -1,0 +1,54 @@
+"""The network as the search sees it: numpy states in, numpy logits/values out (the `Evaluator`
+contract of azero/search.py)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .runtime import autocast_dtype, resolve_device
+
+Evaluator = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+
+def make_evaluator(net: nn.Module, game, device: str | torch.device | None = None, *,
+                   max_batch: int | None = None, amp: bool = True) -> Evaluator:
+    """Wrap `net` as an Evaluator for `game`.
+
+    evaluator(states [L, S] int64) -> (logits float32 [L, A], values float32 [L]); values are from the
+    side to move's point of view (the net is trained that way). Features come from
+    game.observation(states). One forward pass per call (or per `max_batch` rows), under
+    torch.inference_mode, with bf16/fp16 autocast on cuda when `amp`. The net is put in eval mode for
+    the call and its previous mode restored, so a trainer may share it.
+    """
+    device = resolve_device(device) if device is not None else next(net.parameters()).device
+    num_actions = int(game.spec.num_actions)
+    dtype = autocast_dtype(device) if amp else None
+
+    def evaluate(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        states = np.asarray(states)
+        n = states.shape[0]
+        if n == 0:
+            return np.zeros((0, num_actions), np.float32), np.zeros((0,), np.float32)
+        obs = np.ascontiguousarray(game.observation(states), dtype=np.float32)
+        step = n if not max_batch else max_batch
+        logits_out = np.empty((n, num_actions), np.float32)
+        values_out = np.empty((n,), np.float32)
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode(), (torch.autocast(device.type, dtype=dtype)
+                                          if dtype is not None else contextlib.nullcontext()):
+                for start in range(0, n, step):
+                    x = torch.from_numpy(obs[start:start + step]).to(device, non_blocking=True)
+                    logits, values = net(x)
+                    logits_out[start:start + step] = logits.float().cpu().numpy()
+                    values_out[start:start + step] = values.float().cpu().numpy()
+        finally:
+            net.train(was_training)
+        return logits_out, values_out
+
+    return evaluate

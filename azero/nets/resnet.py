@@ -1,0 +1,125 @@
+"""AlphaZero policy-value ResNet.
+
+    obs [N, C, H, W] -> conv3x3 stem -> `blocks` x residual(conv-BN-ReLU-conv-BN + skip, ReLU)
+        policy head: conv1x1 -> BN -> ReLU -> flatten -> linear -> logits [N, A]
+        value head:  conv1x1 -> BN -> ReLU -> flatten -> linear -> ReLU -> linear -> tanh -> [N]
+        ownership head (optional, Go): conv1x1 -> tanh -> [N, H, W], +1 = side to move owns the point
+
+The whole shape of the network is one plain dict (`architecture`), stored in checkpoints so that
+`build_net(architecture)` rebuilds it without pickling any class.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+ARCHITECTURE_KIND = "resnet"
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        # Each block starts as the identity (Goyal et al. 2017): deep nets train from step one.
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(x + y)
+
+
+class PolicyValueNet(nn.Module):
+    """forward(obs [N, C, H, W] float32) -> (policy logits [N, A], value [N] in [-1, 1]).
+    With `ownership=True`, `forward_all` also returns ownership [N, H, W] in [-1, 1]."""
+
+    def __init__(self, observation_shape: tuple[int, int, int] | list[int], num_actions: int, *,
+                 blocks: int = 5, channels: int = 64, policy_channels: int = 2,
+                 value_channels: int = 1, value_hidden: int = 64, ownership: bool = False):
+        super().__init__()
+        if len(observation_shape) != 3:
+            raise ValueError(f"observation_shape must be (C, H, W), got {tuple(observation_shape)}")
+        in_channels, height, width = (int(d) for d in observation_shape)
+        self.architecture: dict[str, Any] = {
+            "kind": ARCHITECTURE_KIND,
+            "observation_shape": [in_channels, height, width],
+            "num_actions": int(num_actions),
+            "blocks": int(blocks),
+            "channels": int(channels),
+            "policy_channels": int(policy_channels),
+            "value_channels": int(value_channels),
+            "value_hidden": int(value_hidden),
+            "ownership": bool(ownership),
+        }
+        area = height * width
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.trunk = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+        self.policy_head = nn.Sequential(
+            nn.Conv2d(channels, policy_channels, 1, bias=False),
+            nn.BatchNorm2d(policy_channels), nn.ReLU(inplace=True), nn.Flatten(),
+            nn.Linear(policy_channels * area, num_actions))
+        self.value_head = nn.Sequential(
+            nn.Conv2d(channels, value_channels, 1, bias=False),
+            nn.BatchNorm2d(value_channels), nn.ReLU(inplace=True), nn.Flatten(),
+            nn.Linear(value_channels * area, value_hidden), nn.ReLU(inplace=True),
+            nn.Linear(value_hidden, 1))
+        self.ownership_head = nn.Conv2d(channels, 1, 1) if ownership else None
+
+    @property
+    def num_actions(self) -> int:
+        return self.architecture["num_actions"]
+
+    def forward_all(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """obs [N, C, H, W] -> (logits [N, A], value [N], ownership [N, H, W] or None)."""
+        x = self.trunk(self.stem(obs))
+        logits = self.policy_head(x)
+        value = torch.tanh(self.value_head(x)).squeeze(-1)
+        ownership = None
+        if self.ownership_head is not None:
+            ownership = torch.tanh(self.ownership_head(x)).squeeze(1)
+        return logits, value, ownership
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, value, _ = self.forward_all(obs)
+        return logits, value
+
+
+def architecture_for(spec, model_config) -> dict[str, Any]:
+    """The architecture dict of the net `model_config` (config.ModelConfig) describes for a game."""
+    return {
+        "kind": model_config.kind,
+        "observation_shape": [int(d) for d in spec.observation_shape],
+        "num_actions": int(spec.num_actions),
+        "blocks": model_config.blocks,
+        "channels": model_config.channels,
+        "policy_channels": model_config.policy_channels,
+        "value_channels": model_config.value_channels,
+        "value_hidden": model_config.value_hidden,
+        "ownership": model_config.ownership_head,
+    }
+
+
+def build_net(architecture: dict[str, Any]) -> PolicyValueNet:
+    """Rebuild a net from its architecture dict. Raises ValueError on a dict it cannot build."""
+    arch = dict(architecture)
+    kind = arch.pop("kind", None)
+    if kind != ARCHITECTURE_KIND:
+        raise ValueError(f"unknown network kind {kind!r} (this version builds {ARCHITECTURE_KIND!r})")
+    try:
+        observation_shape = arch.pop("observation_shape")
+        num_actions = arch.pop("num_actions")
+        return PolicyValueNet(observation_shape, num_actions, **arch)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"bad architecture {architecture!r}: {e}") from None
+
+
+def make_net(spec, model_config) -> PolicyValueNet:
+    """A fresh net for a game (GameSpec) and a config.ModelConfig."""
+    return build_net(architecture_for(spec, model_config))

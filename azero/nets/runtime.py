@@ -1,0 +1,60 @@
+"""Where and how torch runs: device choice and CPU thread counts."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_torch_threads(threads: int | None = None, *, processes: int = 1) -> int:
+    """Set torch's intra-op threads to `threads`, or by default to this process's share of the CPUs
+    when `processes` processes run side by side (at least 1). Inter-op threads are set to 1 where
+    torch still allows it (it refuses once parallel work has started): our graphs are sequential.
+    Returns the intra-op thread count now in force."""
+    if threads is None:
+        threads = max(1, available_cpus() // max(1, processes))
+    torch.set_num_threads(int(threads))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already fixed for this process
+    return torch.get_num_threads()
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """"auto" -> cuda if available else cpu; "cpu", "cuda", "cuda:N" as given (ValueError when a
+    requested cuda device does not exist)."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    name = name.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available "
+                             f"(torch {torch.__version__}); use device auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type not in ("cpu", "mps"):
+        raise ValueError(f"unsupported device {name!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Reduced precision used for inference/training on this device: bf16 on cuda where the GPU
+    supports it, else fp16; None (full fp32) on cpu."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
