@@ -1,0 +1,200 @@
+"""Game rules speed: batched random playouts through the Game API on one core, beside OpenSpiel.
+
+What is measured, in moves (plies) per second:
+  * ours: B games in lockstep through the batched protocol functions, one core, the way self-play
+    and the search use them: legal_mask -> pick a uniformly random legal action per row (a small
+    numba sampler) -> step -> terminal -> finished rows restart from the initial position. When
+    the game offers the fused `step_with_info` (step + legal mask + terminal + result in one pass),
+    a second figure uses it instead of the separate calls.
+  * peer: OpenSpiel's own C++ random playouts of the same game (`RandomRolloutEvaluator`, driven
+    through `MCTSBot.mcts_search` with one simulation, so that each Python call runs 1000 complete
+    random games in C++: clone the start state, then LegalActions / uniform pick / ApplyAction until
+    terminal). OpenSpiel does not report how many moves those games took, so moves = games x the
+    mean random game length measured in our own run (same rules: tests/test_connect4_openspiel.py;
+    same uniform policy). The peer's name says so. Without those bindings the peer is a Python
+    loop over `state.apply_action`, and its name says "Python bindings".
+Numba compile (or cache load) time is excluded: every path is warmed up before its clock starts.
+All our kernels are compiled with parallel=False: one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Iterator
+
+import numpy as np
+from numba import njit
+
+from azero import games
+from azero.bench.report import Measurement
+
+# Our game name -> OpenSpiel game string.
+OPENSPIEL_GAMES = {
+    "connect4": "connect_four",
+    "go9": "go(board_size=9,komi=7.5)",
+    "chess": "chess",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--game", default="connect4", choices=games.names(), help="game to measure")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--batch", type=int, default=4096, help="games played in lockstep")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the playouts")
+
+
+@njit(cache=True)
+def sample_uniform_legal(mask, rng_state, out):
+    """mask [B, A] bool -> out [B] int64: a uniformly random legal action per row (-1 if none).
+    Random numbers: xorshift64* on rng_state [1] uint64 (advanced in place). Rejection sampling
+    (a few tries, action = high bits x A >> 32) with an exact count-and-pick fallback."""
+    batch, num_actions = mask.shape
+    x = rng_state[0]
+    for i in range(batch):
+        chosen = -1
+        for _ in range(4):
+            x ^= x >> np.uint64(12)
+            x ^= x << np.uint64(25)
+            x ^= x >> np.uint64(27)
+            r = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+            a = np.int64((r * np.uint64(num_actions)) >> np.uint64(32))
+            if mask[i, a]:
+                chosen = a
+                break
+        if chosen < 0:
+            count = 0
+            for a in range(num_actions):
+                count += mask[i, a]
+            if count > 0:
+                x ^= x >> np.uint64(12)
+                x ^= x << np.uint64(25)
+                x ^= x >> np.uint64(27)
+                r = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+                k = np.int64((r * np.uint64(count)) >> np.uint64(32))
+                for a in range(num_actions):
+                    if mask[i, a]:
+                        if k == 0:
+                            chosen = a
+                            break
+                        k -= 1
+        out[i] = chosen
+    rng_state[0] = x
+
+
+class _Playouts:
+    """Random playouts of `batch` games in lockstep through the Game API."""
+
+    def __init__(self, game, batch: int, fused: bool, seed: int):
+        self.game, self.fused = game, fused
+        # xorshift state: any nonzero 64-bit value.
+        self.rng_state = np.array([(seed * 0x9E3779B97F4A7C15 + 1) % 2**64 or 1], dtype=np.uint64)
+        self.fresh = game.initial_states(1)[0]
+        self.fresh_mask = game.legal_mask(game.initial_states(1))[0]
+        self.states = game.initial_states(batch)
+        self.mask = game.legal_mask(self.states)
+        self.actions = np.empty(batch, dtype=np.int64)
+        self.moves = 0
+        self.games = 0
+
+    def run(self, iterations: int) -> None:
+        game = self.game
+        for _ in range(iterations):
+            sample_uniform_legal(self.mask, self.rng_state, self.actions)
+            if self.fused:
+                self.states, self.mask, done, _ = game.step_with_info(self.states, self.actions)
+            else:
+                self.states = game.step(self.states, self.actions)
+                done = game.terminal(self.states)
+            self.moves += len(self.actions)
+            if done.any():
+                self.games += int(done.sum())
+                self.states[done] = self.fresh
+                if self.fused:
+                    self.mask[done] = self.fresh_mask
+            if not self.fused:
+                self.mask = game.legal_mask(self.states)
+
+    def mean_game_length(self) -> float:
+        """Plies per finished game: moves played, less those of the games still in progress."""
+        in_progress = int(self.game.move_number(self.states).sum())
+        return (self.moves - in_progress) / max(self.games, 1)
+
+
+def _timed(run, seconds: float) -> float:
+    """Calls run(n) until `seconds` have passed; returns the elapsed time."""
+    start = time.perf_counter()
+    n = 1
+    while True:
+        run(n)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed
+        n = min(2 * n, 64)
+
+
+def measure_ours(game, batch: int, seconds: float, seed: int, fused: bool) -> tuple[float, float]:
+    """(moves/s, mean random game length in plies) of batched API playouts."""
+    _Playouts(game, batch, fused, seed).run(3)        # warm-up: compile or load every kernel
+    playouts = _Playouts(game, batch, fused, seed)
+    elapsed = _timed(playouts.run, seconds)
+    return playouts.moves / elapsed, playouts.mean_game_length()
+
+
+def measure_openspiel(name: str, seconds: float, seed: int, mean_length: float
+                      ) -> tuple[str, float] | None:
+    """(peer name, moves/s) of OpenSpiel random playouts of `name`, or None without pyspiel."""
+    try:
+        import pyspiel
+    except ImportError:
+        return None
+    spiel_game = pyspiel.load_game(name)
+    start_state = spiel_game.new_initial_state()
+    if hasattr(pyspiel, "RandomRolloutEvaluator") and hasattr(pyspiel, "MCTSBot"):
+        rollouts = 1000
+        evaluator = pyspiel.RandomRolloutEvaluator(rollouts, seed)
+        # One simulation: the root is evaluated by `rollouts` random games from the start state.
+        bot = pyspiel.MCTSBot(spiel_game, evaluator, 1.4, 1, 100, False, seed, False)
+        bot.mcts_search(start_state)                   # warm-up
+        done = 0
+
+        def run(n):
+            nonlocal done
+            for _ in range(n):
+                bot.mcts_search(start_state)
+                done += rollouts
+
+        elapsed = _timed(run, seconds)
+        peer = f"open_spiel {name} (C++ RandomRolloutEvaluator; moves = games x {mean_length:.2f})"
+        return peer, done * mean_length / elapsed
+    rng = np.random.default_rng(seed)
+    moves = 0
+
+    def run(n):
+        nonlocal moves
+        for _ in range(n):
+            state = start_state.clone()
+            while not state.is_terminal():
+                legal = state.legal_actions()
+                state.apply_action(legal[rng.integers(len(legal))])
+                moves += 1
+
+    elapsed = _timed(run, seconds)
+    return f"open_spiel {name} (Python bindings, apply_action loop)", moves / elapsed
+
+
+def measure(args: argparse.Namespace) -> Iterator[Measurement]:
+    game = games.make(args.game)
+    variants = [False] + ([True] if hasattr(game, "step_with_info") else [])
+    results = []
+    for fused in variants:
+        rate, mean_length = measure_ours(game, args.batch, args.seconds, args.seed, fused)
+        results.append((fused, rate))
+    peer = None
+    if args.game in OPENSPIEL_GAMES:
+        peer = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed, mean_length)
+    for fused, rate in results:
+        how = "step_with_info" if fused else "legal_mask/step/terminal"
+        yield Measurement(
+            name=f"{args.game} random playouts, batched API ({how}), B={args.batch}, 1 core",
+            value=rate, unit="moves/s",
+            peer=peer[0] if peer else None, peer_value=peer[1] if peer else None)
