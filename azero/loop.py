@@ -1,0 +1,246 @@
+"""The AlphaZero loop: self-play workers -> replay shards -> trainer -> candidate -> gate -> best.
+
+`run_loop` is the main job behind `azero selfplay`. The trainer and the gate run in this process;
+self-play runs in the worker pool. Everything goes through the run directory (azero/rundir.py),
+so the same call on the same run directory resumes a stopped or killed run:
+  * replay shards are never rewritten; the buffer re-reads them (newest window) on start;
+  * trainer.pt holds weights + optimizer + step as of the last candidate; training since then is
+    redone, never half-saved;
+  * best.pt carries its generation and Elo in its metadata; best.json (the workers' cheap poll
+    signal) is rewritten from it on start.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from azero import checkpoint as ckpt
+from azero.atomic import atomic_write_bytes, remove_stale_temp_files
+from azero.config import Config
+from azero.rundir import RunDir
+
+log = logging.getLogger("azero.loop")
+
+
+@dataclass(frozen=True)
+class Limits:
+    hours: float | None = None       # wall-clock bound of this invocation
+    iterations: int | None = None    # candidates gated in this invocation
+
+    def reached(self, started: float, iterations_done: int) -> bool:
+        if self.hours is not None and time.monotonic() - started >= self.hours * 3600:
+            return True
+        return self.iterations is not None and iterations_done >= self.iterations
+
+
+def prepare_run(config: Config) -> RunDir:
+    """Create the run directory and its first network (generation 0) if missing, and write the
+    run's config. Returns the RunDir."""
+    from azero.games import make
+    from azero.train import Trainer
+
+    run = RunDir.at(config.run_dir)
+    run.make()
+    for folder in (run.root, run.replay, run.checkpoints, run.arena):
+        remove_stale_temp_files(folder)
+    atomic_write_bytes(run.config_file, config.to_yaml().encode())
+    if not run.trainer_state.exists():
+        game = make(config.game)
+        trainer = Trainer.create(config, game, device="cpu")
+        trainer.save(run.trainer_state)
+    if not run.best.exists():
+        first = ckpt.load(run.trainer_state, expected_game=config.game)
+        _write_best(run, first.model, config, step=first.step, generation=0, elo=0.0)
+    _sync_best_info(run)
+    return run
+
+
+def _write_best(run: RunDir, model, config: Config, *, step: int, generation: int, elo: float) -> None:
+    meta = {"generation": generation, "elo": elo}
+    ckpt.save(run.best, model, step=step, config=config, metadata=meta)
+    run.write_best_info({**meta, "step": step})
+
+
+def _sync_best_info(run: RunDir) -> dict:
+    """best.json from best.pt's metadata (a kill between the two writes leaves them apart)."""
+    payload = ckpt.read_payload(run.best)
+    meta = payload.get("metadata") or {}
+    info = {"generation": int(meta.get("generation", 0)), "elo": float(meta.get("elo", 0.0)),
+            "step": int(payload["step"])}
+    if run.read_best_info() != info:
+        run.write_best_info(info)
+    return info
+
+
+def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None) -> dict:
+    """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict."""
+    from tqdm import tqdm
+
+    from azero.arena import gate
+    from azero.games import make
+    from azero.nets import set_torch_threads
+    from azero.pool import ProcessWorkerPool
+    from azero.replay import ReplayBuffer
+    from azero.train import Trainer
+    from azero.workers import selfplay_worker
+
+    run = prepare_run(config)
+    game = make(config.game)
+    sp, tc = config.selfplay, config.train
+    set_torch_threads(tc.threads, processes=sp.workers + 1)
+    trainer = Trainer.from_checkpoint(run.trainer_state, config)
+    best = _sync_best_info(run)
+    buffer = ReplayBuffer(run.replay, game, config.replay.window_positions)
+    rng = np.random.default_rng(config.seed + trainer.step)
+    elapsed_before = _elapsed_so_far(run)
+    tb = _tensorboard(run, config)
+    show_progress = config.log.progress if progress is None else progress
+
+    pool = ProcessWorkerPool(selfplay_worker, sp.workers, args=(str(run.root), config.to_dict()))
+    started = time.monotonic()
+    iterations = 0
+    run.log_metrics("start", step=trainer.step, generation=best["generation"],
+                    elapsed=elapsed_before, workers=sp.workers)
+    bar = tqdm(desc=f"{config.game} training", unit="step", initial=trainer.step,
+               disable=not show_progress, dynamic_ncols=True)
+    pool.start()
+    stop_reason = "limit"
+    try:
+        while not limits.reached(started, iterations):
+            for line in pool.check():
+                log.warning(line)
+                run.log_metrics("worker_restart", detail=line)
+            buffer.refresh()
+            owed = trainer.steps_owed(buffer.positions_seen)
+            if owed == 0:
+                bar.set_postfix_str(_postfix(buffer, trainer, best, waiting=True), refresh=True)
+                time.sleep(0.5)
+                continue
+            to_boundary = tc.checkpoint_every_steps - trainer.step % tc.checkpoint_every_steps
+            steps = min(owed, to_boundary, config.log.every_steps)
+            losses = trainer.train_steps(buffer, steps, rng)
+            bar.update(steps)
+            bar.set_postfix_str(_postfix(buffer, trainer, best, losses=losses), refresh=False)
+            elapsed = elapsed_before + time.monotonic() - started
+            if tb is not None:
+                for k, v in losses.items():
+                    tb.add_scalar(f"train/{k}", v, trainer.step)
+                for k, v in buffer.stats().items():
+                    tb.add_scalar(f"replay/{k}", v, trainer.step)
+            if trainer.step % config.log.every_steps == 0 or steps < config.log.every_steps:
+                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **buffer.stats())
+            if trainer.step % tc.checkpoint_every_steps == 0:
+                best = _iteration(run, config, trainer, best, buffer, gate, tb,
+                                  elapsed_before + time.monotonic() - started)
+                iterations += 1
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    finally:
+        bar.close()
+        pool.stop()
+        trainer.save(run.trainer_state)
+        elapsed = elapsed_before + time.monotonic() - started
+        run.log_metrics("stop", reason=stop_reason, step=trainer.step, elapsed=elapsed,
+                        generation=best["generation"], **buffer.stats())
+        if tb is not None:
+            tb.close()
+    return {"reason": stop_reason, "step": trainer.step, "iterations": iterations,
+            "generation": best["generation"], "elo": best["elo"], **buffer.stats()}
+
+
+def _iteration(run: RunDir, config: Config, trainer, best: dict, buffer, gate, tb,
+               elapsed: float) -> dict:
+    """Write the candidate, gate it against best, promote it if it clears the gate."""
+    step = trainer.step
+    candidate = trainer.save(run.candidate(step))
+    trainer.save(run.trainer_state)
+    _prune_candidates(run, config.train.keep_checkpoints)
+    t0 = time.monotonic()
+    result = gate(candidate, run.best, config, records=run.arena / f"gate-{step:09d}.jsonl")
+    figures = result.as_dict()
+    record = {"step": step, "elapsed": elapsed, "gate_seconds": time.monotonic() - t0,
+              "generation": best["generation"], **figures, **buffer.stats()}
+    if result.promoted:
+        gained = result.stats.elo if result.stats.games else 0.0
+        if not np.isfinite(gained):  # a clean sweep has no finite Elo estimate
+            gained = 0.0
+        new_elo = best["elo"] + gained
+        loaded = ckpt.load(candidate, expected_game=config.game)
+        _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1, elo=new_elo)
+        best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
+        record.update(new_generation=best["generation"], elo=new_elo)
+        record.update(_strength(config, run.best))
+    run.log_metrics("gate", **record)
+    if tb is not None:
+        tb.add_scalar("gate/score", result.stats.score, step)
+        tb.add_scalar("gate/promoted", float(result.promoted), step)
+        tb.add_scalar("best/generation", best["generation"], step)
+        tb.add_scalar("best/elo", best["elo"], step)
+        for k, v in record.items():
+            if k.startswith("solver/"):
+                tb.add_scalar(k, v, step)
+    log.info("step %d: %s", step, result.reason)
+    return best
+
+
+def _strength(config: Config, best_path: Path) -> dict:
+    """Game-specific strength figures of a newly promoted network (Connect Four: accuracy against
+    perfect play on the dev positions, raw policy and with search). Empty where none exists."""
+    if config.game != "connect4":
+        return {}
+    from azero.bench import solver
+    from azero.games import make
+
+    if not Path(solver.DEFAULT_POSITIONS).is_file():
+        return {}
+    game = make(config.game)
+    positions = solver.load_positions()
+    states = solver.position_states(game, positions)
+    out = {}
+    for label, mover in solver.movers_for(str(best_path), game, seed=config.seed):
+        key = "policy" if label == "raw policy" else "search"
+        scores = solver.score_moves(positions, mover(states))["all"]
+        out[f"solver/{key}_decisive"] = scores.decisive_accuracy
+        out[f"solver/{key}_optimal"] = scores.optimal_rate
+    return out
+
+
+def _prune_candidates(run: RunDir, keep: int) -> None:
+    candidates = sorted(run.checkpoints.glob("candidate-*.pt"))
+    for p in candidates[:-keep]:
+        p.unlink(missing_ok=True)
+
+
+def _elapsed_so_far(run: RunDir) -> float:
+    """Training wall time of earlier invocations (the `elapsed` of the last metrics record)."""
+    for record in reversed(run.read_metrics()):
+        if "elapsed" in record:
+            return float(record["elapsed"])
+    return 0.0
+
+
+def _tensorboard(run: RunDir, config: Config):
+    if not config.log.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard not installed: curves go to metrics.jsonl only
+        return None
+    return SummaryWriter(str(run.tensorboard))
+
+
+def _postfix(buffer, trainer, best: dict, losses: dict | None = None, waiting: bool = False) -> str:
+    s = buffer.stats()
+    parts = [f"games {s['games_seen']}", f"pos {s['positions_seen']}", f"gen {best['generation']}"]
+    if losses:
+        parts += [f"pi {losses['policy_loss']:.3f}", f"v {losses['value_loss']:.3f}"]
+    if waiting:
+        parts.append("waiting for self-play")
+    return " ".join(parts)
+
+
+__all__ = ["Limits", "prepare_run", "run_loop"]

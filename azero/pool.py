@@ -1,0 +1,80 @@
+"""Worker pools: run N copies of a worker function and keep them alive.
+
+The loop only uses the small `WorkerPool` interface, so a Ray backend (one actor per worker, on
+many machines) can replace `ProcessWorkerPool` without touching the workers: a worker is a plain
+function `worker(worker_id, stop_event, *args)` that talks to the rest of the system only through
+files in the run directory.
+"""
+from __future__ import annotations
+
+import abc
+import multiprocessing as mp
+import time
+from typing import Callable
+
+
+class WorkerPool(abc.ABC):
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start every worker."""
+
+    @abc.abstractmethod
+    def check(self) -> list[str]:
+        """Restart workers that died; returns a line for each restart (for the log)."""
+
+    @abc.abstractmethod
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask every worker to stop, wait up to `timeout` s, then terminate the rest."""
+
+
+class ProcessWorkerPool(WorkerPool):
+    """One OS process per worker (spawn start method: no fork of a process holding torch threads).
+
+    A worker that exits while the pool is running is restarted, up to `max_restarts` times in all,
+    after which `check` raises: a worker that crashes at start-up would otherwise spin forever.
+    """
+
+    def __init__(self, target: Callable, num_workers: int, args: tuple = (), max_restarts: int = 20):
+        self._ctx = mp.get_context("spawn")
+        self._target = target
+        self._args = args
+        self._num_workers = num_workers
+        self._stop_event = self._ctx.Event()
+        self._procs: list[mp.Process | None] = [None] * num_workers
+        self._restarts = 0
+        self._max_restarts = max_restarts
+
+    def _spawn(self, worker_id: int) -> None:
+        p = self._ctx.Process(target=self._target, args=(worker_id, self._stop_event, *self._args),
+                              name=f"azero-worker-{worker_id}", daemon=True)
+        p.start()
+        self._procs[worker_id] = p
+
+    def start(self) -> None:
+        for i in range(self._num_workers):
+            self._spawn(i)
+
+    def check(self) -> list[str]:
+        lines = []
+        if self._stop_event.is_set():
+            return lines
+        for i, p in enumerate(self._procs):
+            if p is not None and not p.is_alive():
+                self._restarts += 1
+                if self._restarts > self._max_restarts:
+                    raise RuntimeError(f"self-play worker {i} keeps dying (exit code {p.exitcode}); "
+                                       f"gave up after {self._max_restarts} restarts")
+                lines.append(f"worker {i} exited with code {p.exitcode}; restarted")
+                self._spawn(i)
+        return lines
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_event.set()
+        deadline = time.monotonic() + timeout
+        for p in self._procs:
+            if p is not None:
+                p.join(max(0.0, deadline - time.monotonic()))
+        for p in self._procs:
+            if p is not None and p.is_alive():
+                p.terminate()
+                p.join(1.0)

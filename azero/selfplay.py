@@ -1,0 +1,149 @@
+"""Self-play: many games in lockstep with one batched search, finished games handed out as
+training examples. A worker process (azero/workers.py) wraps this with network reloads and shard
+writes; tests drive it directly.
+
+Invariants:
+  * Every row of `states` is a live, non-terminal game; a finished row is restarted at once, so
+    every search call is a full batch.
+  * Value targets are the final result from each recorded position's side to move; a resigned
+    game counts as a loss for the side that resigned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from azero.search import BatchedSearch, Evaluator, SearchConfig
+
+
+@dataclass(frozen=True)
+class SelfPlaySettings:
+    num_games: int = 128                  # games in lockstep (the search batch)
+    temperature_moves: int = 0            # PUCT: sample by visit count for the first N plies
+    temperature: float = 1.0              # ... at this temperature
+    add_noise: bool = True                # Dirichlet (PUCT) / Gumbel root noise
+    max_moves: int | None = None          # adjudicate a draw after this many plies (None: game's max)
+    resign_threshold: float | None = None  # resign when root value stays below this (None: never)
+    resign_consecutive: int = 2           # ... for this many own moves in a row
+    resign_playout_fraction: float = 0.1  # share of games that ignore resignation (to measure it)
+
+
+@dataclass
+class FinishedGame:
+    states: np.ndarray          # [T, S] the positions where a move was searched
+    policy_targets: np.ndarray  # float32 [T, A]
+    value_targets: np.ndarray   # float32 [T] final result from each position's side to move
+    actions: np.ndarray         # int32 [T] moves played
+    result_first_player: float  # +1 / 0 / -1 for player 0
+    resigned: bool = False
+    # Played out although a resignation would have happened: whether that resignation would have
+    # been wrong (the side that would have resigned did not lose). None if no resignation was due.
+    false_resignation: bool | None = None
+
+
+@dataclass
+class _GameLog:
+    states: list = field(default_factory=list)
+    policies: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    to_play: list = field(default_factory=list)
+    low_value_streak: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int32))
+    playout: bool = False             # resignation disabled for this game
+    would_resign_player: int = -1     # first player whose resignation was due (playout games)
+
+
+class SelfPlay:
+    """Plays `settings.num_games` games in lockstep; `play_move()` advances every game one ply."""
+
+    def __init__(self, game, search_config: SearchConfig, settings: SelfPlaySettings, seed: int = 0):
+        self.game = game
+        self.settings = settings
+        self.search_config = search_config
+        self.rng = np.random.default_rng(seed)
+        self.search = BatchedSearch(game, search_config, settings.num_games, seed=seed)
+        self.states = game.initial_states(settings.num_games)
+        self.logs = [self._new_log() for _ in range(settings.num_games)]
+
+    def _new_log(self) -> _GameLog:
+        s = self.settings
+        playout = s.resign_threshold is not None and self.rng.random() < s.resign_playout_fraction
+        return _GameLog(playout=playout)
+
+    def play_move(self, evaluator: Evaluator) -> list[FinishedGame]:
+        """One search for every row, one move in every game. Returns the games that ended."""
+        game, s = self.game, self.settings
+        out = self.search.run(self.states, evaluator, add_noise=s.add_noise,
+                              temperature=s.temperature)
+        actions = out.actions.astype(np.int64)
+        if self.search_config.algorithm == "puct":
+            # Sampled (temperature 1) early in the game, most visited afterwards.
+            late = game.move_number(self.states) >= s.temperature_moves
+            actions[late] = np.argmax(out.visit_counts[late], axis=1)
+
+        to_play = game.to_play(self.states)
+        for b, log in enumerate(self.logs):
+            log.states.append(self.states[b].copy())
+            log.policies.append(out.policy_target[b].copy())
+            log.actions.append(int(actions[b]))
+            log.to_play.append(int(to_play[b]))
+
+        resigning = self._resignations(out.root_value, to_play)
+        self.states = game.step(self.states, actions)
+        self.search.advance(actions)
+        ended = game.terminal(self.states) | (resigning >= 0)
+        if s.max_moves is not None:
+            # Adjudicated draws: result() is 0 for a non-terminal state.
+            ended |= game.move_number(self.states) >= s.max_moves
+
+        finished = []
+        if ended.any():
+            results = game.result(self.states)  # side to move's view after the move
+            for b in np.flatnonzero(ended):
+                finished.append(self._finish(b, results[b], int(resigning[b])))
+            rows = np.flatnonzero(ended)
+            self.states[rows] = game.initial_states(len(rows))
+            self.search.reset(rows)
+        return finished
+
+    def _resignations(self, root_value: np.ndarray, to_play: np.ndarray) -> np.ndarray:
+        """Player index resigning in each row, -1 for none. Updates the streak counters."""
+        s = self.settings
+        resigning = np.full(len(self.logs), -1, np.int64)
+        if s.resign_threshold is None:
+            return resigning
+        for b, log in enumerate(self.logs):
+            p = int(to_play[b])
+            log.low_value_streak[p] = log.low_value_streak[p] + 1 if root_value[b] < s.resign_threshold else 0
+            if log.low_value_streak[p] >= s.resign_consecutive:
+                if log.playout:
+                    if log.would_resign_player < 0:
+                        log.would_resign_player = p
+                else:
+                    resigning[b] = p
+        return resigning
+
+    def _finish(self, b: int, terminal_result: float, resigned_player: int) -> FinishedGame:
+        log = self.logs[b]
+        to_play = np.asarray(log.to_play, np.int8)
+        if resigned_player >= 0:
+            first_player_result = -1.0 if resigned_player == 0 else 1.0
+        else:
+            # terminal_result is from the side to move in the final state.
+            final_to_play = 1 - to_play[-1]
+            first_player_result = float(terminal_result if final_to_play == 0 else -terminal_result)
+        values = np.where(to_play == 0, first_player_result, -first_player_result).astype(np.float32)
+        false_resignation = None
+        if log.would_resign_player >= 0:
+            loser_result = first_player_result if log.would_resign_player == 0 else -first_player_result
+            false_resignation = bool(loser_result >= 0)
+        self.logs[b] = self._new_log()
+        return FinishedGame(
+            states=np.stack(log.states),
+            policy_targets=np.stack(log.policies).astype(np.float32),
+            value_targets=values,
+            actions=np.asarray(log.actions, np.int32),
+            result_first_player=first_player_result,
+            resigned=resigned_player >= 0,
+            false_resignation=false_resignation,
+        )
