@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -82,10 +83,21 @@ class SearchSection:
     leaves_per_step: int = _f(1, 1)
     virtual_loss: float = _f(1.0, 0)
     reuse_tree: bool = True
+    value_bounds: list[float] | None = _f([-1.0, 1.0], doc="PUCT Q normalisation: [min, max], or "
+                                          "null = by parent and siblings")
+
+    def __post_init__(self) -> None:
+        if self.value_bounds is not None and (len(self.value_bounds) != 2
+                                              or self.value_bounds[0] >= self.value_bounds[1]):
+            raise ConfigError(f"search.value_bounds: must be [min, max] with min < max or null, "
+                              f"got {self.value_bounds}")
 
     def to_search_config(self):
         from azero.search import SearchConfig
-        return SearchConfig(**dataclasses.asdict(self))
+        fields = dataclasses.asdict(self)
+        if fields["value_bounds"] is not None:
+            fields["value_bounds"] = tuple(fields["value_bounds"])
+        return SearchConfig(**fields)
 
 
 @dataclass
@@ -133,6 +145,10 @@ class TrainConfig:
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # bf16 autocast on cuda
     threads: int | None = _f(None, 1, doc="torch threads of the trainer; null = torch's default")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            raise ConfigError(f"train.device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
 @dataclass
@@ -363,14 +379,17 @@ def _check_type(key: str, value: Any, t: Any) -> Any:
         args = typing.get_args(t)
         if value is None and type(None) in args:
             return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
+        alternatives = [a for a in args if a is not type(None)]
+        if len(alternatives) == 1:       # Optional[X]: X's own, more precise message
+            try:
+                return _check_type(key, value, alternatives[0])
+            except ConfigError as e:
+                raise ConfigError(f"{e} (or null)") from None
+        for a in alternatives:
             try:
                 return _check_type(key, value, a)
-            except ConfigError as e:
-                errors.append(e)
+            except ConfigError:
+                pass
         raise ConfigError(f"{key}: expected {_type_name(t)}, got {value!r}")
     if origin is Literal:
         choices = typing.get_args(t)

@@ -69,6 +69,9 @@ def test_overrides_parse_yaml_values_and_nested_keys():
     ("gate.sprt_elo1=-5", "gate.sprt_elo1", "greater than"),
     ("train.lr_milestones=[5, 3]", "train.lr_milestones", "increasing"),
     ("nonsense", "nonsense", "key=value"),
+    ("train.device=gpu", "train.device", "cuda:N"),
+    ("search.value_bounds=[1, -1]", "search.value_bounds", "min < max"),
+    ("search.value_bounds=[0, x]", "search.value_bounds[1]", "number"),
 ])
 def test_errors_name_the_dotted_key(override, key, words):
     with pytest.raises(ConfigError) as e:
@@ -117,8 +120,10 @@ def test_search_section_mirrors_search_config():
     search = pytest.importorskip("azero.search")
     if not hasattr(search, "SearchConfig"):
         pytest.skip("azero.search.SearchConfig not implemented yet")
-    ours = {f.name: f.default for f in dataclasses.fields(C.SearchSection)}
-    theirs = {f.name: f.default for f in dataclasses.fields(search.SearchConfig)}
+    ours = dataclasses.asdict(C.SearchSection().to_search_config())
+    theirs = dataclasses.asdict(search.SearchConfig())
     assert ours == theirs   # same names and same defaults
     sc = load_config("connect4", ["search.num_simulations=48"]).search.to_search_config()
     assert isinstance(sc, search.SearchConfig) and sc.num_simulations == 48
+    assert sc.value_bounds == (-1.0, 1.0)
+    assert load_config("connect4", ["search.value_bounds=null"]).search.to_search_config().value_bounds is None

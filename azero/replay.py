@@ -1,0 +1,306 @@
+"""Replay data: self-play workers write finished games as shard files; the trainer reads them.
+
+Shards live in `<run_dir>/replay/` as `shard-<time_ns:020d>-w<worker:03d>-<seq:06d>.npz`: names sort
+by creation time and never collide across worker processes (worker id + per-worker sequence). Each
+shard is written atomically (azero.atomic: hidden `.shard-*.tmp` file, fsync, rename), so a reader
+sees only complete shards and a killed worker loses only games in flight.
+
+Shard contents (np.savez_compressed):
+    states  int64   [N, S]  positions (game state rows), in game order
+    policy  float32 [N, A]  search policy targets (0 on illegal actions)
+    value   float32 [N]     final result of the game from the side to move at that position
+    num_games int64 []      games in the shard
+    + optional per-position fields (e.g. root_value float32 [N]) kept on disk for analysis.
+
+We store states, not observations. States are the exact positions (a few int64 per position),
+observations are derived features (Go with history planes: ~20x larger as float32), so shards stay
+small, features can be changed without regenerating data, and the trainer computes
+`game.observation` for the sampled batch only, which is cheap batched numba code. In memory the
+policy is kept sparse (nonzero entries only): chess has 4672 actions but ~35 legal moves.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .atomic import atomic_write_with
+
+SHARD_PATTERN = "shard-*.npz"
+_SHARD_RE = re.compile(r"^shard-\d{20}-w\d+-\d+\.npz$")
+REQUIRED_FIELDS = ("states", "policy", "value")
+
+
+def replay_dir(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / "replay"
+
+
+def shard_name(worker: int, seq: int, time_ns: int | None = None) -> str:
+    t = time.time_ns() if time_ns is None else time_ns
+    return f"shard-{t:020d}-w{int(worker):03d}-{int(seq):06d}.npz"
+
+
+def write_shard(directory: str | os.PathLike, worker: int, seq: int, states: np.ndarray,
+                policy: np.ndarray, value: np.ndarray, num_games: int, **extra: np.ndarray) -> Path:
+    """Atomically write one shard of positions. Shapes: states [N, S], policy [N, A], value [N];
+    extra arrays must have N rows. Returns the shard's path."""
+    states = np.ascontiguousarray(states, dtype=np.int64)
+    policy = np.ascontiguousarray(policy, dtype=np.float32)
+    value = np.ascontiguousarray(value, dtype=np.float32)
+    n = states.shape[0]
+    if states.ndim != 2 or policy.ndim != 2 or value.shape != (n,) or policy.shape[0] != n:
+        raise ValueError(f"shard arrays disagree: states {states.shape}, policy {policy.shape}, "
+                         f"value {value.shape} (want [N, S], [N, A], [N])")
+    for k, v in extra.items():
+        if k in REQUIRED_FIELDS or k == "num_games":
+            raise ValueError(f"extra field {k!r} clashes with a shard field")
+        if np.shape(v)[:1] != (n,):
+            raise ValueError(f"extra field {k!r} has shape {np.shape(v)}, want {n} rows")
+    arrays = dict(states=states, policy=policy, value=value,
+                  num_games=np.asarray(num_games, np.int64), **extra)
+    path = Path(directory) / shard_name(worker, seq)
+    atomic_write_with(path, lambda f: np.savez_compressed(f, **arrays))
+    return path
+
+
+class ShardWriter:
+    """Collects finished games of one worker and writes them as shards.
+
+        writer = ShardWriter(replay_dir(run_dir), worker=3, games_per_shard=64)
+        writer.add_game(states [T, S], policy [T, A], value [T], root_value=... [T])
+        writer.flush()   # at exit: write what is collected, even if fewer games
+    """
+
+    def __init__(self, directory: str | os.PathLike, worker: int, games_per_shard: int = 64):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.worker = int(worker)
+        self.games_per_shard = int(games_per_shard)
+        self._seq = itertools.count()
+        self._games: list[dict[str, np.ndarray]] = []
+        self.games_written = 0
+        self.positions_written = 0
+        self.shards_written: list[Path] = []
+
+    def add_game(self, states: np.ndarray, policy: np.ndarray, value: np.ndarray,
+                 **extra: np.ndarray) -> Path | None:
+        """Add one game; writes a shard (and returns its path) once games_per_shard are pending."""
+        self._games.append(dict(states=states, policy=policy, value=value, **extra))
+        if len(self._games) >= self.games_per_shard:
+            return self.flush()
+        return None
+
+    @property
+    def pending_games(self) -> int:
+        return len(self._games)
+
+    def flush(self) -> Path | None:
+        if not self._games:
+            return None
+        keys = self._games[0].keys()
+        merged = {k: np.concatenate([np.asarray(g[k]) for g in self._games]) for k in keys}
+        path = write_shard(self.directory, self.worker, next(self._seq), num_games=len(self._games),
+                           **merged)
+        self.games_written += len(self._games)
+        self.positions_written += len(merged["value"])
+        self.shards_written.append(path)
+        self._games = []
+        return path
+
+
+class Batch(NamedTuple):
+    obs: np.ndarray       # float32 [B, *observation_shape]
+    policy: np.ndarray    # float32 [B, A]
+    value: np.ndarray     # float32 [B]
+
+
+@dataclass
+class _Chunk:
+    """One shard's positions in memory. Rows [start, n) are inside the window."""
+    name: str
+    states: np.ndarray          # int64 [n, S]
+    value: np.ndarray           # float32 [n]
+    policy_offsets: np.ndarray  # int64 [n + 1]: row i's entries are [off[i], off[i+1])
+    policy_actions: np.ndarray  # int32 [nnz]
+    policy_probs: np.ndarray    # float32 [nnz]
+    start: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.value) - self.start
+
+
+class ReplayBuffer:
+    """The newest `window_positions` positions of the shards in `directory`.
+
+    `refresh()` scans for shards not seen before (call it as often as you like: it lists the folder
+    and reads only new files), appends them in name (= creation) order and evicts the oldest
+    positions beyond the window. `sample` draws uniformly from the window with a random symmetry
+    per position. Readable while workers write: temp files are hidden names that never match.
+    """
+
+    def __init__(self, directory: str | os.PathLike, game, window_positions: int):
+        if window_positions < 1:
+            raise ValueError(f"window_positions must be >= 1, got {window_positions}")
+        self.directory = Path(directory)
+        self.game = game
+        self.window_positions = int(window_positions)
+        self._chunks: list[_Chunk] = []
+        self._seen: set[str] = set()
+        self._num_positions = 0
+        self.games_seen = 0          # games in all shards read so far (including evicted ones)
+        self.positions_seen = 0      # positions in all shards read so far (including evicted ones)
+        self.shards_seen = 0
+        self.bad_shards: list[str] = []
+
+    # ---------------------------------------------------------------- reading
+    def refresh(self) -> int:
+        """Read new shards; returns how many positions were added."""
+        if not self.directory.is_dir():
+            return 0
+        new = sorted(p.name for p in self.directory.glob(SHARD_PATTERN)
+                     if p.name not in self._seen and _SHARD_RE.match(p.name))
+        if not new:
+            return 0
+        # Newest first: shards that would be evicted at once are only counted, not loaded
+        # (fast restart of a long run).
+        loaded: list[_Chunk] = []
+        room = self.window_positions
+        added = 0
+        for name in reversed(new):
+            path = self.directory / name
+            try:
+                if room > 0:
+                    chunk, num_games = self._load(path)
+                    n = len(chunk.value)
+                    room -= n
+                    loaded.append(chunk)
+                else:
+                    n, num_games = _count(path)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+                warnings.warn(f"replay: skipping unreadable shard {path}: {type(e).__name__}: {e}",
+                              RuntimeWarning, stacklevel=2)
+                self.bad_shards.append(name)
+                self._seen.add(name)
+                continue
+            self._seen.add(name)
+            self.shards_seen += 1
+            self.games_seen += num_games
+            self.positions_seen += n
+            added += n
+        for chunk in reversed(loaded):
+            if chunk.size:
+                self._chunks.append(chunk)
+                self._num_positions += chunk.size
+        self._evict()
+        return added
+
+    def _load(self, path: Path) -> tuple[_Chunk, int]:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in REQUIRED_FIELDS if k not in data.files]
+            if missing:
+                raise KeyError(f"missing fields {missing}")
+            states = np.ascontiguousarray(data["states"], dtype=np.int64)
+            policy = np.asarray(data["policy"], dtype=np.float32)
+            value = np.ascontiguousarray(data["value"], dtype=np.float32)
+            num_games = int(data["num_games"]) if "num_games" in data.files else 0
+        spec = self.game.spec
+        n = len(value)
+        if states.shape != (n, spec.state_size) or policy.shape != (n, spec.num_actions):
+            raise ValueError(f"shapes states {states.shape}, policy {policy.shape}, value {value.shape} "
+                             f"do not fit {spec.name} (S={spec.state_size}, A={spec.num_actions})")
+        rows, actions = np.nonzero(policy)
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+        chunk = _Chunk(path.name, states, value, offsets, actions.astype(np.int32),
+                       policy[rows, actions].astype(np.float32))
+        return chunk, num_games
+
+    def _evict(self) -> None:
+        excess = self._num_positions - self.window_positions
+        while excess > 0 and self._chunks:
+            oldest = self._chunks[0]
+            if oldest.size <= excess:
+                self._chunks.pop(0)
+                excess -= oldest.size
+                self._num_positions -= oldest.size
+            else:
+                oldest.start += excess
+                self._num_positions -= excess
+                excess = 0
+
+    # ---------------------------------------------------------------- sampling
+    def __len__(self) -> int:
+        return self._num_positions
+
+    @property
+    def num_positions(self) -> int:
+        """Positions currently in the window."""
+        return self._num_positions
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All positions of the window, oldest first: (states [n, S], policy [n, A], value [n])."""
+        return self._gather(np.arange(self._num_positions))
+
+    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window indices (0 = oldest) -> (states, dense policy, value) in the same order."""
+        spec = self.game.spec
+        sizes = np.array([c.size for c in self._chunks], np.int64)
+        bounds = np.cumsum(sizes)
+        which = np.searchsorted(bounds, idx, side="right")
+        states = np.empty((len(idx), spec.state_size), np.int64)
+        policy = np.zeros((len(idx), spec.num_actions), np.float32)
+        value = np.empty((len(idx),), np.float32)
+        for c in np.unique(which):
+            chunk = self._chunks[c]
+            out = np.nonzero(which == c)[0]
+            local = idx[out] - (bounds[c] - sizes[c]) + chunk.start
+            states[out] = chunk.states[local]
+            value[out] = chunk.value[local]
+            lo, hi = chunk.policy_offsets[local], chunk.policy_offsets[local + 1]
+            counts = hi - lo
+            # entry positions of all selected rows, flattened: lo[r] + 0..counts[r]-1
+            flat = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            policy[np.repeat(out, counts), chunk.policy_actions[flat]] = chunk.policy_probs[flat]
+        return states, policy, value
+
+    def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True) -> Batch:
+        """Uniform sample (with replacement) from the window, each position under a random symmetry
+        of the game (observations and policies transformed consistently)."""
+        if self._num_positions == 0:
+            raise ValueError(f"replay buffer {self.directory} is empty (call refresh() after "
+                             "self-play has written shards)")
+        idx = rng.integers(0, self._num_positions, size=batch_size)
+        states, policy, value = self._gather(idx)
+        obs = np.asarray(self.game.observation(states), dtype=np.float32)
+        spec = self.game.spec
+        if augment and spec.num_symmetries > 1:
+            k = rng.integers(0, spec.num_symmetries, size=batch_size)
+            obs = self.game.transform_observations(obs, k)
+            policy = self.game.transform_policies(policy, k)
+        return Batch(np.ascontiguousarray(obs, np.float32), np.ascontiguousarray(policy, np.float32),
+                     value)
+
+    def stats(self) -> dict[str, Any]:
+        return {"positions_in_window": self._num_positions, "positions_seen": self.positions_seen,
+                "games_seen": self.games_seen, "shards_seen": self.shards_seen,
+                "bad_shards": len(self.bad_shards)}
+
+
+def _count(path: Path) -> tuple[int, int]:
+    """(positions, games) of a shard without reading its big arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        n = len(data["value"])
+        games = int(data["num_games"]) if "num_games" in data.files else 0
+    return n, games
+
+
+__all__ = ["Batch", "ReplayBuffer", "ShardWriter", "replay_dir", "shard_name", "write_shard"]

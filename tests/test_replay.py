@@ -1,0 +1,170 @@
+import os
+
+import numpy as np
+import pytest
+
+from _fake_game import DropThree, random_games
+from azero.replay import ReplayBuffer, ShardWriter, replay_dir, shard_name, write_shard
+
+
+@pytest.fixture
+def game():
+    return DropThree()
+
+
+def _write_games(directory, game, n_games, worker=0, seed=0, games_per_shard=2):
+    writer = ShardWriter(directory, worker=worker, games_per_shard=games_per_shard)
+    games = random_games(game, n_games, np.random.default_rng(seed))
+    for states, policy, value in games:
+        writer.add_game(states, policy, value, root_value=np.zeros(len(value), np.float32))
+    writer.flush()
+    return writer, games
+
+
+def test_shard_names_sort_by_time_and_are_unique_per_worker_and_seq():
+    names = [shard_name(1, 0, 5), shard_name(0, 0, 10), shard_name(1, 1, 10), shard_name(0, 0, 10**18)]
+    assert sorted(names) == names
+    assert len(set(names)) == len(names)
+
+
+def test_writer_writes_atomically_named_complete_shards(tmp_path, game):
+    d = replay_dir(tmp_path)
+    writer, games = _write_games(d, game, 5, games_per_shard=2)
+    files = sorted(os.listdir(d))
+    assert len(files) == 3 and all(f.startswith("shard-") and f.endswith(".npz") for f in files)
+    assert writer.games_written == 5 and writer.positions_written == sum(len(g[2]) for g in games)
+    with np.load(d / files[0]) as data:
+        assert int(data["num_games"]) == 2
+        n = len(games[0][2]) + len(games[1][2])
+        assert data["states"].shape == (n, game.spec.state_size) and data["states"].dtype == np.int64
+        assert data["policy"].shape == (n, 4) and data["value"].shape == (n,)
+        assert data["root_value"].shape == (n,)
+        np.testing.assert_array_equal(data["states"][: len(games[0][0])], games[0][0])
+
+
+def test_write_shard_checks_shapes(tmp_path):
+    with pytest.raises(ValueError, match="disagree"):
+        write_shard(tmp_path, 0, 0, np.zeros((3, 16)), np.zeros((2, 4)), np.zeros(3), num_games=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reader_picks_up_new_shards_and_ignores_temp_and_junk(tmp_path, game):
+    d = replay_dir(tmp_path)
+    buf = ReplayBuffer(d, game, window_positions=10_000)
+    assert buf.refresh() == 0 and len(buf) == 0            # folder does not exist yet
+    _, games1 = _write_games(d, game, 3, worker=0, seed=1)
+    n1 = sum(len(g[2]) for g in games1)
+    assert buf.refresh() == n1 and buf.games_seen == 3 and len(buf) == n1
+    assert buf.refresh() == 0                                # nothing new: nothing re-read
+    # a write in progress (hidden temp name), an unrelated file, a corrupt shard
+    (d / ".shard-00000000000000000001-w000-000000.npz.abc.tmp").write_bytes(b"partial")
+    (d / "notes.txt").write_text("hello")
+    (d / "shard-00000000000000000002-w009-000000.npz").write_bytes(b"garbage")
+    _, games2 = _write_games(d, game, 2, worker=1, seed=2)
+    n2 = sum(len(g[2]) for g in games2)
+    with pytest.warns(RuntimeWarning, match="unreadable shard"):
+        assert buf.refresh() == n2
+    assert buf.games_seen == 5 and buf.positions_seen == n1 + n2 and len(buf.bad_shards) == 1
+    assert buf.refresh() == 0                                # the bad one is not retried
+    # the window holds exactly what was written, oldest first
+    states, policy, value = buf.positions()
+    np.testing.assert_array_equal(states, np.concatenate([g[0] for g in games1 + games2]))
+    np.testing.assert_array_equal(policy, np.concatenate([g[1] for g in games1 + games2]))
+    np.testing.assert_array_equal(value, np.concatenate([g[2] for g in games1 + games2]))
+
+
+def test_window_keeps_exactly_the_newest_positions(tmp_path, game):
+    d = replay_dir(tmp_path)
+    buf = ReplayBuffer(d, game, window_positions=20)
+    all_states = []
+    for seed in range(6):
+        _, games = _write_games(d, game, 2, seed=seed)
+        all_states += [g[0] for g in games]
+        buf.refresh()
+        expected = np.concatenate(all_states)[-20:]
+        np.testing.assert_array_equal(buf.positions()[0], expected)
+        assert len(buf) == len(expected)
+    assert buf.positions_seen == sum(len(s) for s in all_states)
+    # a fresh reader over the same folder (a restarted trainer) sees the same window and counts
+    again = ReplayBuffer(d, game, window_positions=20)
+    again.refresh()
+    np.testing.assert_array_equal(again.positions()[0], buf.positions()[0])
+    assert (again.positions_seen, again.games_seen) == (buf.positions_seen, buf.games_seen)
+
+
+def test_sample_shapes_and_augmentation_consistency(tmp_path, game):
+    d = replay_dir(tmp_path)
+    # distinct, asymmetric policy targets so a mirrored policy is recognisable
+    writer = ShardWriter(d, worker=0, games_per_shard=100)
+    for states, _, value in random_games(game, 20, np.random.default_rng(3)):
+        mask = game.legal_mask(states)
+        policy = mask * np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+        writer.add_game(states, policy / policy.sum(1, keepdims=True), value)
+    writer.flush()
+    buf = ReplayBuffer(d, game, window_positions=10_000)
+    buf.refresh()
+    states, policy, value = buf.positions()
+    rng = np.random.default_rng(0)
+    obs_b, pol_b, val_b = buf.sample(512, rng)
+    assert obs_b.shape == (512, 3, 3, 4) and obs_b.dtype == np.float32
+    assert pol_b.shape == (512, 4) and val_b.shape == (512,)
+    np.testing.assert_allclose(pol_b.sum(1), 1, rtol=1e-5)
+    # every sample is some stored position under identity or mirror, with policy and value matching
+    obs_all = game.observation(states)
+    mirrored = 0
+    for o, p, v in zip(obs_b, pol_b, val_b):
+        same = np.all(obs_all == o, axis=(1, 2, 3)) & np.all(policy == p, axis=1) & (value == v)
+        mirror = (np.all(obs_all[..., ::-1] == o, axis=(1, 2, 3)) & np.all(policy[:, ::-1] == p, axis=1)
+                  & (value == v))
+        assert same.any() or mirror.any()
+        mirrored += bool(mirror.any() and not same.any())
+        # policy mass only on columns that are open in the (transformed) observed position
+        open_cols = (o[0, -1] + o[1, -1]) == 0
+        assert np.all(p[~open_cols] == 0)
+    assert 100 < mirrored < 412         # both symmetries drawn
+    obs_plain, pol_plain, _ = buf.sample(64, rng, augment=False)
+    for o, p in zip(obs_plain, pol_plain):
+        assert np.any(np.all(obs_all == o, axis=(1, 2, 3)) & np.all(policy == p, axis=1))
+
+
+def test_sample_from_empty_buffer_says_so(tmp_path, game):
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(tmp_path, game, 10).sample(4, np.random.default_rng())
+
+
+def test_connect4_round_trip_and_mirror_augmentation(tmp_path):
+    try:
+        from azero import games
+        game = games.make("connect4")
+    except (ImportError, AttributeError) as e:
+        pytest.skip(f"connect4 not available yet: {e}")
+    rng = np.random.default_rng(0)
+    writer = ShardWriter(tmp_path, worker=7, games_per_shard=4)
+    s = game.initial_states(4)
+    states, policies = [], []
+    for _ in range(6):                       # 6 plies of 4 random games (never terminal this early)
+        mask = game.legal_mask(s)
+        weights = mask * rng.random(mask.shape)
+        policy = (weights / weights.sum(1, keepdims=True)).astype(np.float32)
+        states.append(s)
+        policies.append(policy)
+        s = game.step(s, policy.argmax(1))
+    states, policies = np.stack(states, 1), np.stack(policies, 1)
+    for g in range(4):
+        writer.add_game(states[g], policies[g], np.zeros(6, np.float32))
+    buf = ReplayBuffer(tmp_path, game, 1000)
+    buf.refresh()
+    assert len(buf) == 24 and buf.games_seen == 4
+    all_states, all_policy, _ = buf.positions()
+    obs, pol, _ = buf.sample(64, rng)
+    perm = game.spec.action_permutations
+    for o, p in zip(obs, pol):
+        found = False
+        for k in range(game.spec.num_symmetries):
+            t = game.transform_states(all_states, k)
+            # symmetry k moves action a to perm[k, a]
+            moved = np.zeros_like(all_policy)
+            moved[:, perm[k]] = all_policy
+            hit = np.all(game.observation(t) == o, axis=(1, 2, 3)) & np.all(moved == p, axis=1)
+            found |= bool(hit.any())
+        assert found
