@@ -93,7 +93,11 @@ class Trainer:
         self.optimizer = make_optimizer(self.net, self.cfg)
         self.step = 0                 # optimizer steps taken
         self.samples_trained = 0      # positions drawn into batches so far
+        # bf16 autocast only: fp16 training would need loss scaling (GradScaler); GPUs without bf16
+        # train in fp32 instead.
         amp_dtype = autocast_dtype(self.device) if self.cfg.amp else None
+        if amp_dtype is not torch.bfloat16:
+            amp_dtype = None
         self._autocast = (lambda: torch.autocast(self.device.type, dtype=amp_dtype)) \
             if amp_dtype is not None else contextlib.nullcontext
         self._set_lr()
