@@ -46,4 +46,342 @@ CONTRACT (other modules are written against it; keep these names and meanings):
                                     # the completed-Q improved policy (Gumbel)
         root_value: np.ndarray      # float32 [B] search value of the root, side to move's view
         root_q: np.ndarray          # float32 [B, A] Q of each root child (side to move), NaN if unvisited
+
+ADDITIONS (beyond the contract):
+
+    SearchConfig.value_bounds = (-1.0, 1.0)
+        PUCT normalises Q to [0, 1] by these fixed bounds, unvisited children counting as the lower
+        bound (the AlphaZero pseudocode, mctx `qtransform_by_min_max`). None: by the parent's value
+        and its children's Q (mctx `qtransform_by_parent_and_siblings`, MuZero's min-max), for
+        values without known bounds. Gumbel always uses mctx's completed-Q transform.
+    SearchOutput rows that were not active hold action -1, zero visits / policy, NaN values.
+    A tree whose stored root differs from the state passed to `run` is rebuilt (safety net for
+    callers that forget `advance`/`reset`).
+    ModelSearch: the same search over a learned model (MuZero); see below.
+
+HOW A SIMULATION STEP RUNS (both classes):
+
+    leaves = core.select()                     # C++, GIL released: int32 [4, L]
+    rows, parents, actions, new = leaves       # L <= B * leaves_per_step
+    children = step(nodes[rows, parents], actions)   # game rules, or the model's dynamics
+    nodes[rows, new] = children                # node data lives here, [B, N, ...]
+    logits, values = evaluator(children)       # ONE call for the whole batch
+    core.expand_backup(values, logits, legal, terminal=..., rewards=..., discounts=...)
+
+`core` is `azero._mcts.Search` (see its docstrings: `help(azero._mcts.Search)`). Node ids are
+per tree, root 0; `advance` renumbers a kept subtree and returns the (row, new, old) ids so the
+node data can follow.
+
+MUZERO (learned model): `ModelSearch(num_actions, latent_shape, config, batch_size)` stores a
+latent vector per node instead of a game state; `run(root_latents, root_logits, root_values,
+recurrent_fn, root_legal=...)` calls `recurrent_fn(latents [L, ...], actions int32 [L]) ->
+(next_latents, rewards [L], discounts [L] or None, logits [L, A], values [L])` once per step.
+Illegal actions are masked at the root only (every action is legal inside the model, as in
+MuZero). Rewards are from the point of view of the player who acted, values from the side to move
+at the new node, and Q = reward + discount * value: for two-player games pass discount -gamma
+(-1 by default); for one-player games +gamma. Use `SearchConfig(value_bounds=None)` for values on
+an unknown scale.
 """
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from azero import _mcts
+
+Evaluator = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+# recurrent_fn(latents [L, ...], actions int32 [L]) ->
+#   (next_latents [L, ...], rewards [L], discounts [L] | None, logits [L, A], values [L])
+RecurrentFn = Callable[[np.ndarray, np.ndarray], tuple]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: str = "gumbel"          # "gumbel" | "puct"
+    num_simulations: int = 32
+    # PUCT (AlphaZero pseudocode defaults)
+    pb_c_base: float = 19652.0
+    pb_c_init: float = 1.25
+    dirichlet_alpha: float = 0.3
+    dirichlet_fraction: float = 0.25   # 0 disables root noise
+    # Gumbel (Danihelka et al. 2022 / mctx defaults)
+    max_num_considered_actions: int = 16
+    gumbel_scale: float = 1.0
+    c_visit: float = 50.0
+    c_scale: float = 0.1
+    # several leaves per tree per step with virtual loss (single-game play at high sims)
+    leaves_per_step: int = 1
+    virtual_loss: float = 1.0
+    reuse_tree: bool = True
+    # PUCT's Q normalisation: fixed (min, max) bounds (AlphaZero), or None = by parent and siblings
+    value_bounds: tuple[float, float] | None = (-1.0, 1.0)
+
+    def __post_init__(self):
+        if self.algorithm not in ("gumbel", "puct"):
+            raise ValueError(f"algorithm must be 'gumbel' or 'puct', got {self.algorithm!r}")
+        if self.num_simulations < 0:
+            raise ValueError(f"num_simulations must be >= 0, got {self.num_simulations}")
+        if self.value_bounds is not None:
+            object.__setattr__(self, "value_bounds", tuple(float(v) for v in self.value_bounds))
+
+
+@dataclass
+class SearchOutput:
+    actions: np.ndarray         # int32 [B] the move to play
+    visit_counts: np.ndarray    # int32 [B, A] root child visits
+    policy_target: np.ndarray   # float32 [B, A] training target: normalised visits (PUCT) or
+                                # the completed-Q improved policy (Gumbel)
+    root_value: np.ndarray      # float32 [B] search value of the root, side to move's view
+    root_q: np.ndarray          # float32 [B, A] Q of each root child (side to move), NaN if unvisited
+
+
+def make_core(num_actions: int, config: SearchConfig, batch_size: int,
+              discount: float = -1.0) -> "_mcts.Search":
+    """The C++ trees for `config` (the low-level API; BatchedSearch and ModelSearch wrap it)."""
+    return _mcts.Search(
+        batch_size, num_actions, algorithm=config.algorithm, pb_c_base=config.pb_c_base,
+        pb_c_init=config.pb_c_init, value_bounds=config.value_bounds,
+        max_num_considered_actions=config.max_num_considered_actions, c_visit=config.c_visit,
+        c_scale=config.c_scale, leaves_per_step=config.leaves_per_step,
+        virtual_loss=config.virtual_loss, discount=discount)
+
+
+class _TreeSearch:
+    """What both faces share: the core, node data [B, N, ...], noise, outputs, reuse."""
+
+    def __init__(self, num_actions: int, config: SearchConfig, batch_size: int, seed: int,
+                 node_shape: tuple[int, ...], node_dtype, discount: float):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.config = config
+        self.batch_size = batch_size
+        self.num_actions = num_actions
+        self.rng = np.random.default_rng(seed)
+        self.core = make_core(num_actions, config, batch_size, discount)
+        # Node data, row b node n; grown with the core's node capacity.
+        self.nodes = np.zeros((batch_size, self.core.node_capacity) + tuple(node_shape), node_dtype)
+
+    # -- pieces of run() ------------------------------------------------------------------------
+
+    def _active(self, active) -> np.ndarray:
+        if active is None:
+            return np.ones(self.batch_size, dtype=bool)
+        active = np.asarray(active, dtype=bool)
+        if active.shape != (self.batch_size,):
+            raise ValueError(f"active must have shape ({self.batch_size},), got {active.shape}")
+        return active
+
+    def _grow_nodes(self) -> None:
+        capacity = self.core.node_capacity
+        if capacity > self.nodes.shape[1]:
+            grown = np.zeros((self.batch_size, capacity) + self.nodes.shape[2:], self.nodes.dtype)
+            grown[:, :self.nodes.shape[1]] = self.nodes
+            self.nodes = grown
+
+    def _start(self, active: np.ndarray, add_noise: bool) -> None:
+        c, shape = self.config, (self.batch_size, self.num_actions)
+        gumbel = dirichlet = None
+        if add_noise and c.algorithm == "gumbel" and c.gumbel_scale > 0:
+            gumbel = (self.rng.gumbel(size=shape) * c.gumbel_scale).astype(np.float32)
+        if add_noise and c.algorithm == "puct" and c.dirichlet_fraction > 0:
+            # Gamma(alpha) samples; the core normalises them over each root's legal actions,
+            # which makes them Dirichlet(alpha) over those actions.
+            g = self.rng.gamma(c.dirichlet_alpha, size=shape)
+            g /= np.maximum(g.max(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+            dirichlet = g.astype(np.float32)
+        self.core.start(c.num_simulations, active, gumbel=gumbel, dirichlet=dirichlet,
+                        dirichlet_fraction=c.dirichlet_fraction)
+        self._grow_nodes()
+
+    def _outputs(self, active: np.ndarray, temperature: float) -> SearchOutput:
+        actions, visits, policy, root_value, root_q = self.core.outputs()
+        if self.config.algorithm == "puct":
+            actions = self._sample_puct(visits, policy, active, temperature)
+        return SearchOutput(actions=actions, visit_counts=visits, policy_target=policy,
+                            root_value=root_value, root_q=root_q)
+
+    def _sample_puct(self, visits, policy, active, temperature) -> np.ndarray:
+        """Action ~ visits^(1/T) (argmax, lowest action on ties, at T == 0)."""
+        weights = visits.astype(np.float64)
+        empty = weights.sum(axis=1) == 0
+        if empty.any():  # no simulations: fall back to the (noisy) priors
+            weights[empty] = policy[empty]
+        if temperature <= 0:
+            actions = np.argmax(weights, axis=1)
+        else:
+            with np.errstate(divide="ignore"):
+                logw = np.log(weights) / temperature
+            logw -= logw.max(axis=1, keepdims=True)
+            p = np.exp(logw)
+            cdf = np.cumsum(p, axis=1)
+            u = self.rng.random(self.batch_size) * cdf[:, -1]
+            actions = np.minimum((cdf <= u[:, None]).sum(axis=1), self.num_actions - 1)
+            # never an action without weight (u lands on a positive-weight step of the cdf)
+        actions = actions.astype(np.int32)
+        actions[~active] = -1
+        return actions
+
+    def _drop_stale_roots(self, roots: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Rows (int) that need a root evaluation: active rows without a tree, or whose stored
+        root differs from `roots`."""
+        has_tree = self.core.num_nodes() > 0
+        stale = has_tree & active
+        if stale.any():
+            stored = self.nodes[:, 0].reshape(self.batch_size, -1)
+            given = roots.reshape(self.batch_size, -1)
+            stale &= np.any(stored != given, axis=1)
+            if stale.any():
+                self.core.reset(np.flatnonzero(stale).astype(np.int32))
+                has_tree &= ~stale
+        return np.flatnonzero(active & ~has_tree)
+
+    def _simulate(self, expand: Callable) -> None:
+        """The simulation loop; `expand(rows, parents, actions, new)` computes the leaves' data
+        (stored into self.nodes) and calls core.expand_backup."""
+        core, select = self.core, self.core.select
+        try:
+            while True:
+                leaves = select()
+                if leaves.shape[1] == 0:
+                    break
+                expand(*leaves)
+        except BaseException:
+            if core.step_in_progress:
+                core.abort()
+            raise
+
+    # -- tree reuse -----------------------------------------------------------------------------
+
+    def advance(self, actions, active=None) -> None:
+        active = self._active(active)
+        actions = np.asarray(actions)
+        if actions.shape != (self.batch_size,):
+            raise ValueError(f"actions must have shape ({self.batch_size},), got {actions.shape}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise TypeError(f"actions must be integers, got {actions.dtype}")
+        if not self.config.reuse_tree:
+            self.core.reset(np.flatnonzero(active).astype(np.int32))
+            return
+        if np.any(actions[active] < 0) or np.any(actions[active] >= self.num_actions):
+            bad = actions[active][(actions[active] < 0) | (actions[active] >= self.num_actions)]
+            raise IndexError(f"action {int(bad[0])} out of range [0, {self.num_actions})")
+        rows, new, old = self.core.advance(actions.astype(np.int32), active)
+        if len(rows):
+            self.nodes[rows, new] = self.nodes[rows, old]
+
+    def reset(self, rows=None) -> None:
+        if rows is None:
+            self.core.reset(None)
+            return
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.batch_size):
+            raise IndexError(f"rows out of range [0, {self.batch_size})")
+        self.core.reset(rows.astype(np.int32).reshape(-1))
+
+
+class BatchedSearch(_TreeSearch):
+    """B independent searches over a game's rules, one evaluator call per simulation step."""
+
+    def __init__(self, game, config: SearchConfig, batch_size: int, seed: int = 0):
+        spec = game.spec
+        discount = -1.0 if spec.num_players == 2 else 1.0
+        super().__init__(spec.num_actions, config, batch_size, seed, (spec.state_size,),
+                         spec.state_dtype, discount)
+        self.game = game
+
+    def run(self, states, evaluator: Evaluator, *, add_noise: bool = True,
+            temperature: float = 1.0, active=None) -> SearchOutput:
+        game, B = self.game, self.batch_size
+        states = np.ascontiguousarray(states, dtype=game.spec.state_dtype)
+        if states.shape != (B, game.spec.state_size):
+            raise ValueError(f"states must have shape ({B}, {game.spec.state_size}), got {states.shape}")
+        active = self._active(active)
+        new_roots = self._drop_stale_roots(states, active)
+        if len(new_roots):
+            roots = states[new_roots]
+            if game.terminal(roots).any():
+                raise ValueError(f"terminal root states in rows {new_roots[game.terminal(roots)].tolist()}")
+            logits, values = evaluator(roots)
+            self.core.expand_roots(new_roots.astype(np.int32), np.asarray(values, np.float32),
+                                   np.asarray(logits, np.float32), game.legal_mask(roots))
+            self.nodes[new_roots, 0] = roots
+        self._start(active, add_noise)
+        self._simulate(self._expander(evaluator))
+        return self._outputs(active, temperature)
+
+    def _expander(self, evaluator: Evaluator) -> Callable:
+        game, core = self.game, self.core
+        step, is_terminal, result, legal_mask = game.step, game.terminal, game.result, game.legal_mask
+        expand_backup = core.expand_backup
+        f32 = np.float32
+
+        def expand(rows, parents, actions, new):
+            nodes = self.nodes
+            children = step(nodes[rows, parents], actions)
+            nodes[rows, new] = children
+            terminal = is_terminal(children)
+            if not terminal.any():
+                logits, values = evaluator(children)
+                expand_backup(np.asarray(values, f32), np.asarray(logits, f32), legal_mask(children))
+                return
+            values = np.asarray(result(children), f32).copy()
+            live = ~terminal
+            logits = legal = None
+            if live.any():
+                alive = children[live]
+                logits, live_values = evaluator(alive)
+                values[live] = live_values
+                logits, legal = np.asarray(logits, f32), legal_mask(alive)
+            expand_backup(values, logits, legal, terminal=terminal)
+
+        return expand
+
+
+class ModelSearch(_TreeSearch):
+    """B independent searches over a learned model (MuZero): nodes hold latent vectors, the
+    dynamics gives rewards, every action is legal below the root."""
+
+    def __init__(self, num_actions: int, latent_shape: tuple[int, ...], config: SearchConfig,
+                 batch_size: int, seed: int = 0, latent_dtype=np.float32, discount: float = -1.0):
+        super().__init__(num_actions, config, batch_size, seed, tuple(latent_shape), latent_dtype,
+                         discount)
+
+    def run(self, root_latents, root_logits, root_values, recurrent_fn: RecurrentFn, *,
+            root_legal=None, add_noise: bool = True, temperature: float = 1.0,
+            active=None) -> SearchOutput:
+        """root_latents [B, *latent_shape], root_logits float32 [B, A], root_values float32 [B],
+        root_legal bool [B, A] (None: all legal). Rows that kept a tree through `advance` reuse
+        it and ignore their root arguments."""
+        B, A = self.batch_size, self.num_actions
+        root_latents = np.ascontiguousarray(root_latents, dtype=self.nodes.dtype)
+        if root_latents.shape != (B,) + self.nodes.shape[2:]:
+            raise ValueError(f"root_latents must have shape {(B,) + self.nodes.shape[2:]}, "
+                             f"got {root_latents.shape}")
+        active = self._active(active)
+        has_tree = self.core.num_nodes() > 0
+        new_roots = np.flatnonzero(active & ~has_tree)
+        if len(new_roots):
+            legal = None if root_legal is None else np.asarray(root_legal, bool)[new_roots]
+            self.core.expand_roots(new_roots.astype(np.int32),
+                                   np.asarray(root_values, np.float32)[new_roots],
+                                   np.ascontiguousarray(np.asarray(root_logits, np.float32)[new_roots]),
+                                   legal)
+            self.nodes[new_roots, 0] = root_latents[new_roots]
+        self._start(active, add_noise)
+        core, f32 = self.core, np.float32
+
+        def expand(rows, parents, actions, new):
+            nodes = self.nodes
+            latents, rewards, discounts, logits, values = recurrent_fn(nodes[rows, parents], actions)
+            nodes[rows, new] = latents
+            core.expand_backup(np.asarray(values, f32), np.asarray(logits, f32),
+                               rewards=np.asarray(rewards, f32),
+                               discounts=None if discounts is None else np.asarray(discounts, f32))
+
+        self._simulate(expand)
+        return self._outputs(active, temperature)
