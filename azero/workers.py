@@ -48,8 +48,10 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)
     writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
     last_poll = time.monotonic()
+    parent = os.getppid()
     try:
-        while not stop_event.is_set():
+        # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
+        while not stop_event.is_set() and os.getppid() == parent:
             for g in selfplay.play_move(evaluator):
                 extra = {"generation": np.full(len(g.value_targets), generation, np.int32)}
                 if g.false_resignation is not None:

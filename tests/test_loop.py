@@ -1,0 +1,113 @@
+"""The main job end to end on a tiny config: self-play -> train -> gate, resume, kill -9."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from azero import checkpoint as ckpt
+from azero.config import load_config
+from azero.loop import Limits, run_loop
+from azero.rundir import RunDir
+
+
+def tiny_config(run_dir, *extra):
+    return load_config("connect4_tiny", [f"run_dir={run_dir}", *extra])
+
+
+def stored_games(run: RunDir) -> int:
+    """Games in every shard on disk; every shard must be complete and readable."""
+    total = 0
+    for p in sorted(run.replay.glob("shard-*.npz")):
+        with np.load(p, allow_pickle=False) as data:
+            assert data["states"].shape[0] == data["policy"].shape[0] == data["value"].shape[0] > 0
+            total += int(data["num_games"])
+    return total
+
+
+def assert_run_is_whole(run: RunDir, game="connect4"):
+    for p in run.checkpoints.glob("*.pt"):
+        ckpt.load(p, expected_game=game)           # raises on a half-written file
+    info = run.read_best_info()
+    assert info is not None and info["generation"] >= 0
+    for p in run.root.rglob("*"):
+        assert not p.name.endswith(".tmp") or p.name.startswith("."), p
+
+
+def test_loop_runs_gates_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    summary = run_loop(tiny_config(run_dir), Limits(iterations=2), progress=False)
+    run = RunDir.at(run_dir)
+    assert summary["iterations"] == 2
+    assert summary["step"] >= 8
+    assert summary["games_seen"] > 0
+    events = [r["event"] for r in run.read_metrics()]
+    assert events.count("gate") == 2 and events[0] == "start" and events[-1] == "stop"
+    gates = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert all(g["games"] > 0 and "score" in g for g in gates)
+    assert list(run.arena.glob("gate-*.jsonl"))
+    assert_run_is_whole(run)
+    games_before = stored_games(run)
+
+    # The same call resumes: the step carries on, nothing is lost.
+    summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
+    assert summary2["step"] > summary["step"]
+    assert stored_games(run) >= games_before
+    assert [r["event"] for r in run.read_metrics()].count("start") == 2
+
+
+def test_sigkill_at_random_moments_loses_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress"]
+    run = RunDir.at(run_dir)
+    rng = random.Random(7)
+    games_seen = 0
+    steps_seen = 0
+    for attempt in range(4):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        time.sleep(rng.uniform(4.0, 12.0))
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.killpg(proc.pid, signal.SIGKILL)        # the trainer and its workers, mid-whatever
+        proc.wait()
+        if not run.best.exists():
+            continue                               # killed before the first network was written
+        assert_run_is_whole(run)
+        games = stored_games(run)
+        assert games >= games_seen                 # the count of stored games never goes down
+        games_seen = games
+        step = ckpt.read_payload(run.trainer_state)["step"]
+        assert step >= steps_seen
+        steps_seen = step
+    assert games_seen > 0
+    # A last, clean run resumes from what the kills left and finishes an iteration.
+    done = subprocess.run(cmd + ["--iterations", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert stored_games(run) >= games_seen
+    assert ckpt.read_payload(run.trainer_state)["step"] >= steps_seen
+
+
+def test_config_error_names_the_key(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4", "--config",
+         "connect4_tiny", "--run-dir", str(tmp_path / "r"), "--set", "search.num_simulatons=4"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "search.num_simulatons" in out.stderr and "num_simulations" in out.stderr
+    assert not (tmp_path / "r").exists()          # nothing written on error
+
+
+def test_resume_refuses_another_games_run(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir).mkdir()
+    (run_dir / "config.yaml").write_text("game: connect4\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "azero.cli", "selfplay", "--game", "go9", "--config",
+         "connect4_tiny", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "connect4" in out.stderr

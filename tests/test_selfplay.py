@@ -1,0 +1,86 @@
+"""Self-play engine: games in lockstep, restarts, value targets, resignation bookkeeping."""
+import numpy as np
+import pytest
+
+from azero.games import make
+from azero.search import SearchConfig
+from azero.selfplay import SelfPlay, SelfPlaySettings
+
+
+def uniform_evaluator(game):
+    def evaluate(states):
+        n = len(states)
+        return np.zeros((n, game.spec.num_actions), np.float32), np.zeros(n, np.float32)
+    return evaluate
+
+
+def play_until(sp, evaluator, games):
+    finished = []
+    for _ in range(500):
+        finished += sp.play_move(evaluator)
+        if len(finished) >= games:
+            return finished
+    raise AssertionError("games did not finish")
+
+
+@pytest.mark.parametrize("algorithm", ["gumbel", "puct"])
+def test_finished_games_replay_to_their_result(algorithm):
+    game = make("connect4")
+    sp = SelfPlay(game, SearchConfig(algorithm=algorithm, num_simulations=8),
+                  SelfPlaySettings(num_games=6, temperature_moves=4), seed=1)
+    finished = play_until(sp, uniform_evaluator(game), 12)
+    for g in finished:
+        # The recorded positions are exactly the game replayed from the start.
+        state = game.initial_states(1)
+        assert np.array_equal(g.states[0], state[0])
+        for t, a in enumerate(g.actions):
+            assert np.array_equal(g.states[t], state[0])
+            assert game.legal_mask(state)[0, a]
+            state = game.step(state, np.array([a]))
+        assert game.terminal(state)[0]
+        # Result from player 0's view matches the rules' verdict on the final position.
+        final_mover = 1 - game.to_play(state)[0]   # who made the last move
+        r = game.result(state)[0]                  # side to move's view, so -1 if last mover won
+        expected_first = -r if final_mover == 0 else r
+        assert g.result_first_player == expected_first
+        # Value targets: the final result from each position's side to move, alternating.
+        to_play = game.to_play(g.states)
+        np.testing.assert_array_equal(
+            g.value_targets, np.where(to_play == 0, expected_first, -expected_first))
+        # Policy targets are distributions over the legal moves.
+        legal = game.legal_mask(g.states)
+        np.testing.assert_allclose(g.policy_targets.sum(1), 1.0, rtol=1e-5)
+        assert np.all(g.policy_targets[~legal] == 0)
+
+
+def test_rows_restart_and_keep_playing():
+    game = make("connect4")
+    sp = SelfPlay(game, SearchConfig(num_simulations=4), SelfPlaySettings(num_games=3), seed=0)
+    finished = play_until(sp, uniform_evaluator(game), 9)
+    assert len(finished) >= 9
+    assert not game.terminal(sp.states).any()
+
+
+def test_resignation_by_the_losing_side_and_playouts_measure_it():
+    game = make("connect4")
+
+    # An evaluator that makes player 1 believe it is lost: player 1 resigns on its 2nd move.
+    def gloomy_for_player1(states):
+        n = len(states)
+        v = np.where(game.to_play(states) == 1, -1.0, 1.0).astype(np.float32)  # leaf's mover view
+        return np.zeros((n, 7), np.float32), v
+
+    settings = SelfPlaySettings(num_games=8, resign_threshold=-0.5, resign_consecutive=2,
+                                resign_playout_fraction=0.5)
+    sp = SelfPlay(game, SearchConfig(algorithm="puct", num_simulations=8), settings, seed=3)
+    finished = play_until(sp, gloomy_for_player1, 16)
+    resigned = [g for g in finished if g.resigned]
+    played_out = [g for g in finished if not g.resigned]
+    assert resigned and played_out
+    for g in resigned:
+        assert g.result_first_player == 1.0          # player 1 resigned
+        assert len(g.actions) == 4                   # after its second move's search
+    for g in played_out:
+        # Every played-out game had a resignation due; whether it was false is recorded.
+        assert g.false_resignation is not None
+        assert g.false_resignation == (g.result_first_player <= 0)
