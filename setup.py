@@ -20,4 +20,6 @@ packages = find_packages(include=["azero", "azero.*"]) + [
     "azero.games" + name[len("games"):] for name in find_packages(include=["games", "games.*"])
 ]
 
+packages.append("azero.configs")  # data package: the bundled YAML configs (configs/)
+
 setup(packages=packages, ext_modules=ext_modules, cmdclass={"build_ext": build_ext})

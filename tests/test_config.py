@@ -10,7 +10,7 @@ from azero.config import Config, ConfigError, load_config
 def test_bundled_connect4_loads_with_the_documented_defaults():
     cfg = load_config("connect4")
     assert cfg.game == "connect4"
-    assert (cfg.model.blocks, cfg.model.channels) == (5, 64)
+    assert (cfg.model.blocks, cfg.model.channels) == (4, 48)
     assert cfg.search.algorithm == "gumbel"
     assert cfg.train.lr == pytest.approx(2e-3)
     assert cfg.selfplay.resign_threshold is None
