@@ -181,9 +181,18 @@ class _TreeSearch:
             grown[:, :self.nodes.shape[1]] = self.nodes
             self.nodes = grown
 
-    def _start(self, active: np.ndarray, add_noise: bool) -> None:
+    def _start(self, active: np.ndarray, add_noise: bool, root_noise=None) -> None:
         c, shape = self.config, (self.batch_size, self.num_actions)
         gumbel = dirichlet = None
+        if root_noise is not None:
+            noise = np.ascontiguousarray(root_noise, dtype=np.float32)
+            if noise.shape != shape:
+                raise ValueError(f"root_noise must have shape {shape}, got {noise.shape}")
+            if c.algorithm == "gumbel":
+                gumbel = noise
+            else:
+                dirichlet = noise
+            add_noise = False
         if add_noise and c.algorithm == "gumbel" and c.gumbel_scale > 0:
             gumbel = (self.rng.gumbel(size=shape) * c.gumbel_scale).astype(np.float32)
         if add_noise and c.algorithm == "puct" and c.dirichlet_fraction > 0:
@@ -209,6 +218,7 @@ class _TreeSearch:
         empty = weights.sum(axis=1) == 0
         if empty.any():  # no simulations: fall back to the (noisy) priors
             weights[empty] = policy[empty]
+            weights[weights.sum(axis=1) == 0] = 1.0  # inactive rows, answered -1 below
         if temperature <= 0:
             actions = np.argmax(weights, axis=1)
         else:
@@ -295,7 +305,9 @@ class BatchedSearch(_TreeSearch):
         self.game = game
 
     def run(self, states, evaluator: Evaluator, *, add_noise: bool = True,
-            temperature: float = 1.0, active=None) -> SearchOutput:
+            temperature: float = 1.0, active=None, root_noise=None) -> SearchOutput:
+        """See the module docstring. root_noise float32 [B, A]: use this noise instead of
+        drawing it (Gumbel: gumbel samples, already scaled; PUCT: Gamma(alpha) samples)."""
         game, B = self.game, self.batch_size
         states = np.ascontiguousarray(states, dtype=game.spec.state_dtype)
         if states.shape != (B, game.spec.state_size):
@@ -310,7 +322,7 @@ class BatchedSearch(_TreeSearch):
             self.core.expand_roots(new_roots.astype(np.int32), np.asarray(values, np.float32),
                                    np.asarray(logits, np.float32), game.legal_mask(roots))
             self.nodes[new_roots, 0] = roots
-        self._start(active, add_noise)
+        self._start(active, add_noise, root_noise)
         self._simulate(self._expander(evaluator))
         return self._outputs(active, temperature)
 
@@ -353,7 +365,7 @@ class ModelSearch(_TreeSearch):
 
     def run(self, root_latents, root_logits, root_values, recurrent_fn: RecurrentFn, *,
             root_legal=None, add_noise: bool = True, temperature: float = 1.0,
-            active=None) -> SearchOutput:
+            active=None, root_noise=None) -> SearchOutput:
         """root_latents [B, *latent_shape], root_logits float32 [B, A], root_values float32 [B],
         root_legal bool [B, A] (None: all legal). Rows that kept a tree through `advance` reuse
         it and ignore their root arguments."""
@@ -372,7 +384,7 @@ class ModelSearch(_TreeSearch):
                                    np.ascontiguousarray(np.asarray(root_logits, np.float32)[new_roots]),
                                    legal)
             self.nodes[new_roots, 0] = root_latents[new_roots]
-        self._start(active, add_noise)
+        self._start(active, add_noise, root_noise)
         core, f32 = self.core, np.float32
 
         def expand(rows, parents, actions, new):

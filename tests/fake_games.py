@@ -118,9 +118,10 @@ class RandomTree(_Base):
     results and the fake evaluator's outputs are hashes of the key, which hashes the move path."""
 
     def __init__(self, num_actions: int = 5, max_depth: int = 6, terminal_rate: float = 0.15,
-                 num_players: int = 2):
+                 num_players: int = 2, legal_rate: float = 0.7):
         self.max_depth = max_depth
         self.terminal_rate = terminal_rate
+        self.legal_rate = legal_rate
         self.spec = GameSpec(name="randomtree", num_actions=num_actions, observation_shape=(3,),
                              state_size=3, max_game_length=max_depth, num_players=num_players)
 
@@ -156,7 +157,7 @@ class RandomTree(_Base):
         A = self.spec.num_actions
         key = self._key(np.ascontiguousarray(states))
         h = mix(key[:, None] ^ (np.arange(1, A + 1, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)))
-        legal = unit(h) < 0.7
+        legal = unit(h) < self.legal_rate
         always = (mix(key ^ np.uint64(77)) % np.uint64(A)).astype(np.int64)
         legal[np.arange(len(states)), always] = True
         return legal & ~self.terminal(states)[:, None]

@@ -1,0 +1,72 @@
+"""ModelSearch: the same trees over a learned model (MuZero): latent node data, rewards and
+discounts from the dynamics, legality at the root only."""
+import numpy as np
+import pytest
+
+from azero.search import BatchedSearch, ModelSearch, SearchConfig
+from fake_games import RandomTree
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_a_model_that_is_the_game_gives_the_games_search(algorithm):
+    game = RandomTree(5, 1000, terminal_rate=0.0, legal_rate=1.0)
+    roots = game.roots(np.arange(6) + 17)
+    config = SearchConfig(algorithm=algorithm, num_simulations=40)
+
+    def recurrent_fn(latents, actions):
+        nxt = game.step(latents, actions)
+        logits, values = game.evaluate(nxt)
+        return nxt, np.zeros(len(actions), np.float32), None, logits, values
+
+    expected = BatchedSearch(game, config, 6).run(roots, game.evaluate, add_noise=False,
+                                                  temperature=0)
+    logits, values = game.evaluate(roots)
+    model = ModelSearch(5, (3,), config, 6, latent_dtype=np.int64)
+    out = model.run(roots, logits, values, recurrent_fn, add_noise=False, temperature=0)
+    np.testing.assert_array_equal(out.visit_counts, expected.visit_counts)
+    np.testing.assert_array_equal(out.actions, expected.actions)
+    np.testing.assert_allclose(out.policy_target, expected.policy_target)
+    # tree reuse works the same way over latents
+    model.advance(out.actions)
+    for b in range(6):
+        model.core.check_invariants(b)
+    np.testing.assert_array_equal(model.nodes[:, 0], game.step(roots, out.actions))
+
+
+def test_rewards_and_discounts():
+    """One player, discount 0.9: an action's Q is its reward plus 0.9 times the child's value;
+    the search prefers the action with the best reward; the root mask is honoured."""
+    A = 6
+    rewards = np.array([0.1, 0.9, -0.5, 0.3, 0.95, 0.0], np.float32)
+    root_legal = np.ones((2, A), bool)
+    root_legal[1, 4] = False   # the best reward is illegal in row 1
+
+    def recurrent_fn(latents, actions):
+        depth = latents[:, 0]
+        r = np.where(depth == 0, rewards[actions], 0.0).astype(np.float32)
+        nxt = latents.copy()
+        nxt[:, 0] += 1
+        n = len(actions)
+        return nxt, r, np.full(n, 0.9, np.float32), np.zeros((n, A), np.float32), \
+            np.full(n, 0.2, np.float32)
+
+    config = SearchConfig(algorithm="puct", num_simulations=200, value_bounds=None)
+    model = ModelSearch(A, (1,), config, 2, discount=0.9)
+    out = model.run(np.zeros((2, 1), np.float32), np.zeros((2, A), np.float32),
+                    np.zeros(2, np.float32), recurrent_fn, root_legal=root_legal,
+                    add_noise=False, temperature=0)
+    assert out.actions.tolist() == [4, 1]
+    assert out.visit_counts[1, 4] == 0
+    core = model.core
+    for b in range(2):
+        core.check_invariants(b)
+        for n in range(core.num_nodes()[b]):
+            ch = core.children(b, n)
+            for q, c in zip(ch["q"], ch["child"]):
+                if c >= 0:
+                    info = core.node(b, int(c))
+                    assert info["discount"] == pytest.approx(0.9)
+                    assert q == pytest.approx(info["reward"] + info["discount"] * info["value"], abs=1e-9)
+    # root children: reward + 0.9 * (values 0.2 and their own discounted descendants) > reward
+    visited = out.visit_counts[0] > 0
+    assert (out.root_q[0][visited] > rewards[visited]).all()

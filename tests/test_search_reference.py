@@ -1,0 +1,84 @@
+"""The C++ search equals the pure-Python reference (tests/reference_mcts.py) on the same inputs:
+same visit counts, improved policy, root value and Q, same Gumbel action; PUCT and Gumbel, fixed and
+min-max value normalisation, with and without (the same) root noise, several rows per batch."""
+import numpy as np
+import pytest
+
+from azero.search import BatchedSearch, SearchConfig
+from fake_games import Bandit, RandomTree
+from reference_mcts import ReferenceMCTS
+
+
+def compare(game, roots, evaluator, config: SearchConfig, noise=None):
+    search = BatchedSearch(game, config, len(roots), seed=0)
+    out = search.run(roots, evaluator, temperature=0.0, root_noise=noise, add_noise=False)
+    for b in range(len(roots)):
+        search.core.check_invariants(b)
+        ref = ReferenceMCTS(game, evaluator, algorithm=config.algorithm,
+                            num_simulations=config.num_simulations, value_bounds=config.value_bounds,
+                            max_num_considered_actions=config.max_num_considered_actions,
+                            pb_c_base=config.pb_c_base, pb_c_init=config.pb_c_init)
+        kw = {}
+        if noise is not None:
+            kw = {"gumbel": noise[b]} if config.algorithm == "gumbel" else {
+                "dirichlet": noise[b], "dirichlet_fraction": config.dirichlet_fraction}
+        r = ref.run(roots[b], **kw)
+        np.testing.assert_array_equal(out.visit_counts[b], r["visit_counts"], err_msg=f"row {b}")
+        np.testing.assert_allclose(out.policy_target[b], r["policy"], atol=1e-6, err_msg=f"row {b}")
+        np.testing.assert_allclose(out.root_value[b], r["root_value"], atol=1e-6)
+        np.testing.assert_allclose(out.root_q[b], r["root_q"], atol=1e-6)
+        if config.algorithm == "gumbel":
+            assert out.actions[b] == r["action"], f"row {b}"
+    return out
+
+
+def live_roots(game, seeds):
+    roots = game.roots(seeds)
+    return roots[~game.terminal(roots)]
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+@pytest.mark.parametrize("value_bounds", [(-1.0, 1.0), None])
+@pytest.mark.parametrize("num_actions,depth,sims", [(5, 6, 30), (3, 9, 12), (9, 4, 7)])
+def test_equals_reference_without_noise(algorithm, value_bounds, num_actions, depth, sims):
+    game = RandomTree(num_actions, depth)
+    roots = live_roots(game, np.arange(6) + 1000 * num_actions)
+    config = SearchConfig(algorithm=algorithm, num_simulations=sims, value_bounds=value_bounds,
+                          max_num_considered_actions=4)
+    out = compare(game, roots, game.evaluate, config)
+    assert (out.visit_counts.sum(axis=1) == sims).all()
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_equals_reference_with_the_same_noise(algorithm):
+    game = RandomTree(6, 6)
+    roots = live_roots(game, np.arange(6) + 77)
+    rng = np.random.default_rng(5)
+    shape = (len(roots), 6)
+    noise = rng.gumbel(size=shape) if algorithm == "gumbel" else rng.gamma(0.3, size=shape)
+    config = SearchConfig(algorithm=algorithm, num_simulations=25, max_num_considered_actions=16)
+    compare(game, roots, game.evaluate, config, noise=noise.astype(np.float32))
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_equals_reference_on_bandits_with_masks(algorithm):
+    rng = np.random.default_rng(1)
+    values = rng.uniform(-1, 1, size=(5, 8))
+    legal = rng.random((5, 8)) < 0.6
+    legal[:, 3] = True
+    game = Bandit(values, legal)
+
+    def evaluate(states):
+        n = len(states)
+        return (np.sin(np.arange(8.0))[None].repeat(n, 0)).astype(np.float32), np.zeros(n, np.float32)
+
+    config = SearchConfig(algorithm=algorithm, num_simulations=20, max_num_considered_actions=4)
+    compare(game, game.roots(np.arange(5)), evaluate, config)
+
+
+def test_one_player_games_use_discount_plus_one():
+    game = RandomTree(4, 5, num_players=1)
+    roots = live_roots(game, np.arange(4) + 3)
+    for algorithm in ("puct", "gumbel"):
+        compare(game, roots, game.evaluate, SearchConfig(algorithm=algorithm, num_simulations=20,
+                                                         value_bounds=None))
