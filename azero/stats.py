@@ -41,7 +41,7 @@ def elo_from_score(score: float) -> float:
         return -math.inf
     if score >= 1.0:
         return math.inf
-    return -400.0 * math.log10(1.0 / score - 1.0)
+    return -400.0 * math.log10(1.0 / score - 1.0) + 0.0   # + 0.0: no "-0.0" at 50%
 
 
 def los(wins: int, losses: int) -> float:
@@ -60,15 +60,25 @@ def _score_and_variance(wins: float, draws: float, losses: float) -> tuple[float
     return s, var
 
 
+def _regularised_variance(wins: float, draws: float, losses: float) -> float:
+    """Per-game score variance with half a game added to each W/D/L cell: a stand-in when every
+    game had the same result and the observed variance is 0."""
+    return _score_and_variance(wins + 0.5, draws + 0.5, losses + 0.5)[1]
+
+
 def elo_interval(wins: int, draws: int, losses: int,
                  confidence_z: float = Z95) -> tuple[float, float, float]:
     """(elo, low, high): the Elo difference of the observed score and a two-sided interval (95% by
     default) from the normal approximation of the mean score, mapped through `elo_from_score`
-    (cutechess's method). Infinite ends where the score interval leaves (0, 1)."""
+    (cutechess's method). Infinite ends where the score interval leaves (0, 1). When every game
+    had the same result (a clean sweep, all draws) the observed variance is 0; the variance with
+    half a game added to each cell stands in for it, so the interval keeps a finite width."""
     n = wins + draws + losses
     if n == 0:
         return 0.0, -math.inf, math.inf
     s, var = _score_and_variance(wins, draws, losses)
+    if var == 0.0:
+        var = _regularised_variance(wins, draws, losses)
     half = confidence_z * math.sqrt(var / n)
     return elo_from_score(s), elo_from_score(s - half), elo_from_score(s + half)
 
@@ -116,10 +126,8 @@ def sprt_llr(wins: int, draws: int, losses: int, elo0: float, elo1: float,
     s0, s1 = score_from_elo(elo0), score_from_elo(elo1)
     if model == "normal":
         s, var = _score_and_variance(wins, draws, losses)
-        if var == 0.0:
-            # Every game had the same result, so there is no spread to measure: take the variance
-            # with half a game added to each cell, which keeps the LLR finite and its sign right.
-            var = _score_and_variance(wins + 0.5, draws + 0.5, losses + 0.5)[1]
+        if var == 0.0:   # every game the same result: keeps the LLR finite and its sign right
+            var = _regularised_variance(wins, draws, losses)
         return n * (s1 - s0) * (2.0 * s - s0 - s1) / (2.0 * var)
     if model != "trinomial":
         raise ValueError(f"unknown SPRT model {model!r}; use 'trinomial' or 'normal'")

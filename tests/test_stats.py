@@ -42,6 +42,14 @@ def test_interval_by_hand():
     assert hi == pytest.approx(hi_expected, abs=1e-3)
 
 
+def test_interval_of_unanimous_results_is_not_degenerate():
+    elo, lo, hi = elo_interval(40, 0, 0)                  # clean sweep
+    assert elo == math.inf and hi == math.inf
+    assert 300 < lo < 1000
+    elo, lo, hi = elo_interval(0, 30, 0)                  # all draws
+    assert elo == 0.0 and lo == pytest.approx(-hi) and 0 < hi < 200
+
+
 def test_los():
     assert los(10, 10) == pytest.approx(0.5)
     assert los(0, 0) == 0.5
