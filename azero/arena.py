@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from azero.players import Player, make_player
+from azero.players import Player, make_player, random_legal_actions
 from azero.records import GameRecord
 from azero.stats import MatchStats, SprtConfig, SprtResult, sprt
 
@@ -62,7 +62,6 @@ def random_openings(game, count: int, plies: int, rng: np.random.Generator,
                     attempts_per_opening: int = 20) -> list[list[int]]:
     """`count` openings of `plies` uniformly random moves that do not end the game, distinct while
     there are enough of them (repeats are allowed once distinct ones are hard to find)."""
-    from azero.players import random_legal_actions
     openings: list[list[int]] = []
     seen: set[tuple[int, ...]] = set()
     tries = 0
@@ -134,10 +133,8 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         moves[row] = list(line)
         opening_len[row] = len(line)
 
-    for row in range(batch):
+    for row in range(batch):             # begin() gave both players fresh trees in every row
         start(row)
-    a.reset(None)
-    b.reset(None)
 
     while (row_game >= 0).any():
         active = row_game >= 0
@@ -174,19 +171,16 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
             verdict = sprt(*wdl, cfg.sprt)
             if verdict.decision is not None:
                 break
-        for row in finished:
-            if next_game < total:
-                start(row)
-        if len(finished):
-            rows = finished[row_game[finished] >= 0]
-            if len(rows):
-                a.reset(rows)
-                b.reset(rows)
+        restarted = finished[:max(0, total - next_game)]
+        for row in restarted:
+            start(row)
+        if len(restarted):
+            a.reset(restarted)
+            b.reset(restarted)
 
-    stopped_early = bool(verdict is not None and verdict.decision is not None
-                         and len(records) < total)
-    if cfg.sprt is not None:
-        verdict = sprt(*wdl, cfg.sprt)
+    # Every game belongs to a pair and the last game to finish completes one, so `verdict` is
+    # the SPRT of the final counts whenever an SPRT is configured.
+    stopped_early = verdict is not None and verdict.decision is not None and len(records) < total
     return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records, stopped_early)
 
 
