@@ -61,7 +61,8 @@ def bundled_checkpoint(game_name: str) -> Path:
     if not path.is_file():
         raise PlayerSpecError(
             f"no bundled {game_name} checkpoint: {path} is missing from this install. Train one "
-            f"(azero train ...) and pass it with --ckpt PATH, or play --ckpt mcts-rollout:1000.")
+            f"(azero selfplay --game {game_name}) and pass it with --ckpt "
+            f"runs/{game_name}/checkpoints/best.pt, or play plain MCTS: --ckpt mcts-rollout:1000")
     return path
 
 
