@@ -1,8 +1,6 @@
 """Terminal play: scripted sessions through injected streams."""
 import io
 
-import numpy as np
-import pytest
 
 from azero.cli import main
 from azero.games import make
