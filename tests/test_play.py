@@ -1,7 +1,6 @@
 """Terminal play: scripted sessions through injected streams."""
 import io
 
-
 from azero.cli import main
 from azero.games import make
 from azero.players import Decision, make_player
