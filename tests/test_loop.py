@@ -69,10 +69,20 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     rng = random.Random(7)
     games_seen = 0
     steps_seen = 0
-    for attempt in range(4):
+    def wait_for_shards(timeout=180.0):
+        deadline = time.monotonic() + timeout
+        while not list(run.replay.glob("shard-*.npz")):
+            assert time.monotonic() < deadline, "no self-play shard appeared"
+            time.sleep(0.2)
+
+    # Kills at random moments from the start (during start-up, first network, self-play), then
+    # at random moments once games are being stored (training, gating, shard writes).
+    for attempt in range(5):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
-        time.sleep(rng.uniform(4.0, 12.0))
+        if attempt >= 2:
+            wait_for_shards()
+        time.sleep(rng.uniform(0.5, 8.0))
         assert proc.poll() is None, proc.stderr.read().decode()
         os.killpg(proc.pid, signal.SIGKILL)        # the trainer and its workers, mid-whatever
         proc.wait()
