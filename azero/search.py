@@ -175,8 +175,8 @@ class _TreeSearch:
         return active
 
     def _grow_nodes(self) -> None:
-        capacity = self.core.node_capacity
-        if capacity > self.nodes.shape[1]:
+        capacity = self.core.node_capacity   # node data stays exactly [B, capacity, ...]
+        if capacity != self.nodes.shape[1]:
             grown = np.zeros((self.batch_size, capacity) + self.nodes.shape[2:], self.nodes.dtype)
             grown[:, :self.nodes.shape[1]] = self.nodes
             self.nodes = grown
@@ -194,13 +194,15 @@ class _TreeSearch:
                 dirichlet = noise
             add_noise = False
         if add_noise and c.algorithm == "gumbel" and c.gumbel_scale > 0:
-            gumbel = (self.rng.gumbel(size=shape) * c.gumbel_scale).astype(np.float32)
+            # Gumbel(0, 1) = -log(Exponential(1))
+            gumbel = self.rng.standard_exponential(size=shape, dtype=np.float32)
+            np.log(gumbel, out=gumbel)
+            gumbel *= np.float32(-c.gumbel_scale)
         if add_noise and c.algorithm == "puct" and c.dirichlet_fraction > 0:
             # Gamma(alpha) samples; the core normalises them over each root's legal actions,
-            # which makes them Dirichlet(alpha) over those actions.
-            g = self.rng.gamma(c.dirichlet_alpha, size=shape)
-            g /= np.maximum(g.max(axis=1, keepdims=True), np.finfo(np.float64).tiny)
-            dirichlet = g.astype(np.float32)
+            # which makes them Dirichlet(alpha) over those actions (all-zero rows, possible
+            # through float32 underflow at tiny alpha, become uniform noise).
+            dirichlet = self.rng.standard_gamma(c.dirichlet_alpha, size=shape, dtype=np.float32)
         self.core.start(c.num_simulations, active, gumbel=gumbel, dirichlet=dirichlet,
                         dirichlet_fraction=c.dirichlet_fraction)
         self._grow_nodes()
@@ -222,14 +224,14 @@ class _TreeSearch:
         if temperature <= 0:
             actions = np.argmax(weights, axis=1)
         else:
-            with np.errstate(divide="ignore"):
-                logw = np.log(weights) / temperature
-            logw -= logw.max(axis=1, keepdims=True)
-            p = np.exp(logw)
-            cdf = np.cumsum(p, axis=1)
+            if temperature != 1.0:
+                with np.errstate(divide="ignore"):
+                    logw = np.log(weights) / temperature
+                weights = np.exp(logw - logw.max(axis=1, keepdims=True))
+            cdf = np.cumsum(weights, axis=1)
             u = self.rng.random(self.batch_size) * cdf[:, -1]
+            # the first action whose cdf step exceeds u: never one without weight
             actions = np.minimum((cdf <= u[:, None]).sum(axis=1), self.num_actions - 1)
-            # never an action without weight (u lands on a positive-weight step of the cdf)
         actions = actions.astype(np.int32)
         actions[~active] = -1
         return actions
@@ -249,15 +251,17 @@ class _TreeSearch:
         return np.flatnonzero(active & ~has_tree)
 
     def _simulate(self, expand: Callable) -> None:
-        """The simulation loop; `expand(rows, parents, actions, new)` computes the leaves' data
-        (stored into self.nodes) and calls core.expand_backup."""
+        """The simulation loop; `expand(nodes, parents, actions, new)` computes the leaves' data
+        (parents and new index `nodes`, the node data as [B * N, ...]), stores it and calls
+        core.expand_backup."""
         core, select = self.core, self.core.select
+        nodes = self.nodes.reshape((-1,) + self.nodes.shape[2:])  # a view; N == node_capacity
         try:
             while True:
-                leaves = select()
+                leaves = select(True)
                 if leaves.shape[1] == 0:
                     break
-                expand(*leaves)
+                expand(nodes, *leaves)
         except BaseException:
             if core.step_in_progress:
                 core.abort()
@@ -332,10 +336,9 @@ class BatchedSearch(_TreeSearch):
         expand_backup = core.expand_backup
         f32 = np.float32
 
-        def expand(rows, parents, actions, new):
-            nodes = self.nodes
-            children = step(nodes[rows, parents], actions)
-            nodes[rows, new] = children
+        def expand(nodes, parents, actions, new):
+            children = step(nodes.take(parents, axis=0), actions)
+            nodes[new] = children
             terminal = is_terminal(children)
             if not terminal.any():
                 logits, values = evaluator(children)
@@ -387,10 +390,10 @@ class ModelSearch(_TreeSearch):
         self._start(active, add_noise, root_noise)
         core, f32 = self.core, np.float32
 
-        def expand(rows, parents, actions, new):
-            nodes = self.nodes
-            latents, rewards, discounts, logits, values = recurrent_fn(nodes[rows, parents], actions)
-            nodes[rows, new] = latents
+        def expand(nodes, parents, actions, new):
+            latents, rewards, discounts, logits, values = recurrent_fn(nodes.take(parents, axis=0),
+                                                                       actions)
+            nodes[new] = latents
             core.expand_backup(np.asarray(values, f32), np.asarray(logits, f32),
                                rewards=np.asarray(rewards, f32),
                                discounts=None if discounts is None else np.asarray(discounts, f32))

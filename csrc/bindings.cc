@@ -283,26 +283,36 @@ B search trees side by side and the two GIL-free halves of a simulation step.
            "noise added to the root logits (Gumbel). dirichlet float32 [B, A]: Gamma(alpha) "
            "samples, normalised over each root's legal actions and mixed into its priors (PUCT).")
       .def("select",
-           [](Search& s) {
+           [](Search& s, bool flat) {
              const std::vector<Leaf>* leaves;
              {
                py::gil_scoped_release release;
                leaves = &s.select();
              }
              const py::ssize_t L = static_cast<py::ssize_t>(leaves->size());
-             CArray<int32_t> out({py::ssize_t{4}, L});
+             const int64_t N = s.trees().node_capacity;
+             CArray<int32_t> out({py::ssize_t{flat ? 3 : 4}, L});
              int32_t* o = out.mutable_data();
              for (py::ssize_t i = 0; i < L; ++i) {
                const Leaf& leaf = (*leaves)[i];
-               o[i] = leaf.row;
-               o[L + i] = leaf.parent;
-               o[2 * L + i] = leaf.action;
-               o[3 * L + i] = leaf.node;
+               if (flat) {
+                 o[i] = static_cast<int32_t>(leaf.row * N + leaf.parent);
+                 o[L + i] = leaf.action;
+                 o[2 * L + i] = static_cast<int32_t>(leaf.row * N + leaf.node);
+               } else {
+                 o[i] = leaf.row;
+                 o[L + i] = leaf.parent;
+                 o[2 * L + i] = leaf.action;
+                 o[3 * L + i] = leaf.node;
+               }
              }
              return out;
            },
+           py::arg("flat") = false,
            "One simulation step: int32 [4, L] rows (batch row, parent node, action, new node) of "
-           "the leaves to evaluate; L == 0 once every active tree has spent its budget.")
+           "the leaves to evaluate; L == 0 once every active tree has spent its budget. flat=True: "
+           "int32 [3, L] (row * node_capacity + parent, action, row * node_capacity + node), "
+           "indices into node data laid out as [B * node_capacity, ...].")
       .def("expand_backup",
            [](Search& s, py::object values, py::object logits, py::object legal, py::object terminal,
               py::object rewards, py::object discounts, py::object legal_actions,

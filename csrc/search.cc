@@ -1,5 +1,7 @@
 #include "search.h"
 
+#include "softmax.h"
+
 #include <algorithm>
 #include <cfloat>
 #include <climits>
@@ -69,6 +71,7 @@ Search::Search(int32_t batch_size, int32_t num_actions, const SearchParams& para
   edges_needed_.assign(B, 0);
   seen_stamp_.assign(A, 0);
   sort_scratch_.reserve(A);
+  exp_scratch_.assign(A, 0.0f);
   pending_.reserve(B * params_.leaves_per_step);
 }
 
@@ -151,28 +154,14 @@ void Search::validate_evaluations(const LeafEvaluations& ev, int32_t count, cons
     if (terminal != nullptr && terminal[i]) continue;
     const int32_t r = logit_row[i];
     const float* logits = ev.logits + static_cast<int64_t>(r) * A;
-    float m = -std::numeric_limits<float>::infinity();
-    int32_t n = 0;
-    auto take = [&](int32_t a) {
-      const float l = logits[a];
-      if (std::isnan(l) || l == std::numeric_limits<float>::infinity()) {
-        throw std::invalid_argument("logit of legal action " + std::to_string(a) + " in row " +
-                                    std::to_string(r) + " is " + std::to_string(l));
-      }
-      m = std::max(m, l);
-      ++n;
-    };
-    if (ev.legal.mask != nullptr) {
-      const uint8_t* mask = ev.legal.mask + static_cast<int64_t>(r) * A;
-      for (int32_t a = 0; a < A; ++a) {
-        if (mask[a]) take(a);
-      }
-    } else if (ev.legal.actions != nullptr) {
+    LegalScan scan;
+    if (ev.legal.actions != nullptr) {
       ++stamp_;
       if (stamp_ == 0) {
         std::fill(seen_stamp_.begin(), seen_stamp_.end(), 0);
         stamp_ = 1;
       }
+      scan = LegalScan{0, -std::numeric_limits<float>::infinity(), false};
       for (int32_t j = ev.legal.offsets[r]; j < ev.legal.offsets[r + 1]; ++j) {
         const int32_t a = ev.legal.actions[j];
         if (a < 0 || a >= A) {
@@ -184,25 +173,34 @@ void Search::validate_evaluations(const LeafEvaluations& ev, int32_t count, cons
                                       std::to_string(r));
         }
         seen_stamp_[a] = stamp_;
-        take(a);
+        const float l = logits[a];
+        scan.bad |= std::isnan(l) || l == std::numeric_limits<float>::infinity();
+        scan.max = std::max(scan.max, l);
+        ++scan.count;
       }
     } else {
-      for (int32_t a = 0; a < A; ++a) take(a);
+      const uint8_t* mask = ev.legal.mask ? ev.legal.mask + static_cast<int64_t>(r) * A : nullptr;
+      scan = scan_legal(logits, mask, A);
     }
-    if (n == 0) {
+    if (scan.count == 0) {
       throw std::invalid_argument("a non-terminal state (row " + std::to_string(r) +
                                   ") has no legal action");
     }
-    if (!std::isfinite(m)) {
+    if (scan.bad) {
+      throw std::invalid_argument("a legal action's logit in row " + std::to_string(r) +
+                                  " is NaN or +inf");
+    }
+    if (!std::isfinite(scan.max)) {
       throw std::invalid_argument("all legal logits of row " + std::to_string(r) + " are -inf");
     }
-    legal_count_[i] = n;
-    max_logit_[i] = m;
+    legal_count_[i] = scan.count;
+    max_logit_[i] = scan.max;
   }
 }
 
-// Writes node n's edge block from evaluation row r (already validated, capacity reserved).
-// Priors: softmax over the legal actions, edges in action order.
+// Writes node n's edge block from the evaluation of leaf i (validated; capacity reserved, plus one
+// slack edge for the branch-free compaction). Priors: softmax over the legal actions, edges in
+// action order.
 void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations& ev, int32_t i) {
   const int32_t A = num_actions();
   const int32_t r = logit_row_[i];
@@ -211,43 +209,38 @@ void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations
   const int32_t first = trees_.num_edges_used[b];
   int32_t* action = t.edge_action + first;
   float* prior = t.edge_prior + first;
-  int32_t k = 0;
-  double sum = 0.0;
-  auto put = [&](int32_t a) {
-    const float p = std::exp(logits[a] - m);
-    action[k] = a;
-    prior[k] = p;
-    sum += p;
-    ++k;
-  };
-  if (ev.legal.mask != nullptr) {
-    const uint8_t* mask = ev.legal.mask + static_cast<int64_t>(r) * A;
-    for (int32_t a = 0; a < A; ++a) {
-      if (mask[a]) put(a);
-    }
-  } else if (ev.legal.actions != nullptr) {
+  const int32_t count = legal_count_[i];
+  if (ev.legal.actions != nullptr) {
     // Lists may come in any order; the block is kept in action order.
     const int32_t lo = ev.legal.offsets[r], hi = ev.legal.offsets[r + 1];
-    bool sorted = true;
-    for (int32_t j = lo + 1; j < hi; ++j) sorted &= ev.legal.actions[j - 1] < ev.legal.actions[j];
-    if (sorted) {
-      for (int32_t j = lo; j < hi; ++j) put(ev.legal.actions[j]);
-    } else {
-      sort_scratch_.assign(ev.legal.actions + lo, ev.legal.actions + hi);
-      std::sort(sort_scratch_.begin(), sort_scratch_.end());
-      for (int32_t a : sort_scratch_) put(a);
+    sort_scratch_.assign(ev.legal.actions + lo, ev.legal.actions + hi);
+    std::sort(sort_scratch_.begin(), sort_scratch_.end());
+    for (int32_t k = 0; k < count; ++k) {
+      const int32_t a = sort_scratch_[k];
+      action[k] = a;
+      prior[k] = exp_nonpositive(logits[a] - m);
     }
+  } else if (ev.legal.mask == nullptr || count == A) {
+    exp_shifted(logits, nullptr, A, m, prior);
+    for (int32_t a = 0; a < A; ++a) action[a] = a;
   } else {
-    for (int32_t a = 0; a < A; ++a) put(a);
+    const uint8_t* mask = ev.legal.mask + static_cast<int64_t>(r) * A;
+    float* e = exp_scratch_.data();
+    exp_shifted(logits, mask, A, m, e);
+    int32_t k = 0;
+    for (int32_t a = 0; a < A; ++a) {  // branch-free compaction: may write one slot past the end
+      action[k] = a;
+      prior[k] = e[a];
+      k += mask[a] != 0;
+    }
   }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int32_t j = 0; j < k; ++j) prior[j] *= inv;
+  normalise(prior, count);
   t.first_edge[n] = first;
-  t.num_edges[n] = k;
+  t.num_edges[n] = count;
   t.num_visited[n] = 0;
   t.best_unvisited[n] = -2;
   t.state[n] = kExpanded;
-  trees_.num_edges_used[b] = first + k;
+  trees_.num_edges_used[b] = first + count;
 }
 
 void Search::expand_roots(const int32_t* rows, int32_t count, const LeafEvaluations& ev) {
@@ -263,7 +256,7 @@ void Search::expand_roots(const int32_t* rows, int32_t count, const LeafEvaluati
   validate_evaluations(ev, count, nullptr, logit_row_);
   int64_t need = 0;
   for (int32_t i = 0; i < count; ++i) need = std::max<int64_t>(need, legal_count_[i]);
-  trees_.reserve_edges(need);
+  trees_.reserve_edges(need + 1);
   for (int32_t i = 0; i < count; ++i) {
     const int32_t b = rows[i];
     trees_.clear(b);
@@ -340,6 +333,9 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
     }
   }
   trees_.reserve_nodes(most_nodes + num_simulations);
+  if (static_cast<int64_t>(B) * trees_.node_capacity > INT32_MAX) {
+    throw std::length_error("batch_size * node capacity exceeds int32 node indices");
+  }
   num_simulations_ = num_simulations;
   if (is_gumbel) {
     const int32_t m = params_.max_num_considered_actions;
@@ -397,31 +393,24 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
 // Selection
 
 int32_t Search::best_unvisited(TreeRow& t, int32_t n) {
-  int32_t cached = t.best_unvisited[n];
+  const int32_t cached = t.best_unvisited[n];
   if (cached >= -1) return cached;
-  const int32_t first = t.first_edge[n];
-  const int32_t end = first + t.num_edges[n];
-  int32_t best = -1;
-  float best_prior = -1.0f;
-  int32_t best_action = INT_MAX;
-  for (int32_t e = first + t.num_visited[n]; e < end; ++e) {
-    const float p = t.edge_prior[e];
-    if (p > best_prior || (p == best_prior && t.edge_action[e] < best_action)) {
-      best = e;
-      best_prior = p;
-      best_action = t.edge_action[e];
-    }
-  }
+  const int32_t begin = t.first_edge[n] + t.num_visited[n];
+  const int32_t count = t.first_edge[n] + t.num_edges[n] - begin;
+  const int32_t best = count > 0 ? begin + argmax_prior(t.edge_prior + begin, t.edge_action + begin, count) : -1;
   t.best_unvisited[n] = best;
   return best;
 }
 
+template <bool kVL>
 int32_t Search::select_puct(TreeRow& t, int32_t n) {
   const int32_t first = t.first_edge[n];
-  const int32_t end_visited = first + t.num_visited[n];
-  const double N = static_cast<double>(t.visits[n] + t.in_flight[n]);
+  const int32_t nv = t.num_visited[n];
+  const double N = static_cast<double>(t.visits[n] + (kVL ? t.in_flight[n] : 0));
   const double pb_c = params_.pb_c_init + std::log((N + params_.pb_c_base + 1.0) / params_.pb_c_base);
   const double c = std::sqrt(N) * pb_c;
+  double* q = q_scratch_.data();
+  for (int32_t i = 0; i < nv; ++i) q[i] = edge_q<kVL>(t, first + i);
   double lo, denom;
   if (params_.fixed_value_bounds) {
     lo = params_.value_min;
@@ -430,17 +419,17 @@ int32_t Search::select_puct(TreeRow& t, int32_t n) {
     const double v = t.value_sum[n] / t.visits[n];
     double hi = v;
     lo = v;
-    for (int32_t e = first; e < end_visited; ++e) {
-      const double q = edge_q(t, e);
-      lo = std::min(lo, q);
-      hi = std::max(hi, q);
+    for (int32_t i = 0; i < nv; ++i) {
+      lo = std::min(lo, q[i]);
+      hi = std::max(hi, q[i]);
     }
     denom = std::max(hi - lo, kMinDenominator);
   }
   ArgMax best;
-  for (int32_t e = first; e < end_visited; ++e) {
-    const int32_t visits = t.edge_visits[e] + t.edge_in_flight[e];
-    const double score = (edge_q(t, e) - lo) / denom + c * t.edge_prior[e] / (visits + 1);
+  for (int32_t i = 0; i < nv; ++i) {
+    const int32_t e = first + i;
+    const int32_t visits = visits_of<kVL>(t, e);
+    const double score = (q[i] - lo) / denom + c * t.edge_prior[e] / (visits + 1);
     best.offer(score, t.edge_action[e], e);
   }
   const int32_t u = best_unvisited(t, n);
@@ -448,6 +437,7 @@ int32_t Search::select_puct(TreeRow& t, int32_t n) {
   return best.edge;
 }
 
+template <bool kVL>
 Search::CompletedQ Search::completed_q(TreeRow& t, int32_t n) {
   const int32_t first = t.first_edge[n];
   const int32_t nv = t.num_visited[n];
@@ -457,8 +447,8 @@ Search::CompletedQ Search::completed_q(TreeRow& t, int32_t n) {
   double sum_probs = 0.0, sum_pq = 0.0;
   for (int32_t i = 0; i < nv; ++i) {
     const int32_t e = first + i;
-    const int32_t visits = t.edge_visits[e] + t.edge_in_flight[e];
-    const double q = edge_q(t, e);
+    const int32_t visits = visits_of<kVL>(t, e);
+    const double q = edge_q<kVL>(t, e);
     const double p = std::max(t.edge_prior[e], FLT_MIN);
     q_scratch_[i] = q;
     sum_visits += visits;
@@ -481,8 +471,9 @@ Search::CompletedQ Search::completed_q(TreeRow& t, int32_t n) {
   return c;
 }
 
+template <bool kVL>
 int32_t Search::select_gumbel_interior(TreeRow& t, int32_t n) {
-  const CompletedQ c = completed_q(t, n);
+  const CompletedQ c = completed_q<kVL>(t, n);
   const int32_t first = t.first_edge[n];
   const int32_t nv = t.num_visited[n];
   // softmax(log prior + sigma(completed q)) - visits / (1 + sum visits), mctx's deterministic
@@ -507,7 +498,7 @@ int32_t Search::select_gumbel_interior(TreeRow& t, int32_t n) {
   ArgMax best;
   for (int32_t i = 0; i < nv; ++i) {
     const int32_t e = first + i;
-    const int32_t visits = t.edge_visits[e] + t.edge_in_flight[e];
+    const int32_t visits = visits_of<kVL>(t, e);
     best.offer(w_scratch_[i] / z - visits / denom, t.edge_action[e], e);
   }
   const int32_t u = best_unvisited(t, n);
@@ -515,8 +506,9 @@ int32_t Search::select_gumbel_interior(TreeRow& t, int32_t n) {
   return best.edge;
 }
 
+template <bool kVL>
 int32_t Search::select_gumbel_root(int32_t b, TreeRow& t) {
-  const CompletedQ c = completed_q(t, 0);
+  const CompletedQ c = completed_q<kVL>(t, 0);
   const int32_t A = num_actions();
   const int32_t nv = t.num_visited[0], ne = t.num_edges[0];
   const int32_t* base = root_base_visits_.data() + static_cast<int64_t>(b) * A;
@@ -528,7 +520,7 @@ int32_t Search::select_gumbel_root(int32_t b, TreeRow& t) {
   ArgMax best, fallback;
   for (int32_t e = 0; e < nv; ++e) {
     const int32_t a = t.edge_action[e];
-    const int32_t visits = t.edge_visits[e] + t.edge_in_flight[e] - base[a];
+    const int32_t visits = visits_of<kVL>(t, e) - base[a];
     const double s = std::max(kLowLogit, score[a] + c.sigma(q_scratch_[e]));
     if (visits == considered) best.offer(s, a, e);
     fallback.offer(s, a, e);
@@ -544,6 +536,7 @@ int32_t Search::select_gumbel_root(int32_t b, TreeRow& t) {
   return best.edge >= 0 ? best.edge : fallback.edge;
 }
 
+template <bool kVL>
 Search::DescentResult Search::descend(int32_t b, TreeRow& t) {
   int32_t n = kRootIndex;
   const bool gumbel = params_.algorithm == Algorithm::kGumbel;
@@ -554,9 +547,9 @@ Search::DescentResult Search::descend(int32_t b, TreeRow& t) {
       return kTerminalRevisit;
     }
     if (st == kPending) return kCollision;
-    const int32_t e = !gumbel ? select_puct(t, n)
-                      : n == kRootIndex ? select_gumbel_root(b, t)
-                                        : select_gumbel_interior(t, n);
+    const int32_t e = !gumbel ? select_puct<kVL>(t, n)
+                      : n == kRootIndex ? select_gumbel_root<kVL>(b, t)
+                                        : select_gumbel_interior<kVL>(t, n);
     const int32_t first = t.first_edge[n];
     const int32_t slot = first + t.num_visited[n];
     if (e < slot) {
@@ -577,7 +570,7 @@ Search::DescentResult Search::descend(int32_t b, TreeRow& t) {
     t.edge_visits[slot] = 0;
     t.edge_in_flight[slot] = 0;
     t.edge_q_sum[slot] = 0.0;
-    if (use_virtual_loss_) {
+    if (kVL) {
       for (int32_t m = child;;) {
         t.in_flight[m] += 1;
         if (m == kRootIndex) break;
@@ -599,7 +592,7 @@ const std::vector<Leaf>& Search::select() {
     TreeRow t = trees_.row(b);
     int32_t got = 0;
     while (got < per_step && sims_started_[b] < sims_target_[b]) {
-      const DescentResult r = descend(b, t);
+      const DescentResult r = use_virtual_loss_ ? descend<true>(b, t) : descend<false>(b, t);
       if (r == kCollision) break;
       ++sims_started_[b];
       if (r == kNewLeaf) ++got;
@@ -638,7 +631,7 @@ void Search::expand_backup(const LeafEvaluations& ev) {
   for (int32_t b = 0; b < batch_size(); ++b) {
     if (edges_needed_[b]) need = std::max<int64_t>(need, trees_.num_edges_used[b] + edges_needed_[b]);
   }
-  trees_.reserve_edges(need);
+  trees_.reserve_edges(need + 1);  // + 1: slack for the branch-free compaction
   for (int32_t i = 0; i < L; ++i) {
     const Leaf& leaf = pending_[i];
     TreeRow t = trees_.row(leaf.row);
@@ -698,7 +691,7 @@ void Search::outputs(int32_t* action, int32_t* visit_counts, float* policy, floa
       }
       continue;
     }
-    const CompletedQ c = completed_q(t, 0);
+    const CompletedQ c = completed_q<false>(t, 0);
     const double sigma_unvisited = c.sigma(c.mixed);
     // Improved policy: softmax(log prior + sigma(completed q)) over the legal actions.
     double top = -kInf;

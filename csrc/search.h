@@ -141,19 +141,26 @@ class Search {
     double sigma(double q) const { return scale * ((q - lo) / denom); }
   };
 
-  DescentResult descend(int32_t b, TreeRow& t);
-  int32_t select_puct(TreeRow& t, int32_t n);
-  int32_t select_gumbel_interior(TreeRow& t, int32_t n);
-  int32_t select_gumbel_root(int32_t b, TreeRow& t);
+  // kVL: virtual loss in use (leaves_per_step > 1); without it in-flight counts are all 0.
+  template <bool kVL> DescentResult descend(int32_t b, TreeRow& t);
+  template <bool kVL> int32_t select_puct(TreeRow& t, int32_t n);
+  template <bool kVL> int32_t select_gumbel_interior(TreeRow& t, int32_t n);
+  template <bool kVL> int32_t select_gumbel_root(int32_t b, TreeRow& t);
   int32_t best_unvisited(TreeRow& t, int32_t n);
-  CompletedQ completed_q(TreeRow& t, int32_t n);
+  template <bool kVL> CompletedQ completed_q(TreeRow& t, int32_t n);
   void backup(TreeRow& t, int32_t n, double value, bool remove_in_flight);
   void validate_evaluations(const LeafEvaluations& evals, int32_t count, const uint8_t* terminal,
                             std::vector<int32_t>& logit_row);
   void write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations& evals, int32_t r);
+  template <bool kVL>
+  static int32_t visits_of(const TreeRow& t, int32_t e) {
+    return kVL ? t.edge_visits[e] + t.edge_in_flight[e] : t.edge_visits[e];
+  }
+  // Q of a visited edge (parent's view); each in-flight visit counts as a loss of virtual_loss.
+  template <bool kVL>
   double edge_q(const TreeRow& t, int32_t e) const {
+    if (!kVL || t.edge_in_flight[e] == 0) return t.edge_q_sum[e] / t.edge_visits[e];
     const int32_t f = t.edge_in_flight[e];
-    if (f == 0) return t.edge_q_sum[e] / t.edge_visits[e];
     return (t.edge_q_sum[e] - f * params_.virtual_loss) / (t.edge_visits[e] + f);
   }
 
@@ -184,6 +191,7 @@ class Search {
   std::vector<int64_t> edges_needed_;           // [B]
   std::vector<uint32_t> seen_stamp_;            // [A], duplicate check of legal lists
   std::vector<int32_t> sort_scratch_;           // [A], unsorted legal lists
+  std::vector<float> exp_scratch_;              // [A]
   uint32_t stamp_ = 0;
 };
 

@@ -41,17 +41,34 @@ def considered_visits(max_num_considered: int, num_simulations: int) -> list[int
     return sequence[:num_simulations]
 
 
+def exp_nonpositive(x) -> np.float32:
+    """csrc/softmax.h's expf for x <= 0, step by step in float32 (bit-exact with the C++)."""
+    f = np.float32
+    x = f(x)
+    xc = f(-87.0) if x < f(-87.0) else x
+    t = xc * f(1.44269504088896341)
+    n = (t + f(12582912.0)) - f(12582912.0)
+    r = xc - n * f(0.693359375)
+    r = r - n * f(-2.12194440e-4)
+    p = f(1.9875691500e-4)
+    for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
+        p = p * r + f(c)
+    p = (p * (r * r) + r) + f(1.0)
+    scale = np.array([(int(n) + 127) << 23], np.int32).view(np.float32)[0]
+    return f(0.0) if x < f(-87.0) else p * scale
+
+
 def softmax_priors(logits: np.ndarray, legal: np.ndarray) -> dict[int, float]:
     """{action: prior} over the legal actions, float32 arithmetic as in the C++ core."""
     actions = [int(a) for a in np.flatnonzero(legal)]
     logits = np.asarray(logits, np.float32)
     m = max(logits[a] for a in actions)
-    e = {a: np.float32(math.exp(float(np.float32(logits[a] - m)))) for a in actions}
-    total = 0.0
-    for a in actions:
-        total += float(e[a])
-    inv = np.float32(1.0 / total)
-    return {a: float(np.float32(e[a] * inv)) for a in actions}
+    e = [exp_nonpositive(logits[a] - m) for a in actions]
+    lanes = [0.0, 0.0, 0.0, 0.0]
+    for i, v in enumerate(e):
+        lanes[i % 4] += float(v)
+    inv = np.float32(1.0 / ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])))
+    return {a: float(np.float32(v * inv)) for a, v in zip(actions, e)}
 
 
 class Node:
