@@ -55,22 +55,40 @@ ADDITIONS (beyond the contract):
         and its children's Q (mctx `qtransform_by_parent_and_siblings`, MuZero's min-max), for
         values without known bounds. Gumbel always uses mctx's completed-Q transform.
     SearchOutput rows that were not active hold action -1, zero visits / policy, NaN values.
+    run(..., root_noise=None): float32 [B, A] noise to use instead of drawing it (Gumbel: gumbel
+        samples, already scaled; PUCT: Gamma(alpha) samples, normalised over each root's legal
+        actions by the core). For reproducing a search exactly (tests, comparisons with mctx).
     A tree whose stored root differs from the state passed to `run` is rebuilt (safety net for
-    callers that forget `advance`/`reset`).
-    ModelSearch: the same search over a learned model (MuZero); see below.
+        callers that forget `advance`/`reset`).
+    With tree reuse, Gumbel's Sequential Halving counts only this search's visits; Q, the
+        improved policy and visit_counts use the whole kept subtree.
+    ModelSearch: the same search over a learned model (MuZero); see below. make_core(): the C++
+        trees alone.
+
+SEMANTICS (tests/reference_mcts.py is the executable specification; tests/test_search_mctx.py
+checks equality with mctx):
+    Values are stored for the side to move at each node; backing up through the edge into a node,
+    G_parent = reward + discount * G_node (AlphaZero: reward 0, discount -1). The root and every
+    new leaf count one visit worth their evaluation (terminal leaves: game.result, never the
+    evaluator). Ties between equal scores go to the lowest action.
+    PUCT: argmax Qn(a) + sqrt(N) (c_init + log((N + c_base + 1) / c_base)) P(a) / (1 + n(a)).
+    Gumbel: mctx's gumbel_muzero_policy: Gumbel-top-k + Sequential Halving at the root, completed Q
+    (mixed value for unvisited children), sigma = (c_visit + max n) c_scale q, deterministic
+    interior selection argmax softmax(logits + sigma) - n / (1 + sum n), policy target
+    softmax(logits + sigma), action argmax gumbel + logits + sigma among the most visited.
 
 HOW A SIMULATION STEP RUNS (both classes):
 
-    leaves = core.select()                     # C++, GIL released: int32 [4, L]
-    rows, parents, actions, new = leaves       # L <= B * leaves_per_step
-    children = step(nodes[rows, parents], actions)   # game rules, or the model's dynamics
-    nodes[rows, new] = children                # node data lives here, [B, N, ...]
+    parents, actions, new = core.select(True)  # C++, GIL released: int32 [3, L], L <= B * leaves
+    children = step(nodes.take(parents, axis=0), actions)  # the rules, or the model's dynamics
+    nodes[new] = children                      # node data [B * N, ...]: row * N + node id
     logits, values = evaluator(children)       # ONE call for the whole batch
     core.expand_backup(values, logits, legal, terminal=..., rewards=..., discounts=...)
 
-`core` is `azero._mcts.Search` (see its docstrings: `help(azero._mcts.Search)`). Node ids are
-per tree, root 0; `advance` renumbers a kept subtree and returns the (row, new, old) ids so the
-node data can follow.
+`core` is `azero._mcts.Search` (see its docstrings: `help(azero._mcts.Search)`); `select()`
+without `True` gives (row, parent, action, new) ids instead of flat indices. Node ids are per
+tree, root 0; `advance` renumbers a kept subtree and returns the (row, new, old) ids so the node
+data can follow. Roots of empty trees are evaluated first with `core.expand_roots`.
 
 MUZERO (learned model): `ModelSearch(num_actions, latent_shape, config, batch_size)` stores a
 latent vector per node instead of a game state; `run(root_latents, root_logits, root_values,

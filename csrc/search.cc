@@ -583,11 +583,32 @@ Search::DescentResult Search::descend(int32_t b, TreeRow& t) {
   }
 }
 
+// Every descent starts at node 0 whose edge block starts at edge 0: their cache lines can be
+// requested a few trees ahead (the trees are independent, their rows far apart in memory).
+void Search::prefetch_root(int32_t b) {
+  const int64_t n = static_cast<int64_t>(b) * trees_.node_capacity;
+  const int64_t e = static_cast<int64_t>(b) * trees_.edge_capacity;
+  __builtin_prefetch(trees_.state.data() + n);
+  __builtin_prefetch(trees_.first_edge.data() + n);
+  __builtin_prefetch(trees_.num_edges.data() + n);
+  __builtin_prefetch(trees_.num_visited.data() + n);
+  __builtin_prefetch(trees_.best_unvisited.data() + n);
+  __builtin_prefetch(trees_.visits.data() + n);
+  __builtin_prefetch(trees_.value_sum.data() + n);
+  __builtin_prefetch(trees_.raw_value.data() + n);
+  __builtin_prefetch(trees_.edge_prior.data() + e);
+  __builtin_prefetch(trees_.edge_action.data() + e);
+  __builtin_prefetch(trees_.edge_visits.data() + e);
+  __builtin_prefetch(trees_.edge_q_sum.data() + e);
+  __builtin_prefetch(trees_.edge_child.data() + e);
+}
+
 const std::vector<Leaf>& Search::select() {
   if (step_in_progress()) throw std::logic_error("select called again before expand_backup");
   const int32_t B = batch_size();
   const int32_t per_step = params_.leaves_per_step;
   for (int32_t b = 0; b < B; ++b) {
+    if (b + kPrefetchAhead < B) prefetch_root(b + kPrefetchAhead);
     if (!run_active_[b]) continue;
     TreeRow t = trees_.row(b);
     int32_t got = 0;
@@ -633,6 +654,17 @@ void Search::expand_backup(const LeafEvaluations& ev) {
   }
   trees_.reserve_edges(need + 1);  // + 1: slack for the branch-free compaction
   for (int32_t i = 0; i < L; ++i) {
+    if (i + kPrefetchAhead < L) {  // the next leaves' new edge blocks and nodes
+      const Leaf& next = pending_[i + kPrefetchAhead];
+      const int64_t e = next.row * trees_.edge_capacity + trees_.num_edges_used[next.row];
+      const int64_t n = next.row * trees_.node_capacity + next.node;
+      __builtin_prefetch(trees_.edge_prior.data() + e, 1);
+      __builtin_prefetch(trees_.edge_action.data() + e, 1);
+      __builtin_prefetch(trees_.parent.data() + n);
+      __builtin_prefetch(trees_.parent_edge.data() + n);
+      __builtin_prefetch(trees_.state.data() + n, 1);
+      __builtin_prefetch(trees_.visits.data() + n, 1);
+    }
     const Leaf& leaf = pending_[i];
     TreeRow t = trees_.row(leaf.row);
     const int32_t n = leaf.node;

@@ -147,6 +147,8 @@ class Search {
   template <bool kVL> int32_t select_gumbel_interior(TreeRow& t, int32_t n);
   template <bool kVL> int32_t select_gumbel_root(int32_t b, TreeRow& t);
   int32_t best_unvisited(TreeRow& t, int32_t n);
+  void prefetch_root(int32_t b);
+  static constexpr int32_t kPrefetchAhead = 4;
   template <bool kVL> CompletedQ completed_q(TreeRow& t, int32_t n);
   void backup(TreeRow& t, int32_t n, double value, bool remove_in_flight);
   void validate_evaluations(const LeafEvaluations& evals, int32_t count, const uint8_t* terminal,

@@ -82,3 +82,29 @@ def test_one_player_games_use_discount_plus_one():
     for algorithm in ("puct", "gumbel"):
         compare(game, roots, game.evaluate, SearchConfig(algorithm=algorithm, num_simulations=20,
                                                          value_bounds=None))
+
+
+def test_priors_are_the_reference_softmax_bit_for_bit():
+    from azero import _mcts
+    from reference_mcts import softmax_priors
+    rng = np.random.default_rng(11)
+    K, A = 40, 37
+    logits = (rng.normal(size=(K, A)) * rng.choice([0.1, 3, 30, 100], size=(K, 1))).astype(np.float32)
+    logits[0, :] = 0.0
+    logits[1, 5] = -np.inf
+    legal = rng.random((K, A)) < 0.6
+    legal[:, 5] = True
+    core = _mcts.Search(K, A)
+    core.expand_roots(np.arange(K, dtype=np.int32), np.zeros(K, np.float32), logits, legal)
+    for k in range(K):
+        ch = core.children(k, 0)
+        ref = softmax_priors(logits[k], legal[k])
+        np.testing.assert_array_equal(ch["actions"], sorted(ref))
+        np.testing.assert_array_equal(ch["priors"], np.array([ref[a] for a in sorted(ref)], np.float32))
+        assert abs(float(ch["priors"].astype(np.float64).sum()) - 1.0) < 1e-5
+        # and close to the exact softmax
+        x = logits[k].astype(np.float64)
+        x[~legal[k]] = -np.inf
+        exact = np.exp(x - x.max())
+        exact /= exact.sum()
+        np.testing.assert_allclose(ch["priors"], exact[legal[k]], rtol=1e-5, atol=1e-30)
