@@ -9,7 +9,7 @@ extra_compile_args = ["-O3"] if sys.platform != "win32" else ["/O2"]
 ext_modules = [
     Pybind11Extension(
         "azero._mcts",
-        sorted(["csrc/tree.cc", "csrc/search.cc", "csrc/bindings.cc"]),
+        sorted(["csrc/tree.cc", "csrc/search.cc", "csrc/kernels.cc", "csrc/bindings.cc"]),
         include_dirs=["csrc"],
         cxx_std=17,
         extra_compile_args=extra_compile_args,

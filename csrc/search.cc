@@ -1,5 +1,6 @@
 #include "search.h"
 
+#include "kernels.h"
 #include "softmax.h"
 
 #include <algorithm>
@@ -180,7 +181,7 @@ void Search::validate_evaluations(const LeafEvaluations& ev, int32_t count, cons
       }
     } else {
       const uint8_t* mask = ev.legal.mask ? ev.legal.mask + static_cast<int64_t>(r) * A : nullptr;
-      scan = scan_legal(logits, mask, A);
+      scan = scan_legal_row(logits, mask, A);
     }
     if (scan.count == 0) {
       throw std::invalid_argument("a non-terminal state (row " + std::to_string(r) +
@@ -221,12 +222,12 @@ void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations
       prior[k] = exp_nonpositive(logits[a] - m);
     }
   } else if (ev.legal.mask == nullptr || count == A) {
-    exp_shifted(logits, nullptr, A, m, prior);
+    exp_shifted_row(logits, nullptr, A, m, prior);
     for (int32_t a = 0; a < A; ++a) action[a] = a;
   } else {
     const uint8_t* mask = ev.legal.mask + static_cast<int64_t>(r) * A;
     float* e = exp_scratch_.data();
-    exp_shifted(logits, mask, A, m, e);
+    exp_shifted_row(logits, mask, A, m, e);
     int32_t k = 0;
     for (int32_t a = 0; a < A; ++a) {  // branch-free compaction: may write one slot past the end
       action[k] = a;
@@ -234,7 +235,7 @@ void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations
       k += mask[a] != 0;
     }
   }
-  normalise(prior, count);
+  normalise_row(prior, count);
   t.first_edge[n] = first;
   t.num_edges[n] = count;
   t.num_visited[n] = 0;
@@ -397,7 +398,7 @@ int32_t Search::best_unvisited(TreeRow& t, int32_t n) {
   if (cached >= -1) return cached;
   const int32_t begin = t.first_edge[n] + t.num_visited[n];
   const int32_t count = t.first_edge[n] + t.num_edges[n] - begin;
-  const int32_t best = count > 0 ? begin + argmax_prior(t.edge_prior + begin, t.edge_action + begin, count) : -1;
+  const int32_t best = count > 0 ? begin + argmax_prior_row(t.edge_prior + begin, t.edge_action + begin, count) : -1;
   t.best_unvisited[n] = best;
   return best;
 }

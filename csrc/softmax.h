@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels.h"
+
 namespace azero {
 
 inline float exp_nonpositive(float x) {
@@ -50,12 +52,6 @@ inline float key_to_float(int32_t key) {
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
-
-struct LegalScan {
-  int32_t count;  // legal actions
-  float max;      // largest legal logit (-inf if none, or all -inf)
-  bool bad;       // a legal logit is NaN or +inf
-};
 
 // Over a dense row: mask[a] != 0 marks legal actions (mask == nullptr: all legal).
 template <bool kMasked>
