@@ -121,3 +121,24 @@ def test_resume_refuses_another_games_run(tmp_path):
         [sys.executable, "-m", "azero.cli", "selfplay", "--game", "go9", "--config",
          "connect4_tiny", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "connect4" in out.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_saves(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress"]
+    run = RunDir.at(run_dir)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
+    deadline = time.monotonic() + 180
+    while not any(r["event"] == "train" for r in run.read_metrics()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)             # what Ctrl-C in a terminal sends
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    stop = run.read_metrics()[-1]
+    assert stop["event"] == "stop" and stop["reason"] == "interrupted"
+    # The trainer's state was saved on the way out, at the step it had reached.
+    assert ckpt.read_payload(run.trainer_state)["step"] == stop["step"] > 0
+    assert "stopped (interrupted)" in out
