@@ -781,7 +781,8 @@ void Search::advance(const int32_t* actions, const uint8_t* active, std::vector<
     }
     if (edge_of[b] < 0) {
       throw std::invalid_argument("action " + std::to_string(a) + " is not legal at the root of " +
-                                  row_msg(b));
+                                  row_msg(b) + " (a tree of another position? reset the row when "
+                                  "a new game starts there)");
     }
   }
   for (int32_t b = 0; b < B; ++b) {

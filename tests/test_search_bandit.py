@@ -139,3 +139,19 @@ def test_virtual_loss_several_leaves_per_step(algorithm):
     out = BatchedSearch(bandit, config, 2).run(bandit.roots([0, 1]), uniform_evaluator(8),
                                                add_noise=False, temperature=0.0)
     np.testing.assert_array_equal(out.actions, VALUES.argmax(axis=1))
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_zero_simulations_act_on_the_priors(algorithm):
+    game = Bandit(VALUES)
+    logits = np.array([0, 0, 5, 0, 0, 0, 0, 0], np.float32)
+
+    def evaluate(states):
+        return np.tile(logits, (len(states), 1)), np.zeros(len(states), np.float32)
+
+    out = BatchedSearch(game, SearchConfig(algorithm=algorithm, num_simulations=0), 2).run(
+        game.roots([0, 1]), evaluate, add_noise=False, temperature=0.0)
+    assert (out.visit_counts == 0).all()
+    np.testing.assert_array_equal(out.actions, [2, 2])
+    prior = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(out.policy_target, np.tile(prior, (2, 1)), rtol=1e-5)

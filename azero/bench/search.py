@@ -136,22 +136,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     batches, sims_list = (([256], [32]) if args.quick else (args.batch, args.simulations))
-    for num_actions in args.actions:
-        for algorithm in args.algorithms:
-            for batch in batches:
-                for sims in sims_list:
-                    ours = time_ours(algorithm, num_actions, batch, sims, args.seconds)
-                    peer = peer_value = None
-                    if not args.no_peer and batch == 256 and sims == 32:
-                        peer = ("mctx gumbel_muzero_policy" if algorithm == "gumbel"
-                                else "mctx muzero_policy") + " (jit, CPU)"
-                        try:
-                            peer_value = time_mctx(algorithm, num_actions, batch, sims, args.seconds)
-                        except ImportError:
-                            peer, peer_value = "mctx (not installed)", None
-                    yield Measurement(
-                        name=f"{algorithm} {num_actions} actions, batch {batch} x {sims} sims",
-                        value=ours, unit="sims/s", peer=peer, peer_value=peer_value)
+    rows = [(algorithm, num_actions, batch, sims) for num_actions in args.actions
+            for algorithm in args.algorithms for batch in batches for sims in sims_list]
+    # All of ours first, then the peer: JAX's thread pools stay busy for a while after its runs.
+    ours = {row: time_ours(*row, args.seconds) for row in rows}
+    for algorithm, num_actions, batch, sims in rows:
+        peer = peer_value = None
+        if not args.no_peer and batch == 256 and sims == 32:
+            peer = ("mctx gumbel_muzero_policy" if algorithm == "gumbel"
+                    else "mctx muzero_policy") + " (jit, CPU)"
+            try:
+                peer_value = time_mctx(algorithm, num_actions, batch, sims, args.seconds)
+            except ImportError:
+                peer, peer_value = "mctx (not installed)", None
+        yield Measurement(name=f"{algorithm} {num_actions} actions, batch {batch} x {sims} sims",
+                          value=ours[algorithm, num_actions, batch, sims], unit="sims/s",
+                          peer=peer, peer_value=peer_value)
 
 
 def main(argv: Iterable[str] | None = None) -> None:  # python -m azero.bench.search
