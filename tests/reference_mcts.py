@@ -267,7 +267,12 @@ class ReferenceMCTS:
             q[a] = ch.q_sum / ch.visits
         out = dict(visit_counts=visits, root_q=q, root_value=root.value(), action=-1)
         if self.algorithm == "puct":
-            out["policy"] = visits / max(visits.sum(), 1)
+            if visits.sum() == 0:  # no simulations: the (noisy) priors
+                out["policy"] = np.zeros(A)
+                for a, p in root.priors.items():
+                    out["policy"][a] = p
+            else:
+                out["policy"] = visits / visits.sum()
             return out
         sigma, _ = self._completed(root)
         top = max(sigma.values())
