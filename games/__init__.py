@@ -9,6 +9,7 @@ from .protocol import Game, GameSpec, IllegalActionError
 # name -> "module:factory", imported lazily so that importing one game never compiles another.
 _REGISTRY: dict[str, str] = {
     "connect4": "azero.games.connect4.game:ConnectFour",
+    "go9": "azero.games.go9.game:Go9",
 }
 
 
