@@ -10,8 +10,9 @@ What is measured, in moves (plies) per second:
     through `MCTSBot.mcts_search` with one simulation, so that each Python call runs 1000 complete
     random games in C++: clone the start state, then LegalActions / uniform pick / ApplyAction until
     terminal). OpenSpiel does not report how many moves those games took, so moves = games x the
-    mean random game length measured in our own run (same rules: tests/test_connect4_openspiel.py;
-    same uniform policy). The peer's name says so. Without those bindings the peer is a Python
+    peer's own mean random game length, measured beforehand with uniformly random games through
+    the Python bindings (its rules may end games differently from ours: OpenSpiel's go stops at
+    162 plies, ours at 180). The peer's name says so. Without those bindings the peer is a Python
     loop over `state.apply_action`, and its name says "Python bindings".
 Numba compile (or cache load) time is excluded: every path is warmed up before its clock starts.
 All our kernels are compiled with parallel=False: one thread.
@@ -140,8 +141,26 @@ def measure_ours(game, batch: int, seconds: float, seed: int, fused: bool) -> tu
     return playouts.moves / elapsed, playouts.mean_game_length()
 
 
-def measure_openspiel(name: str, seconds: float, seed: int, mean_length: float
-                      ) -> tuple[str, float] | None:
+def openspiel_mean_game_length(spiel_game, seed: int, games: int = 300, seconds: float = 2.0
+                               ) -> float:
+    """Mean length in plies of uniformly random games of an OpenSpiel game (Python bindings), over
+    `games` games or as many as `seconds` allow (at least 20)."""
+    rng = np.random.default_rng(seed)
+    start = spiel_game.new_initial_state()
+    lengths = []
+    deadline = time.perf_counter() + seconds
+    while len(lengths) < games and (len(lengths) < 20 or time.perf_counter() < deadline):
+        state = start.clone()
+        plies = 0
+        while not state.is_terminal():
+            legal = state.legal_actions()
+            state.apply_action(legal[rng.integers(len(legal))])
+            plies += 1
+        lengths.append(plies)
+    return float(np.mean(lengths))
+
+
+def measure_openspiel(name: str, seconds: float, seed: int) -> tuple[str, float] | None:
     """(peer name, moves/s) of OpenSpiel random playouts of `name`, or None without pyspiel."""
     try:
         import pyspiel
@@ -150,6 +169,7 @@ def measure_openspiel(name: str, seconds: float, seed: int, mean_length: float
     spiel_game = pyspiel.load_game(name)
     start_state = spiel_game.new_initial_state()
     if hasattr(pyspiel, "RandomRolloutEvaluator") and hasattr(pyspiel, "MCTSBot"):
+        mean_length = openspiel_mean_game_length(spiel_game, seed)
         rollouts = 1000
         evaluator = pyspiel.RandomRolloutEvaluator(rollouts, seed)
         # One simulation: the root is evaluated by `rollouts` random games from the start state.
@@ -164,7 +184,7 @@ def measure_openspiel(name: str, seconds: float, seed: int, mean_length: float
                 done += rollouts
 
         elapsed = _timed(run, seconds)
-        peer = f"open_spiel {name} (C++ RandomRolloutEvaluator; moves = games x {mean_length:.2f})"
+        peer = f"open_spiel {name} (C++ RandomRolloutEvaluator; moves = games x {mean_length:.2f}, its mean random game length)"
         return peer, done * mean_length / elapsed
     rng = np.random.default_rng(seed)
     moves = 0
@@ -187,11 +207,11 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     variants = [False] + ([True] if hasattr(game, "step_with_info") else [])
     results = []
     for fused in variants:
-        rate, mean_length = measure_ours(game, args.batch, args.seconds, args.seed, fused)
+        rate, _ = measure_ours(game, args.batch, args.seconds, args.seed, fused)
         results.append((fused, rate))
     peer = None
     if args.game in OPENSPIEL_GAMES:
-        peer = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed, mean_length)
+        peer = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed)
     for fused, rate in results:
         how = "step_with_info" if fused else "legal_mask/step/terminal"
         yield Measurement(

@@ -257,6 +257,28 @@ def _ctpop(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _copy_words(typingctx, dst, dst_start, src, src_start, count):
+    """dst[dst_start:dst_start + count] = src[src_start:src_start + count] for 1-D int64 arrays
+    that do not overlap: one llvm.memcpy (numba's slice assignment checks for overlap and may
+    copy through a temporary; a plain loop measured ~15% slower)."""
+    sig = types.void(dst, dst_start, src, src_start, count)
+
+    def codegen(context, builder, signature, args):
+        dst_type, _, src_type, _, _ = signature.args
+        d = context.make_array(dst_type)(context, builder, args[0])
+        s = context.make_array(src_type)(context, builder, args[2])
+        dst_ptr = cgutils.get_item_pointer(context, builder, dst_type, d, [args[1]],
+                                           wraparound=False)
+        src_ptr = cgutils.get_item_pointer(context, builder, src_type, s, [args[3]],
+                                           wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        cgutils.raw_memcpy(builder, builder.bitcast(dst_ptr, i8p), builder.bitcast(src_ptr, i8p),
+                           args[4], 8)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
 @njit(cache=True)
 def popcount(x):
     """Number of set bits of an int64."""
@@ -481,15 +503,12 @@ def _advance(states, i, out):
     becomes the most recent earlier board) and PLY + 1. `out` must not be `states`."""
     src = states[i]
     dst = out[i]
-    for j in range(PREV):
-        dst[j] = src[j]
+    _copy_words(dst, 0, src, 0, PREV)
+    _copy_words(dst, PREV + BOARD_WORDS, src, PREV, COUNTS - PREV - BOARD_WORDS)
+    _copy_words(dst, COUNTS, src, COUNTS, STATE_SIZE - COUNTS)
     dst[PREV] = src[BLACK]
     dst[PREV + 1] = src[WHITE]
     dst[PREV + 2] = src[BLACK + 1] | (src[WHITE + 1] << _HI_BITS)
-    for j in range(PREV + BOARD_WORDS, COUNTS):
-        dst[j] = src[j - BOARD_WORDS]
-    for j in range(COUNTS, STATE_SIZE):
-        dst[j] = src[j]
     dst[PLY] += 1
 
 
