@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -50,11 +51,15 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def remove_stale_temp_files(folder: str | os.PathLike) -> int:
-    """Delete leftovers of writes killed mid-way (`.<name>.*.tmp`); returns how many."""
+def remove_stale_temp_files(folder: str | os.PathLike, older_than: float = 0.0) -> int:
+    """Delete leftovers of writes killed mid-way (`.<name>.*.tmp`) last modified more than
+    `older_than` seconds ago (a younger one may belong to a writer still finishing); returns how
+    many were deleted."""
     n = 0
+    now = time.time()
     for p in Path(folder).glob(".*.tmp"):
         with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-            n += 1
+            if now - p.stat().st_mtime >= older_than:
+                p.unlink()
+                n += 1
     return n

@@ -110,6 +110,7 @@ class SelfPlayConfig:
     add_noise: bool = True           # Dirichlet (PUCT) / Gumbel root noise in self-play
     max_moves: int | None = _f(None, 1, doc="adjudicate as a draw after this many plies; null = game's max")
     resign_threshold: float | None = _f(None, -1, 0, doc="resign when root value < this; null = never")
+    resign_consecutive: int = _f(2, 1, doc="... for this many own moves in a row")
     resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")

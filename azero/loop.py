@@ -11,12 +11,15 @@ so the same call on the same run directory resumes a stopped or killed run:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from azero import checkpoint as ckpt
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
@@ -46,7 +49,7 @@ def prepare_run(config: Config) -> RunDir:
     run = RunDir.at(config.run_dir)
     run.make()
     for folder in (run.root, run.replay, run.checkpoints, run.arena):
-        remove_stale_temp_files(folder)
+        remove_stale_temp_files(folder, older_than=60.0)
     atomic_write_bytes(run.config_file, config.to_yaml().encode())
     if not run.trainer_state.exists():
         game = make(config.game)
@@ -77,10 +80,15 @@ def _sync_best_info(run: RunDir) -> dict:
 
 
 def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None) -> dict:
-    """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict."""
+    """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict.
+    Raises RunDirBusy if another process is running in the same run directory."""
+    with RunDir.at(config.run_dir).locked():
+        return _run_locked(config, limits, progress)
+
+
+def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     from tqdm import tqdm
 
-    from azero.arena import gate
     from azero.games import make
     from azero.nets import set_torch_threads
     from azero.pool import ProcessWorkerPool
@@ -93,7 +101,7 @@ def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None
     sp, tc = config.selfplay, config.train
     set_torch_threads(tc.threads, processes=sp.workers + 1)
     trainer = Trainer.from_checkpoint(run.trainer_state, config)
-    best = _sync_best_info(run)
+    best = run.read_best_info()
     buffer = ReplayBuffer(run.replay, game, config.replay.window_positions)
     rng = np.random.default_rng(config.seed + trainer.step)
     elapsed_before = _elapsed_so_far(run)
@@ -107,42 +115,63 @@ def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None
                     elapsed=elapsed_before, workers=sp.workers)
     bar = tqdm(desc=f"{config.game} training", unit="step", initial=trainer.step,
                disable=not show_progress, dynamic_ncols=True)
+    stop = _InterruptFlag()
     pool.start()
     stop_reason = "limit"
     try:
-        while not limits.reached(started, iterations):
-            for line in pool.check():
-                log.warning(line)
-                run.log_metrics("worker_restart", detail=line)
-            buffer.refresh()
-            owed = trainer.steps_owed(buffer.positions_seen)
-            if owed == 0:
-                bar.set_postfix_str(_postfix(buffer, trainer, best, waiting=True), refresh=True)
-                time.sleep(0.5)
-                continue
-            to_boundary = tc.checkpoint_every_steps - trainer.step % tc.checkpoint_every_steps
-            steps = min(owed, to_boundary, config.log.every_steps)
-            losses = trainer.train_steps(buffer, steps, rng)
-            bar.update(steps)
-            bar.set_postfix_str(_postfix(buffer, trainer, best, losses=losses), refresh=False)
-            elapsed = elapsed_before + time.monotonic() - started
-            if tb is not None:
-                for k, v in losses.items():
-                    tb.add_scalar(f"train/{k}", v, trainer.step)
-                for k, v in buffer.stats().items():
-                    tb.add_scalar(f"replay/{k}", v, trainer.step)
-            if trainer.step % config.log.every_steps == 0 or steps < config.log.every_steps:
-                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **buffer.stats())
-            if trainer.step % tc.checkpoint_every_steps == 0:
-                best = _iteration(run, config, trainer, best, buffer, gate, tb,
-                                  elapsed_before + time.monotonic() - started)
+        with stop.installed():
+            if _gate_owed(run, trainer.step, tc.checkpoint_every_steps):
+                # Killed after the candidate was saved but before its gate finished.
+                with stop.interruptible():
+                    best = _gate(run, config, trainer.step, best, buffer, tb,
+                                 elapsed_before + time.monotonic() - started)
                 iterations += 1
+            while not limits.reached(started, iterations) and not stop.requested:
+                for line in pool.check():
+                    log.warning(line)
+                    run.log_metrics("worker_restart", detail=line)
+                buffer.refresh()
+                owed = trainer.steps_owed(buffer.positions_seen)
+                if owed == 0:
+                    bar.set_postfix_str(_postfix(buffer, best, waiting=True), refresh=True)
+                    time.sleep(0.5)
+                    continue
+                to_boundary = tc.checkpoint_every_steps - trainer.step % tc.checkpoint_every_steps
+                steps = min(owed, to_boundary, config.log.every_steps)
+                losses, done = _train_chunk(trainer, buffer, steps, rng, stop)
+                if done == 0:
+                    break
+                bar.update(done)
+                bar.set_postfix_str(_postfix(buffer, best, losses=losses), refresh=False)
+                elapsed = elapsed_before + time.monotonic() - started
+                if tb is not None:
+                    for k, v in losses.items():
+                        tb.add_scalar(f"train/{k}", v, trainer.step)
+                    for k, v in buffer.stats().items():
+                        tb.add_scalar(f"replay/{k}", v, trainer.step)
+                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **buffer.stats())
+                if trainer.step % tc.checkpoint_every_steps == 0:
+                    trainer.save(run.candidate(trainer.step))
+                    trainer.save(run.trainer_state)
+                    _prune_candidates(run, tc.keep_checkpoints)
+                    with stop.interruptible():
+                        best = _gate(run, config, trainer.step, best, buffer, tb,
+                                     elapsed_before + time.monotonic() - started)
+                    iterations += 1
+        if stop.requested:
+            stop_reason = "interrupted"
     except KeyboardInterrupt:
         stop_reason = "interrupted"
+    except BaseException:
+        stop_reason = "error"
+        raise
     finally:
         bar.close()
         pool.stop()
-        trainer.save(run.trainer_state)
+        # Save only a trainer that stopped between whole steps with sound weights: after an
+        # error (NaN loss, out of memory, ...) the last saved state is the one to resume from.
+        if stop_reason != "error" and _all_finite(trainer.net):
+            trainer.save(run.trainer_state)
         elapsed = elapsed_before + time.monotonic() - started
         run.log_metrics("stop", reason=stop_reason, step=trainer.step, elapsed=elapsed,
                         generation=best["generation"], **buffer.stats())
@@ -152,22 +181,86 @@ def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None
             "generation": best["generation"], "elo": best["elo"], **buffer.stats()}
 
 
-def _iteration(run: RunDir, config: Config, trainer, best: dict, buffer, gate, tb,
-               elapsed: float) -> dict:
-    """Write the candidate, gate it against best, promote it if it clears the gate."""
-    step = trainer.step
-    candidate = trainer.save(run.candidate(step))
-    trainer.save(run.trainer_state)
-    _prune_candidates(run, config.train.keep_checkpoints)
+class _InterruptFlag:
+    """Ctrl-C handling for the trainer process: while training, SIGINT only sets `requested`
+    and the loop stops between two optimizer steps (never inside one); while gating it raises
+    KeyboardInterrupt at once (the candidate and trainer state are already saved)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._raise = False
+
+    def _handler(self, signum, frame) -> None:
+        self.requested = True
+        if self._raise:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: leave SIGINT alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        if self.requested:
+            raise KeyboardInterrupt
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
+
+
+def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tuple[dict, int]:
+    """Up to `steps` optimizer steps, stopping early on a stop request. Returns the mean of each
+    loss and the number of steps taken."""
+    totals: dict[str, float] = {}
+    done = 0
+    for _ in range(steps):
+        if stop.requested:
+            break
+        for k, v in trainer.train_step(buffer.sample(trainer.cfg.batch_size, rng)).items():
+            totals[k] = totals.get(k, 0.0) + v
+        done += 1
+    return {k: v / max(1, done) for k, v in totals.items()}, done
+
+
+def _all_finite(net) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def _gate_owed(run: RunDir, step: int, every: int) -> bool:
+    """Whether the candidate of `step` was saved but its gate never finished (a kill mid-gate)."""
+    if step == 0 or step % every or not run.candidate(step).exists():
+        return False
+    return not any(r.get("event") == "gate" and r.get("step") == step for r in run.read_metrics())
+
+
+def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapsed: float) -> dict:
+    """Gate the candidate of `step` against best; promote it if it clears the gate."""
+    from azero.arena import gate
+    from azero.nets import resolve_device
+
+    candidate = run.candidate(step)
+    records = run.arena / f"gate-{step:09d}.jsonl"
+    records.unlink(missing_ok=True)  # a gate cut short by a kill is replayed from scratch
     t0 = time.monotonic()
-    result = gate(candidate, run.best, config, records=run.arena / f"gate-{step:09d}.jsonl")
-    figures = result.as_dict()
+    result = gate(candidate, run.best, config, records=records, seed=config.seed + step,
+                  device=str(resolve_device(config.train.device)))
     record = {"step": step, "elapsed": elapsed, "gate_seconds": time.monotonic() - t0,
-              "generation": best["generation"], **figures, **buffer.stats()}
+              "generation": best["generation"], **result.as_dict(), **buffer.stats()}
     if result.promoted:
-        gained = result.stats.elo if result.stats.games else 0.0
-        if not np.isfinite(gained):  # a clean sweep has no finite Elo estimate
-            gained = 0.0
+        stats = result.stats
+        gained = stats.elo if stats.games else 0.0
+        if not np.isfinite(gained):  # a clean sweep: take the finite end of the interval
+            gained = stats.elo_interval[0] if np.isfinite(stats.elo_interval[0]) else 0.0
         new_elo = best["elo"] + gained
         loaded = ckpt.load(candidate, expected_game=config.game)
         _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1, elo=new_elo)
@@ -233,7 +326,7 @@ def _tensorboard(run: RunDir, config: Config):
     return SummaryWriter(str(run.tensorboard))
 
 
-def _postfix(buffer, trainer, best: dict, losses: dict | None = None, waiting: bool = False) -> str:
+def _postfix(buffer, best: dict, losses: dict | None = None, waiting: bool = False) -> str:
     s = buffer.stats()
     parts = [f"games {s['games_seen']}", f"pos {s['positions_seen']}", f"gen {best['generation']}"]
     if losses:

@@ -93,7 +93,11 @@ class ShardWriter:
     def add_game(self, states: np.ndarray, policy: np.ndarray, value: np.ndarray,
                  **extra: np.ndarray) -> Path | None:
         """Add one game; writes a shard (and returns its path) once games_per_shard are pending."""
-        self._games.append(dict(states=states, policy=policy, value=value, **extra))
+        game = dict(states=states, policy=policy, value=value, **extra)
+        if self._games and game.keys() != self._games[0].keys():
+            raise ValueError(f"game fields {sorted(game)} differ from the pending games' "
+                             f"{sorted(self._games[0])}: every game of a shard needs the same fields")
+        self._games.append(game)
         if len(self._games) >= self.games_per_shard:
             return self.flush()
         return None

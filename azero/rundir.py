@@ -17,13 +17,20 @@ or new and loses at most the games in flight and the training since the last che
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from azero.atomic import atomic_write_bytes
+
+
+class RunDirBusy(RuntimeError):
+    """Another process holds the run directory."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,21 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tb"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run directory's lock (an flock on `.lock`, released by the OS when the process
+        dies, so a killed run never leaves it stuck) so that two trainers never share a run."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirBusy(f"run directory {self.root} is in use by another azero process") from None
+            yield
+        finally:
+            os.close(fd)
 
     def make(self) -> None:
         for d in (self.root, self.replay, self.checkpoints, self.arena):

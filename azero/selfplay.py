@@ -56,12 +56,17 @@ class _GameLog:
 class SelfPlay:
     """Plays `settings.num_games` games in lockstep; `play_move()` advances every game one ply."""
 
-    def __init__(self, game, search_config: SearchConfig, settings: SelfPlaySettings, seed: int = 0):
+    def __init__(self, game, search_config: SearchConfig, settings: SelfPlaySettings,
+                 seed: int | np.random.SeedSequence = 0):
         self.game = game
         self.settings = settings
         self.search_config = search_config
-        self.rng = np.random.default_rng(seed)
-        self.search = BatchedSearch(game, search_config, settings.num_games, seed=seed)
+        # Independent streams for our choices (playout games) and the search's noise.
+        own, search = np.random.SeedSequence(seed).spawn(2) if not isinstance(
+            seed, np.random.SeedSequence) else seed.spawn(2)
+        self.rng = np.random.default_rng(own)
+        self.search = BatchedSearch(game, search_config, settings.num_games,
+                                    seed=int(search.generate_state(1)[0]))
         self.states = game.initial_states(settings.num_games)
         self.logs = [self._new_log() for _ in range(settings.num_games)]
 

@@ -12,12 +12,19 @@ import time
 
 import numpy as np
 
+# Finished games wait in memory for at most this long before they are written, so a kill loses
+# little more than the games in flight even when shards fill slowly.
+MAX_UNWRITTEN_SECONDS = 60.0
+
 
 def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict) -> None:
-    """Play until `stop_event` is set. A new best network (checkpoints/best.json's generation
-    changes) is loaded between moves without a restart. Ctrl-C goes to the parent, which sets
-    the event; the worker then writes the games it has finished and exits."""
+    """Play until `stop_event` is set, SIGTERM arrives or the parent dies. A new best network
+    (checkpoints/best.json's generation changes) is loaded between moves without a restart.
+    Ctrl-C goes to the parent, which sets the event; the worker then writes the games it has
+    finished and exits."""
+    terminating = []
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminating.append(signum))
     from azero import checkpoint as ckpt
     from azero.config import Config
     from azero.games import make
@@ -42,21 +49,35 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         add_noise=sp_cfg.add_noise,
         max_moves=sp_cfg.max_moves,
         resign_threshold=sp_cfg.resign_threshold,
+        resign_consecutive=sp_cfg.resign_consecutive,
         resign_playout_fraction=sp_cfg.resign_playout_fraction,
     )
-    seed = (config.seed * 1_000_003 + worker_id * 7919 + os.getpid() + time.time_ns()) % 2**63
+    seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
     selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)
     writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
-    last_poll = time.monotonic()
+    tally = _Tally()
+    last_poll = last_write = time.monotonic()
     parent = os.getppid()
+
+    def write(path) -> None:
+        nonlocal last_write
+        last_write = time.monotonic()
+        if path is not None:
+            run.log_metrics("selfplay", worker=worker_id, generation=generation, **tally.take())
+
     try:
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
-        while not stop_event.is_set() and os.getppid() == parent:
+        while not stop_event.is_set() and not terminating and os.getppid() == parent:
             for g in selfplay.play_move(evaluator):
-                extra = {"generation": np.full(len(g.value_targets), generation, np.int32)}
-                if g.false_resignation is not None:
-                    extra["false_resignation"] = np.full(len(g.value_targets), g.false_resignation)
-                writer.add_game(g.states, g.policy_targets, g.value_targets, **extra)
+                tally.add(g)
+                # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
+                flag = -1 if g.false_resignation is None else int(g.false_resignation)
+                write(writer.add_game(
+                    g.states, g.policy_targets, g.value_targets,
+                    generation=np.full(len(g.value_targets), generation, np.int32),
+                    false_resignation=np.full(len(g.value_targets), flag, np.int8)))
+            if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
+                write(writer.flush())
             if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:
                 last_poll = time.monotonic()
                 info = run.read_best_info()
@@ -64,12 +85,39 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                     generation, new_net = _load_best(run, game.spec.name, device, ckpt)
                     net.load_state_dict(new_net.state_dict())
     finally:
-        writer.flush()
+        write(writer.flush())
+
+
+class _Tally:
+    """Self-play counts between two shard writes, for the run's metrics."""
+
+    def __init__(self) -> None:
+        self.take()
+
+    def add(self, g) -> None:
+        self.games += 1
+        self.positions += len(g.value_targets)
+        self.resigned += int(g.resigned)
+        if g.false_resignation is not None:
+            self.resign_checked += 1
+            self.false_resignations += int(g.false_resignation)
+
+    def take(self) -> dict:
+        now = time.monotonic()
+        out = {}
+        if hasattr(self, "since"):
+            seconds = max(1e-9, now - self.since)
+            out = {"games": self.games, "positions": self.positions, "resigned": self.resigned,
+                   "resign_checked": self.resign_checked,
+                   "false_resignations": self.false_resignations,
+                   "positions_per_second": self.positions / seconds}
+        self.games = self.positions = self.resigned = 0
+        self.resign_checked = self.false_resignations = 0
+        self.since = now
+        return out
 
 
 def _load_best(run, game_name: str, device, ckpt):
-    """(generation, net) of the current best checkpoint. best.json is written after best.pt, so
-    the generation read first is never newer than the weights read after it."""
-    info = run.read_best_info() or {"generation": 0}
+    """(generation, net) of the current best checkpoint, both read from best.pt itself."""
     loaded = ckpt.load(run.best, expected_game=game_name, device=device)
-    return int(info["generation"]), loaded.model
+    return int(loaded.metadata.get("generation", 0)), loaded.model

@@ -117,9 +117,7 @@ def test_dict_round_trip_is_plain_and_exact():
 
 
 def test_search_section_mirrors_search_config():
-    search = pytest.importorskip("azero.search")
-    if not hasattr(search, "SearchConfig"):
-        pytest.skip("azero.search.SearchConfig not implemented yet")
+    from azero import search
     ours = dataclasses.asdict(C.SearchSection().to_search_config())
     theirs = dataclasses.asdict(search.SearchConfig())
     assert ours == theirs   # same names and same defaults

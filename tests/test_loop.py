@@ -36,7 +36,7 @@ def assert_run_is_whole(run: RunDir, game="connect4"):
     info = run.read_best_info()
     assert info is not None and info["generation"] >= 0
     for p in run.root.rglob("*"):
-        assert not p.name.endswith(".tmp") or p.name.startswith("."), p
+        assert not p.name.endswith(".tmp"), p     # no write left half-done
 
 
 def test_loop_runs_gates_and_resumes(tmp_path):
@@ -142,3 +142,57 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path):
     # The trainer's state was saved on the way out, at the step it had reached.
     assert ckpt.read_payload(run.trainer_state)["step"] == stop["step"] > 0
     assert "stopped (interrupted)" in out
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of a session, from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":   # fields: state ppid pgrp session ...
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_leave_when_the_trainer_is_killed(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    run = RunDir.at(run_dir)
+    deadline = time.monotonic() + 180
+    while not list(run.replay.glob("shard-*.npz")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    assert len(_session_members(proc.pid)) >= 2      # the trainer and its worker
+    os.kill(proc.pid, signal.SIGKILL)                # the trainer alone, as an OOM killer would
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while _session_members(proc.pid):
+        assert time.monotonic() < deadline, "orphaned self-play workers kept running"
+        time.sleep(0.2)
+
+
+def test_a_second_trainer_on_the_same_run_is_refused(tmp_path):
+    from azero.rundir import RunDirBusy
+    config = tiny_config(tmp_path / "run")
+    with RunDir.at(config.run_dir).locked():
+        with pytest.raises(RunDirBusy, match="in use"):
+            run_loop(config, Limits(iterations=1), progress=False)
+
+
+def test_a_gate_cut_short_by_a_kill_is_owed_on_resume(tmp_path):
+    from azero.loop import _gate_owed
+    run = RunDir.at(tmp_path / "run")
+    run.make()
+    assert not _gate_owed(run, 8, 4)                  # no candidate saved
+    run.candidate(8).write_bytes(b"x")
+    assert _gate_owed(run, 8, 4)                      # saved, never gated
+    assert not _gate_owed(run, 9, 4)                  # not a checkpoint step
+    run.log_metrics("gate", step=8)
+    assert not _gate_owed(run, 8, 4)                  # gated

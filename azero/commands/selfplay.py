@@ -53,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from azero.checkpoint import CheckpointError
     from azero.config import ConfigError
     from azero.loop import Limits, run_loop
+    from azero.rundir import RunDirBusy
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config = resolve_config(args)
         summary = run_loop(config, Limits(hours=args.hours, iterations=args.iterations),
                            progress=False if args.no_progress else None)
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, RunDirBusy) as e:
         print(f"azero selfplay: {e}", file=sys.stderr)
         return 2
     print(f"stopped ({summary['reason']}): step {summary['step']}, generation "
