@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from _fake_game import DropThree
+from fake_games import DropThree
 from azero import checkpoint as ckpt
 from azero.checkpoint import CheckpointError
 from azero.config import load_config

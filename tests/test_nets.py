@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from _fake_game import DropThree, random_games
+from fake_games import DropThree, random_games
 from azero.config import ModelConfig
 from azero.nets import (PolicyValueNet, build_net, make_evaluator, make_net, resolve_device,
                         set_torch_threads)

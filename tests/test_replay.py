@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from _fake_game import DropThree, random_games
+from fake_games import DropThree, random_games
 from azero.replay import ReplayBuffer, ShardWriter, replay_dir, shard_name, write_shard
 
 

@@ -2,16 +2,11 @@
 import numpy as np
 import pytest
 
+from fake_games import uniform_evaluator
+
 from azero.games import make
 from azero.search import SearchConfig
 from azero.selfplay import SelfPlay, SelfPlaySettings
-
-
-def uniform_evaluator(game):
-    def evaluate(states):
-        n = len(states)
-        return np.zeros((n, game.spec.num_actions), np.float32), np.zeros(n, np.float32)
-    return evaluate
 
 
 def play_until(sp, evaluator, games):
@@ -28,7 +23,7 @@ def test_finished_games_replay_to_their_result(algorithm):
     game = make("connect4")
     sp = SelfPlay(game, SearchConfig(algorithm=algorithm, num_simulations=8),
                   SelfPlaySettings(num_games=6, temperature_moves=4), seed=1)
-    finished = play_until(sp, uniform_evaluator(game), 12)
+    finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 12)
     for g in finished:
         # The recorded positions are exactly the game replayed from the start.
         state = game.initial_states(1)
@@ -56,7 +51,7 @@ def test_finished_games_replay_to_their_result(algorithm):
 def test_rows_restart_and_keep_playing():
     game = make("connect4")
     sp = SelfPlay(game, SearchConfig(num_simulations=4), SelfPlaySettings(num_games=3), seed=0)
-    finished = play_until(sp, uniform_evaluator(game), 9)
+    finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 9)
     assert len(finished) >= 9
     assert not game.terminal(sp.states).any()
 

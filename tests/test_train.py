@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from _fake_game import DropThree, random_games
+from fake_games import DropThree, random_games
 from azero.config import load_config
 from azero.replay import ReplayBuffer, ShardWriter
 from azero.train import Trainer, learning_rate, policy_cross_entropy
