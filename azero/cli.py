@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `azero --help` lists them.
-_COMMANDS = ["selfplay", "arena", "play", "bench"]
+_COMMANDS = ["selfplay", "arena", "play", "gtp", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

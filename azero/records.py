@@ -144,11 +144,21 @@ _FORMATS: dict[str, RecordFormat] = {
 _DEFAULT_FORMAT = json_lines_format(compact_moves=False)
 
 
+# Formats living in their own modules, imported on first use: game name -> "module:attribute".
+_LAZY_FORMATS: dict[str, str] = {
+    "go9": "azero.records_sgf:SGF_FORMAT",      # SGF, a folder of .sgf files by default
+}
+
+
 def register_record_format(game_name: str, fmt: RecordFormat) -> None:
     _FORMATS[game_name] = fmt
 
 
 def record_format(game_name: str) -> RecordFormat:
+    if game_name not in _FORMATS and game_name in _LAZY_FORMATS:
+        import importlib
+        module, attribute = _LAZY_FORMATS[game_name].split(":")
+        _FORMATS[game_name] = getattr(importlib.import_module(module), attribute)
     return _FORMATS.get(game_name, _DEFAULT_FORMAT)
 
 

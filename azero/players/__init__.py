@@ -3,6 +3,8 @@
 A player is named by a spec string (`make_player`):
     "random"            uniformly random legal moves
     "mcts-rollout:N"    plain MCTS, N simulations, random-playout values, PUCT without noise
+    "gnugo:level=N"     GNU Go over GTP (Go only); "gtp:COMMAND LINE": any GTP engine
+                        (players/gtp_player.py)
     anything else       a checkpoint file: the search over its network ("bundled" means the
                         checkpoint shipped with the package for the game)
 """
@@ -12,10 +14,14 @@ import dataclasses
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import Decision, Player
 from .random_player import RandomPlayer, random_legal_actions
 from .search_player import RolloutEvaluator, SearchPlayer, random_playout_values
+
+if TYPE_CHECKING:
+    from .gtp_player import GtpEngineSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -26,9 +32,10 @@ class PlayerSpecError(ValueError):
 
 @dataclass(frozen=True)
 class PlayerSpec:
-    kind: str                       # "random" | "mcts-rollout" | "checkpoint"
+    kind: str                       # "random" | "mcts-rollout" | "checkpoint" | "gtp"
     simulations: int | None = None  # mcts-rollout: N
     path: str | None = None         # checkpoint file
+    gtp: "GtpEngineSpec | None" = None   # gtp: an external GTP engine (gnugo:..., gtp:...)
 
     @property
     def label(self) -> str:
@@ -36,6 +43,8 @@ class PlayerSpec:
             return "random"
         if self.kind == "mcts-rollout":
             return f"mcts-rollout:{self.simulations}"
+        if self.kind == "gtp":
+            return self.gtp.label
         return Path(self.path).name
 
 
@@ -49,6 +58,15 @@ def parse_player_spec(spec: str | os.PathLike) -> PlayerSpec:
             raise PlayerSpecError(f"{text!r}: write mcts-rollout:N with N >= 1 simulations, "
                                   f"e.g. mcts-rollout:200")
         return PlayerSpec("mcts-rollout", simulations=int(n))
+    # -- external GTP engines (players/gtp_player.py)
+    from .gtp_player import parse_gtp_spec
+    try:
+        gtp = parse_gtp_spec(text)
+    except ValueError as e:
+        raise PlayerSpecError(str(e)) from None
+    if gtp is not None:
+        return PlayerSpec("gtp", gtp=gtp)
+    # --
     if not text:
         raise PlayerSpecError("empty player spec: give 'random', 'mcts-rollout:N' or a "
                               "checkpoint path")
@@ -110,6 +128,12 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
     if parsed.kind == "mcts-rollout":
         return SearchPlayer(game, RolloutEvaluator(game, seed=seed),
                             rollout_search_config(parsed.simulations), seed=seed, name=name)
+    if parsed.kind == "gtp":                      # external engine (players/gtp_player.py)
+        from .gtp_player import GtpPlayer
+        try:
+            return GtpPlayer(game, parsed.gtp, name=name)
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from None
     evaluator, config = load_checkpoint(parsed.path, game, device=device)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)

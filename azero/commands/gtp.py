@@ -1,0 +1,57 @@
+"""`azero gtp`: a Go 9x9 engine speaking GTP v2 on stdin/stdout (GoGui, Sabaki, gogui-twogtp).
+
+Answers go to stdout, everything else (what the engine thinks, why a move was illegal) to
+stderr. See azero/protocols/gtp.py for the commands and how time and resignation work."""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gtp", help="play Go 9x9 over GTP v2 (stdin/stdout) for GoGui, Sabaki, "
+                                   "twogtp")
+    p.add_argument("--ckpt", default=None,
+                   help="go9 checkpoint to play with (default: the bundled one), or 'random' / "
+                        "'mcts-rollout:N'")
+    p.add_argument("--sims", type=int, default=None,
+                   help="search simulations per move at most (default: the checkpoint's "
+                        "config); a GTP clock may lower it")
+    p.add_argument("--komi", type=float, default=None,
+                   help="komi until the controller sends one (default: the rules' 7)")
+    p.add_argument("--resign-threshold", type=float, default=None,
+                   help="resign when the root value is below this (default -0.9)")
+    p.add_argument("--no-resign", action="store_true", help="never resign")
+    p.add_argument("--resign-min-plies", type=int, default=None,
+                   help="no resignation before this many plies (default 20)")
+    p.add_argument("--name", default="azero", help="what `name` answers")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from azero.games import make
+    from azero.players import PlayerSpecError, bundled_checkpoint
+    from azero.protocols import gtp
+
+    game = make("go9")
+    try:
+        if args.komi is not None:
+            game = type(game)(komi=args.komi)
+        spec = args.ckpt if args.ckpt is not None else str(bundled_checkpoint("go9"))
+        mover = gtp.make_mover(spec, game, simulations=args.sims, seed=args.seed,
+                               device=args.device)
+    except (PlayerSpecError, ValueError) as e:
+        print(f"azero gtp: {e}", file=sys.stderr)
+        return 2
+    threshold = None if args.no_resign else (
+        gtp.DEFAULT_RESIGN_THRESHOLD if args.resign_threshold is None else args.resign_threshold)
+    min_plies = gtp.DEFAULT_RESIGN_MIN_PLIES if args.resign_min_plies is None \
+        else args.resign_min_plies
+    engine = gtp.GtpEngine(mover, game, name=args.name, resign_threshold=threshold,
+                           resign_min_plies=min_plies, log=sys.stderr)
+    # Bytes in, undecodable bytes replaced: a stray byte must not end the session.
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    return gtp.serve(engine, stdin, sys.stdout)

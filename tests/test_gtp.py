@@ -1,0 +1,371 @@
+"""The GTP engine (azero/protocols/gtp.py), driven line by line as a controller would."""
+import io
+
+import numpy as np
+import pytest
+
+from azero.cli import main
+from azero.games import make
+from azero.protocols import gtp
+from azero.protocols.gtp import (Choice, Clock, GtpEngine, SearchMover, TimeSettings, make_mover,
+                                 move_budget)
+from azero.records_sgf import game_to_sgf
+
+GAME = make("go9")
+PASS = GAME.spec.num_actions - 1
+
+
+class FakeMover:
+    """Answers `action` (default: the first legal point) with root value `value`; records the
+    time budgets it was given and the resets / moves it was told about."""
+
+    def __init__(self, action=None, value=0.0):
+        self.action, self.value = action, value
+        self.budgets, self.resets, self.played_moves = [], 0, []
+
+    def reset(self):
+        self.resets += 1
+
+    def played(self, before, action, after):
+        self.played_moves.append(action)
+
+    def generate(self, state, budget):
+        self.budgets.append(budget)
+        action = self.action
+        if action is None:
+            action = int(np.flatnonzero(GAME.legal_mask(state[None])[0, :PASS])[0])
+        return Choice(action, self.value)
+
+
+def engine(mover=None, **kw):
+    return GtpEngine(mover or FakeMover(), GAME, log=io.StringIO(), **kw)
+
+
+def ask(e, line):
+    """One command -> (ok, result text without '=id ' and the blank line)."""
+    answer = e.handle(line)
+    assert answer is not None and answer.endswith("\n\n") and answer[0] in "=?", answer
+    head, _, rest = answer[:-2].partition(" ")
+    return answer[0] == "=", rest
+
+
+def run(e, *lines):
+    """Every line must succeed; returns the results."""
+    out = []
+    for line in lines:
+        ok, text = ask(e, line)
+        assert ok, (line, text)
+        out.append(text)
+    return out
+
+
+def board_rows(e):
+    """{row number: the 9 points of that row as 'X', 'O', '.'} from showboard."""
+    rows = {}
+    for line in run(e, "showboard")[0].splitlines():
+        parts = line.split()
+        if parts and parts[0].isdigit():
+            cells = line[3:3 + 27]
+            rows[int(parts[0])] = "".join(ch for ch in cells if ch in "XO.")
+    return rows
+
+
+def point(e, vertex):
+    col = "ABCDEFGHJ".index(vertex[0].upper())
+    return board_rows(e)[int(vertex[1:])][col]
+
+
+def test_administrative_commands_and_ids():
+    e = engine()
+    assert e.handle("1 protocol_version") == "=1 2\n\n"
+    assert e.handle("name") == "= azero\n\n"
+    assert e.handle("22 version").startswith("=22 0.")
+    assert e.handle("3 known_command genmove") == "=3 true\n\n"
+    assert e.handle("known_command kgs-genmove_cleanup") == "= true\n\n"
+    assert e.handle("known_command fly") == "= false\n\n"
+    listed = e.handle("4 list_commands")[len("=4 "):-2].split("\n")
+    for command in ("protocol_version", "name", "version", "known_command", "list_commands",
+                    "quit", "boardsize", "clear_board", "komi", "play", "genmove", "undo",
+                    "showboard", "final_score", "time_settings", "time_left",
+                    "kgs-genmove_cleanup", "loadsgf"):
+        assert command in listed
+        assert e.handle(f"known_command {command}") == "= true\n\n"
+    assert not e.quit_requested
+    assert e.handle("99 quit") == "=99 \n\n" and e.quit_requested
+
+
+def test_malformed_lines_never_crash():
+    e = engine()
+    assert e.handle("") is None and e.handle("   \t ") is None and e.handle("# comment") is None
+    assert e.handle("\x01\x02\r\n") is None
+    assert e.handle("7 fly away") == "?7 unknown command\n\n"
+    assert e.handle("PLAY b d4") == "? unknown command\n\n"      # commands are case sensitive
+    assert e.handle("42") == "?42 unknown command\n\n"
+    assert e.handle("5 pro\x00tocol_ver\x07sion # trailing comment") == "=5 2\n\n"
+    assert e.handle("6\tknown_command\tplay") == "=6 true\n\n"
+    assert e.handle("8 play b d4\r\n") == "=8 \n\n"
+    for bad in ("play", "play b", "play b d4 d5", "play x d4", "play b 44", "play b I5",
+                "play b resign", "genmove", "genmove red", "komi", "komi seven", "komi nan",
+                "boardsize", "boardsize nine", "time_settings 1 2", "time_left b x 0",
+                "time_settings -1 0 0", "known_command", "loadsgf", "play b Ä5"):
+        ok, text = ask(e, bad)
+        assert (ok, text) == (False, "syntax error"), bad
+    assert e.handle("9 play b Z9") == "?9 illegal move\n\n"        # a vertex off the board
+    assert e.handle("play b A10") == "? illegal move\n\n"
+    assert e.moves == [GAME.parse_point("D4")]                      # only the good move stuck
+
+
+def test_an_internal_error_is_an_answer_not_a_crash():
+    class Broken(FakeMover):
+        def generate(self, state, budget):
+            raise RuntimeError("evaluator on fire\nsecond line")
+    e = engine(Broken())
+    answer = e.handle("3 genmove b")
+    assert answer.startswith("?3 internal error: RuntimeError: evaluator on fire")
+    assert answer.count("\n") == 2 and answer.endswith("\n\n")
+    assert "Traceback" in e.log.getvalue()
+    assert e.handle("4 play b d4") == "=4 \n\n"
+
+
+def test_boardsize_and_clear_board():
+    e = engine()
+    run(e, "play b e5")
+    assert ask(e, "boardsize 19") == (False, "unacceptable size")
+    assert point(e, "E5") == "X"                     # a refused size leaves the board alone
+    run(e, "boardsize 9")
+    assert point(e, "E5") == "." and e.moves == []
+    run(e, "play b e5", "clear_board")
+    assert point(e, "E5") == "." and e.moves == []
+
+
+def test_play_showboard_and_illegal_moves():
+    e = engine()
+    run(e, "play b D4", "play w e5")
+    assert point(e, "D4") == "X" and point(e, "E5") == "O"
+    assert sum(row.count("X") + row.count("O") for row in board_rows(e).values()) == 2
+    assert "[O]" in run(e, "showboard")[0]            # the last move is marked
+    assert ask(e, "play b e5") == (False, "illegal move")          # occupied
+    assert "occupied" in e.log.getvalue()
+    assert e.moves == [GAME.parse_point("D4"), GAME.parse_point("E5")]
+
+
+def _ko_position(e):
+    # . X O .        Black C8 captures B8; White B8 at once would repeat the position.
+    # X O . O
+    # . X O .
+    run(e, "play b B9", "play w C9", "play b A8", "play w B8", "play b B7", "play w D8",
+        "play b J1", "play w C7", "play b C8")
+
+
+def test_superko_and_suicide_are_illegal():
+    e = engine()
+    _ko_position(e)
+    assert point(e, "B8") == "." and point(e, "C8") == "X"           # the capture happened
+    assert ask(e, "play w B8") == (False, "illegal move")
+    assert "superko" in e.log.getvalue()
+    assert ask(e, "play w A9") == (False, "illegal move")            # no liberty: suicide
+    assert "suicide" in e.log.getvalue()
+    run(e, "play w J2", "play b J3", "play w B8")                   # after ko threats: fine
+    assert point(e, "C8") == "." and point(e, "B8") == "O"
+
+
+def test_out_of_turn_play_inserts_a_pass_and_undo_takes_both_back():
+    e = engine()
+    run(e, "play b d4", "play b e5")
+    assert point(e, "D4") == point(e, "E5") == "X"
+    assert e.moves == [GAME.parse_point("D4"), PASS, GAME.parse_point("E5")]
+    run(e, "undo")
+    assert e.moves == [GAME.parse_point("D4")] and point(e, "E5") == "."
+    run(e, "play w c3")                              # White to move again after the undo
+    assert e.moves == [GAME.parse_point("D4"), GAME.parse_point("C3")]
+
+
+def test_play_continues_after_two_passes():
+    e = engine()
+    run(e, "play b d4", "play w pass", "play b pass")
+    assert GAME.terminal(e.state[None])[0]           # over by our rules ...
+    run(e, "play w e5", "play b pass", "play w pass", "play b pass", "play w c3")
+    assert point(e, "D4") == "X" and point(e, "E5") == "O" and point(e, "C3") == "O"
+    assert not GAME.terminal(e.state[None])[0]
+    assert ask(e, "genmove b")[0]
+
+
+def test_undo_past_the_start():
+    e = engine()
+    assert ask(e, "undo") == (False, "cannot undo")
+    run(e, "play b d4", "play w e5", "undo")
+    assert point(e, "E5") == "." and point(e, "D4") == "X"
+    run(e, "undo")
+    assert e.handle("5 undo") == "?5 cannot undo\n\n"
+
+
+def test_final_score_is_tromp_taylor_area_with_the_komi():
+    e = engine()
+    assert run(e, "final_score") == ["W+7.0"]                      # empty board, komi 7
+    run(e, "play b e5")
+    assert run(e, "final_score") == ["B+74.0"]                     # 81 points of Black - 7
+    run(e, "komi 6.5")
+    assert run(e, "final_score") == ["B+74.5"] and point(e, "E5") == "X"
+    run(e, "play w d4")
+    assert run(e, "final_score") == ["W+6.5"]                      # all neutral: komi decides
+    run(e, "komi 0")
+    assert run(e, "final_score") == ["0"]
+    run(e, "komi 5.3")                                              # rounded to half points
+    assert run(e, "final_score") == ["W+5.5"] and "5.5" in e.log.getvalue()
+
+
+def test_genmove_plays_the_move():
+    mover = FakeMover(action=GAME.parse_point("C3"))
+    e = engine(mover)
+    assert run(e, "genmove b") == ["C3"]
+    assert point(e, "C3") == "X" and mover.played_moves == [GAME.parse_point("C3")]
+    mover.action = PASS
+    assert run(e, "7 genmove w") == ["pass"]
+    assert e.moves == [GAME.parse_point("C3"), PASS]
+
+
+def test_genmove_for_the_side_not_to_move_inserts_a_pass():
+    e = engine(FakeMover(action=GAME.parse_point("E5")))
+    run(e, "play b d4")
+    assert run(e, "genmove b") == ["E5"]
+    assert e.moves == [GAME.parse_point("D4"), PASS, GAME.parse_point("E5")]
+    assert point(e, "E5") == "X"
+
+
+def test_resignation_threshold_and_minimum_plies():
+    mover = FakeMover(value=-0.99)
+    e = engine(mover, resign_threshold=-0.9, resign_min_plies=4)
+    assert run(e, "genmove b", "genmove w", "genmove b", "genmove w") != ["resign"] * 4
+    assert len(e.moves) == 4
+    assert run(e, "genmove b") == ["resign"] and len(e.moves) == 4   # nothing played
+    assert run(e, "kgs-genmove_cleanup b") != ["resign"]             # cleanup never resigns
+    mover.value = -0.5
+    assert run(e, "genmove w") != ["resign"]
+    e = engine(FakeMover(value=-1.0), resign_threshold=None, resign_min_plies=0)
+    assert run(e, "genmove b") != ["resign"]
+
+
+def test_kgs_genmove_cleanup_does_not_pass_while_neutral_points_remain():
+    e = engine(FakeMover(action=PASS))
+    run(e, "play b e5")                      # every point is Black's: passing is right
+    assert run(e, "kgs-genmove_cleanup b") == ["pass"]
+    e = engine(FakeMover(action=PASS))
+    run(e, "play b e5", "play w a1")         # the whole board is neutral now
+    assert run(e, "genmove b") == ["pass"]
+    move = run(e, "kgs-genmove_cleanup b")[0]
+    assert move != "pass" and point(e, move) == "X"
+
+
+def test_kgs_genmove_cleanup_captures_dead_stones_before_passing(tmp_path):
+    # Black everywhere but two eyes (A9, C9); a dead White stone at E5 with 4 liberties.
+    empty = {GAME.parse_point(v) for v in ("A9", "C9", "E6", "D5", "F5", "E4")}
+    white = [GAME.parse_point("E5")]
+    black = [p for p in range(PASS) if p not in empty and p not in white]
+    path = tmp_path / "dead.sgf"
+    path.write_bytes(game_to_sgf([], komi=7, setup=(black, white)))
+    e = engine(FakeMover(action=PASS))
+    run(e, f"loadsgf {path}")
+    assert point(e, "E5") == "O" and run(e, "genmove b") == ["pass"]
+    run(e, "undo")                                   # take the pass back
+    played = []
+    for _ in range(4):
+        played.append(run(e, "kgs-genmove_cleanup b")[0])
+        run(e, "play w pass")
+    assert sorted(played) == ["D5", "E4", "E6", "F5"] and point(e, "E5") == "."
+    assert run(e, "kgs-genmove_cleanup b") == ["pass"]               # nothing left to capture
+    assert run(e, "final_score") == ["B+74.0"]
+
+
+def test_time_budget_from_the_clock():
+    settings = TimeSettings(60, 10, 5)
+    assert move_budget(None, Clock(0, 0), 0) is None
+    assert move_budget(TimeSettings(0, 5, 0), Clock(0, 0), 0) is None      # "no time limit"
+    in_byo = move_budget(settings, Clock(10, 5), 40)
+    assert in_byo == pytest.approx(gtp.TIME_SAFETY * 2 - gtp.TIME_LAG)
+    main = move_budget(settings, Clock(60, 0), 0)
+    assert main == pytest.approx(gtp.TIME_SAFETY * (60 / 50 + 10 / 5) - gtp.TIME_LAG)
+    late = move_budget(TimeSettings(60, 0, 0), Clock(20, 0), 200)          # absolute time
+    assert late == pytest.approx(gtp.TIME_SAFETY * 20 / gtp.MIN_MOVES_LEFT - gtp.TIME_LAG)
+    assert move_budget(TimeSettings(60, 0, 0), Clock(0, 0), 10) == 0.0
+
+    mover = FakeMover()
+    e = engine(mover)
+    run(e, "genmove b")
+    run(e, "time_settings 300 0 1")                  # byo_yomi_time 0: absolute time
+    run(e, "genmove w")
+    run(e, "time_left b 10 2", "genmove b")
+    run(e, "time_settings 0 1 0", "genmove w")       # byo yomi time, no stones: no limit
+    assert mover.budgets[0] is None and mover.budgets[3] is None
+    assert 0 < mover.budgets[1] < 300 / gtp.MIN_MOVES_LEFT
+    assert mover.budgets[2] == pytest.approx(gtp.TIME_SAFETY * 5 - gtp.TIME_LAG)
+
+
+def test_search_mover_caps_simulations_by_time():
+    mover = make_mover("mcts-rollout:200", GAME, seed=1)
+    assert isinstance(mover, SearchMover)
+    state = GAME.initial_states(1)[0]
+    free = mover.generate(state, None)
+    assert free.simulations == 200 and free.search.visit_counts.sum() >= 199
+    mover.reset()
+    rushed = mover.generate(state, 0.01)
+    assert 1 <= rushed.simulations < 200
+    assert rushed.search.visit_counts.sum() < 200
+    e = GtpEngine(mover, GAME, log=io.StringIO())
+    run(e, "time_settings 1 0 0", "time_left b 0.5 0")
+    move = run(e, "genmove b")[0]
+    assert move == "pass" or point(e, move) == "X"
+
+
+def test_search_mover_reuses_the_tree_across_moves():
+    mover = make_mover("mcts-rollout:64", GAME, seed=0)
+    e = GtpEngine(mover, GAME, log=io.StringIO(), resign_threshold=None)
+    move = run(e, "genmove b")[0]
+    assert mover._root is not None                    # the tree follows the move played
+    run(e, "play w pass" if move != "pass" else "play w e5")
+    assert mover._root is not None
+    run(e, "undo")
+    assert mover._root is None                        # a jump in the position drops it
+
+
+def test_loadsgf(tmp_path):
+    moves = [GAME.parse_point(v) for v in ("D4", "E5", "pass", "C3", "G7")]
+    path = tmp_path / "game.sgf"
+    path.write_bytes(game_to_sgf(moves, komi=6.5, black="b", white="w", result="B+R"))
+    e = engine()
+    run(e, "play b a1", "loadsgf " + str(path))
+    assert e.moves == moves and point(e, "A1") == "." and point(e, "G7") == "X"
+    assert e.game.komi == 6.5
+    run(e, "loadsgf " + str(path) + " 3")             # the position before move 3
+    assert e.moves == moves[:2] and point(e, "C3") == "."
+    run(e, "undo")
+    assert e.moves == moves[:1]
+    assert ask(e, "loadsgf " + str(tmp_path / "missing.sgf")) == (False, "cannot load file")
+    (tmp_path / "junk.sgf").write_text("this is not SGF")
+    assert ask(e, f"loadsgf {tmp_path / 'junk.sgf'}") == (False, "cannot load file")
+    (tmp_path / "big.sgf").write_text("(;GM[1]SZ[19];B[dd])")
+    assert ask(e, f"loadsgf {tmp_path / 'big.sgf'}") == (False, "cannot load file")
+    assert e.moves == moves[:1]                       # a failed load keeps the position
+    # setup stones (handicap): White moves first
+    (tmp_path / "hc.sgf").write_text("(;GM[1]FF[4]SZ[9]KM[0.5]HA[2]AB[cc][gg];W[ee])")
+    run(e, f"loadsgf {tmp_path / 'hc.sgf'}")
+    assert point(e, "C7") == point(e, "G3") == "X" and point(e, "E5") == "O"
+    assert run(e, "final_score") == ["B+0.5"]         # 2 - 1 - komi 0.5, the rest neutral
+    run(e, "undo")
+    assert point(e, "E5") == "." and point(e, "C7") == "X"
+
+
+def test_serve_loop_over_streams():
+    e = engine(FakeMover(action=GAME.parse_point("E5")))
+    stdin = io.StringIO("1 name\n\n# nothing\n2 genmove b\n3 quit\n4 name\n")
+    stdout = io.StringIO()
+    assert gtp.serve(e, stdin, stdout) == 0
+    assert stdout.getvalue() == "=1 azero\n\n=2 E5\n\n=3 \n\n"
+
+
+def test_gtp_command_needs_a_checkpoint(capsys, monkeypatch, tmp_path):
+    import azero.players as players
+    monkeypatch.setattr(players, "BUNDLED_DIR", tmp_path)
+    assert main(["gtp"]) == 2
+    assert "no bundled go9 checkpoint" in capsys.readouterr().err
+    assert main(["gtp", "--ckpt", str(tmp_path / "nope.pt")]) == 2
+    assert "not found" in capsys.readouterr().err
