@@ -41,9 +41,11 @@ time left divided by the moves we still expect to play (EXPECTED_GAME_PLIES minu
 played, halved, at least MIN_MOVES_LEFT), plus one byo-yomi stone's share if there is byo yomi.
 Of that we use TIME_SAFETY and keep TIME_LAG seconds for the controller's overhead. The search
 then runs at most `--sims` simulations, fewer if the budget runs out: a first small chunk
-(PROBE_SIMULATIONS) measures the speed when it is not yet known, then the simulations that fit
-the time left are run on the same tree (visits add up; with Gumbel each chunk does its own
-sequential halving over the kept tree). Without time settings (or with byo_yomi_time > 0 and
+(PROBE_SIMULATIONS) measures the speed when it is not yet known; then the simulations that fit
+CHUNK_FRACTION of the time left at the measured speed, and a last chunk for what is left,
+re-measured (the cost of a simulation varies; this keeps the overshoot small). The chunks run on
+the same tree, so visits add up; with Gumbel each chunk does its own sequential halving over the
+kept tree. Without time settings (or with byo_yomi_time > 0 and
 byo_yomi_stones == 0: "no time limit", as the spec says) every move gets `--sims`. Between
 `time_left` reports the engine keeps its own clock.
 """
@@ -68,6 +70,7 @@ TIME_SAFETY = 0.8                # share of the computed budget that we spend
 TIME_LAG = 0.05                  # seconds kept for the controller and the pipes
 PROBE_SIMULATIONS = 8            # first chunk when the search speed is not known yet
 MAX_CHUNKS = 3                   # search runs per move under a clock
+CHUNK_FRACTION = 0.75            # a chunk before the last plans for this share of the time left
 
 DEFAULT_RESIGN_THRESHOLD = -0.9
 DEFAULT_RESIGN_MIN_PLIES = 20
@@ -137,12 +140,13 @@ class SearchMover:
         else:
             deadline = time.monotonic() + budget
             out, done = None, 0
-            for _ in range(MAX_CHUNKS):
+            for chunk in range(MAX_CHUNKS):
                 if self.seconds_per_simulation is None:
                     n = min(PROBE_SIMULATIONS, limit - done)
                 else:
-                    n = min(limit - done,
-                            int((deadline - time.monotonic()) / self.seconds_per_simulation))
+                    share = 1.0 if chunk == MAX_CHUNKS - 1 else CHUNK_FRACTION
+                    n = min(limit - done, int(share * (deadline - time.monotonic())
+                                              / self.seconds_per_simulation))
                 if out is None:
                     n = max(n, min(1, limit))     # always one search (0 sims if limit is 0)
                 elif n < 1:

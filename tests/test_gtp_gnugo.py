@@ -1,0 +1,194 @@
+"""External GTP engines: the client's error handling (a fake engine), GtpPlayer in the arena, and
+whole games against GNU Go (skipped where gnugo is not installed; CI installs it)."""
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from azero.arena import MatchConfig, play_match
+from azero.cli import main
+from azero.games import make
+from azero.players import PlayerSpecError, make_player, parse_player_spec
+from azero.players.gtp_player import GtpEngineSpec, GtpPlayer, reconstruct_moves
+from azero.protocols.gtp_client import (GtpClient, GtpEngineError, find_gnugo, gnugo_command,
+                                        referee_game)
+from azero.records import read_records
+
+GAME = make("go9")
+PASS = GAME.spec.num_actions - 1
+needs_gnugo = pytest.mark.skipif(find_gnugo() is None, reason="GNU Go (gnugo) not installed")
+
+FAKE_ENGINE = textwrap.dedent('''
+    import sys, time
+    mode = sys.argv[1]
+    moves = 0
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        cid = words.pop(0) if words[0].isdigit() else ""
+        name = words[0]
+        if name == "quit":
+            print(f"={cid} \\n", flush=True)
+            break
+        if name in ("genmove", "kgs-genmove_cleanup"):
+            if mode == "crash":
+                sys.stderr.write("fatal: out of cheese\\n")
+                sys.exit(3)
+            if mode == "hang":
+                time.sleep(60)
+            if mode == "error":
+                print(f"?{cid} no moves today\\n", flush=True)
+                continue
+            answer = {"resign": "resign", "illegal": "E5", "pass": "pass"}[mode]
+            print(f"={cid} {answer}\\n", flush=True)
+            continue
+        print(f"={cid} \\n", flush=True)
+''')
+
+
+@pytest.fixture
+def fake(tmp_path):
+    script = tmp_path / "fake_engine.py"
+    script.write_text(FAKE_ENGINE)
+    return lambda mode: [sys.executable, str(script), mode]
+
+
+def test_player_specs_for_gtp_engines():
+    spec = parse_player_spec("gnugo:level=1")
+    assert spec.kind == "gtp" and spec.label == "gnugo-level1"
+    assert spec.gtp.gnugo_level == 1 and spec.gtp.genmove == "kgs-genmove_cleanup"
+    assert parse_player_spec("gnugo").gtp.gnugo_level == 10
+    assert parse_player_spec("gnugo:level=3,cleanup=0").gtp.genmove == "genmove"
+    spec = parse_player_spec("gtp:my-engine --mode gtp --name 'two words'")
+    assert spec.gtp.argv == ("my-engine", "--mode", "gtp", "--name", "two words")
+    assert spec.label == "gtp:my-engine --mode gtp --name 'two words'"
+    for bad in ("gnugo:level=11", "gnugo:lvl=1", "gnugo:level=x", "gnugo:level", "gtp:",
+                "gtp:  ", "gtp:'unclosed"):
+        with pytest.raises(PlayerSpecError):
+            parse_player_spec(bad)
+    with pytest.raises(PlayerSpecError, match="go9"):
+        make_player("gnugo:level=1", make("connect4"))
+    assert gnugo_command(2, executable="/x/gnugo") == [
+        "/x/gnugo", "--mode", "gtp", "--chinese-rules", "--positional-superko",
+        "--forbid-suicide", "--level", "2"]
+
+
+def test_engine_that_crashes_is_a_clear_error(fake):
+    with GtpClient(fake("crash"), name="fake") as engine:
+        with pytest.raises(GtpEngineError, match=r"exited \(status 3\)") as info:
+            engine("genmove b")
+    assert "out of cheese" in str(info.value) and "genmove b" in str(info.value)
+
+
+def test_engine_that_hangs_times_out(fake):
+    with GtpClient(fake("hang"), name="fake") as engine:
+        t0 = time.monotonic()
+        with pytest.raises(GtpEngineError, match="timeout"):
+            engine("genmove b", timeout=0.5)
+        assert time.monotonic() - t0 < 5 and not engine.alive
+
+
+def test_engine_that_refuses_is_a_clear_error(fake):
+    with GtpClient(fake("error"), name="fake") as engine:
+        assert engine("boardsize 9") == ""
+        with pytest.raises(GtpEngineError, match=r"genmove w.*answered '\? no moves today'"):
+            engine("genmove w")
+        assert not engine.command("genmove w", check=False).ok
+        assert engine("name") == ""                       # still talking
+
+
+def test_engine_that_cannot_start():
+    with pytest.raises(GtpEngineError, match="cannot start"):
+        GtpClient(["/nonexistent/engine", "--gtp"])
+    with pytest.raises(GtpEngineError, match="exited"):
+        GtpClient([sys.executable, "-c", "import sys; sys.exit(1)"], startup_timeout=10)
+
+
+def test_illegal_engine_move_names_the_engine(fake):
+    player = GtpPlayer(GAME, GtpEngineSpec(label="fake", argv=tuple(fake("illegal"))))
+    player.begin(1)
+    state = GAME.step(GAME.initial_states(1), np.array([GAME.parse_point("E5")]))
+    player.observe(np.array([GAME.parse_point("E5")]), np.array([True]))
+    with pytest.raises(GtpEngineError, match="fake answered 'E5'.*occupied"):
+        player.act(state, np.array([True]))
+    player.close()
+
+
+def test_resigning_engine_passes_for_the_rest_of_the_game(fake):
+    gtp_player = GtpPlayer(GAME, GtpEngineSpec(label="quitter", argv=tuple(fake("resign"))))
+    result = play_match(GAME, make_player("random", GAME, seed=1), gtp_player,
+                        MatchConfig(games=2, in_flight=2, opening_plies=2, sprt=None))
+    gtp_player.close()
+    assert result.stats.games == 2 and gtp_player.resignations == 2
+    for record in result.records:
+        quitter = 1 if record.players[1] == "quitter" else 0
+        own_moves = [m for ply, m in enumerate(record.moves)
+                     if ply >= record.opening_plies and ply % 2 == quitter]
+        assert own_moves and set(own_moves) == {PASS}
+
+
+def test_reconstructing_an_opening_without_captures():
+    state = GAME.from_moves("pass D4 E5")
+    moves = reconstruct_moves(GAME, state)
+    replay = GAME.from_moves([GAME.format_action(state, a) for a in moves])
+    assert np.array_equal(GAME.grid(replay), GAME.grid(state)) and len(moves) == 3
+    captured = GAME.from_moves("A1 B1 pass A2")                # White captured A1 ...
+    moves = reconstruct_moves(GAME, captured)                  # ... the same board without it
+    assert moves == [PASS, GAME.parse_point("A2"), PASS, GAME.parse_point("B1")]
+    crowded = GAME.from_diagram("XXX", to_play=1, ply=1)      # no game reaches this in 1 ply
+    with pytest.raises(GtpEngineError, match="cannot set up"):
+        reconstruct_moves(GAME, crowded)
+
+
+# ------------------------------------------------------------------------- GNU Go
+
+def _azero_gtp(spec):
+    return GtpClient([sys.executable, "-m", "azero.cli", "gtp", "--ckpt", spec], name="azero")
+
+
+@needs_gnugo
+def test_azero_gtp_against_gnugo_whole_games():
+    with _azero_gtp("random") as ours, GtpClient(gnugo_command(1), name="gnugo") as gnugo:
+        assert ours("name") == "azero" and ours("protocol_version") == "2"
+        for black, white in ((ours, gnugo), (gnugo, ours)):
+            # GNU Go captures dead stones before passing (Tromp-Taylor counts every stone).
+            r = referee_game(GAME, black, white, genmove=(
+                "kgs-genmove_cleanup" if black is gnugo else "genmove",
+                "kgs-genmove_cleanup" if white is gnugo else "genmove"))
+            assert r.reason in ("two passes", "resignation", "move limit")
+            assert len(r.moves) >= 10 and r.result_string[:2] in ("B+", "W+")
+            colour = "B" if black is ours else "W"
+            if r.score is not None:             # our final_score is the referee's score
+                assert r.engine_scores[colour] == f"{r.result_string[:2]}{abs(r.score):.1f}"
+            assert r.engine_scores["W" if colour == "B" else "B"] is not None
+            if r.reason != "resignation":       # GNU Go beats random by far
+                assert r.winner == (1 if black is ours else 0)
+
+
+@needs_gnugo
+def test_arena_against_gnugo(tmp_path, capsys):
+    records = tmp_path / "vs-gnugo"
+    assert main(["arena", "--game", "go9", "--a", "random", "--b", "gnugo:level=1",
+                 "--games", "2", "--no-sprt", "--quiet", "--records", str(records)]) == 0
+    out = capsys.readouterr().out
+    assert "random vs gnugo-level1: W/D/L 0/0/2" in out
+    games = read_records(GAME, records)
+    assert len(games) == 2 and {g.players for g in games} == {("random", "gnugo-level1"),
+                                                            ("gnugo-level1", "random")}
+    assert all(g.info["score_a"] == 0.0 for g in games)
+
+
+@pytest.mark.slow
+@needs_gnugo
+@pytest.mark.parametrize("level", [1, 5])
+def test_mcts_rollout_against_gnugo_games(level):
+    """Plain MCTS (64 rollouts) against GNU Go: whole games both ways, every move checked."""
+    with _azero_gtp("mcts-rollout:64") as ours, GtpClient(gnugo_command(level)) as gnugo:
+        for black, white in ((ours, gnugo), (gnugo, ours)) * 2:
+            r = referee_game(GAME, black, white, genmove=(
+                "kgs-genmove_cleanup" if black is gnugo else "genmove",
+                "kgs-genmove_cleanup" if white is gnugo else "genmove"))
+            assert r.reason in ("two passes", "resignation", "move limit")
