@@ -369,3 +369,24 @@ def test_gtp_command_needs_a_checkpoint(capsys, monkeypatch, tmp_path):
     assert "no bundled go9 checkpoint" in capsys.readouterr().err
     assert main(["gtp", "--ckpt", str(tmp_path / "nope.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_engine_over_a_network_checkpoint(tmp_path):
+    """The real path of `azero gtp --ckpt PATH`: a (tiny, untrained) go9 network searched with
+    its own settings, capped by --sims and by the clock."""
+    from azero import checkpoint
+    from azero.config import load_config
+    from azero.nets import make_net
+    config = load_config("connect4_tiny", ["game=go9", "model.blocks=1", "model.channels=8"])
+    path = checkpoint.save(tmp_path / "go9.pt", make_net(GAME.spec, config.model), config=config)
+    mover = make_mover(str(path), GAME, simulations=24, seed=0)
+    assert isinstance(mover, SearchMover) and mover.max_simulations == 24
+    e = GtpEngine(mover, GAME, log=io.StringIO(), resign_threshold=None)
+    first = run(e, "genmove b")[0]
+    assert "after 24 simulations" in e.log.getvalue()
+    run(e, "time_settings 0 1 50")                  # byo yomi: 1 s for 50 stones
+    second = run(e, "genmove w")[0]
+    assert "after 1 simulations" in e.log.getvalue().splitlines()[-1]     # no time: one
+    for move, stone in ((first, "X"), (second, "O")):
+        assert move == "pass" or point(e, move) == stone
+    assert mover.seconds_per_simulation is not None
