@@ -103,7 +103,11 @@ STATE_SIZE = HASHES + (MAX_GAME_LENGTH + 1) // 2      # 153
 
 ONGOING, OVER = 0, 1
 
-# Observation planes, from the side to move's view.
+# Observation planes, from the side to move's view. Eight positions of stones as in AlphaGo Zero;
+# the legal plane makes ko and superko bans visible (the boards alone cannot show a ban from a
+# long cycle); atari planes are free (ATARI) and liberty features help nets (KataGo); the pass
+# plane tells that passing now ends the game; ones mark the edge under zero padding; komi is a
+# plane because it is a per-game setting.
 OBS_HISTORY = 0       # planes 2t, 2t+1: own / opponent stones t plies ago, t = 0..7
 OBS_BLACK_TO_MOVE = 16
 OBS_KOMI = 17         # komi for the side to move / 10 (+ for White, - for Black), every point
