@@ -39,8 +39,9 @@ def is_legal(state: np.ndarray, move: str) -> bool:
         stepped = True
     except IllegalActionError:
         stepped = False
-    assert legal == stepped, f"legal_mask says {legal} but step {'accepts' if stepped else 'refuses'}" \
-                             f" {move}:\n{GAME.render(state)}"
+    verdict = "accepts" if stepped else "refuses"
+    assert legal == stepped, f"legal_mask says {legal} but step {verdict} {move}:\n" \
+                             f"{GAME.render(state)}"
     return legal
 
 

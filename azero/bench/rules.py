@@ -184,7 +184,8 @@ def measure_openspiel(name: str, seconds: float, seed: int) -> tuple[str, float]
                 done += rollouts
 
         elapsed = _timed(run, seconds)
-        peer = f"open_spiel {name} (C++ RandomRolloutEvaluator; moves = games x {mean_length:.2f}, its mean random game length)"
+        peer = (f"open_spiel {name} (C++ RandomRolloutEvaluator; moves = games x "
+                f"{mean_length:.2f}, its mean random game length)")
         return peer, done * mean_length / elapsed
     rng = np.random.default_rng(seed)
     moves = 0
