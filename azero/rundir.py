@@ -9,6 +9,8 @@
         trainer.pt           trainer state (weights, optimizer, step) for resuming
         candidate-<step>.pt  candidates, kept for reference
       arena/                 records of gating matches
+      games/                 records of every self-play game (SGF for Go, JSON lines for
+                             Connect Four), one file or folder per worker
       metrics.jsonl          one JSON object per event (append-only)
       tb/                    TensorBoard logs
 
@@ -69,6 +71,10 @@ class RunDir:
         return self.checkpoints / f"candidate-{step:09d}.pt"
 
     @property
+    def games(self) -> Path:
+        return self.root / "games"
+
+    @property
     def arena(self) -> Path:
         return self.root / "arena"
 
@@ -96,7 +102,7 @@ class RunDir:
             os.close(fd)
 
     def make(self) -> None:
-        for d in (self.root, self.replay, self.checkpoints, self.arena):
+        for d in (self.root, self.replay, self.checkpoints, self.arena, self.games):
             d.mkdir(parents=True, exist_ok=True)
         self._end_cut_metrics_line()
 

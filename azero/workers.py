@@ -29,6 +29,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     from azero.config import Config
     from azero.games import make
     from azero.nets import make_evaluator, resolve_device, set_torch_threads
+    from azero.records import GameRecord, open_record_writer, record_format
     from azero.replay import ShardWriter
     from azero.rundir import RunDir
     from azero.selfplay import SelfPlay, SelfPlaySettings
@@ -55,6 +56,8 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
     selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)
     writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
+    records = open_record_writer(
+        game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")
     tally = _Tally()
     last_poll = last_write = time.monotonic()
     parent = os.getppid()
@@ -70,6 +73,11 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
             for g in selfplay.play_move(evaluator):
                 tally.add(g)
+                player = f"{config.game}-generation-{generation}"
+                records.write(GameRecord(
+                    game=config.game, players=(player, player), moves=g.actions.tolist(),
+                    result=(g.result_first_player + 1) / 2,
+                    info={"generation": generation, "resigned": g.resigned, "selfplay": True}))
                 # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
                 write(writer.add_game(
@@ -86,6 +94,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                     net.load_state_dict(new_net.state_dict())
     finally:
         write(writer.flush())
+        records.close()
 
 
 class _Tally:

@@ -50,9 +50,15 @@ def test_loop_runs_gates_and_resumes(tmp_path):
     assert events.count("gate") == 2 and events[0] == "start" and events[-1] == "stop"
     gates = [r for r in run.read_metrics() if r["event"] == "gate"]
     assert all(g["games"] > 0 and "score" in g for g in gates)
-    assert list(run.arena.glob("gate-*.jsonl"))
+    assert list(run.arena.glob("gate-*.jsonl"))   # connect4 records are JSON lines
     assert_run_is_whole(run)
     games_before = stored_games(run)
+    # Every self-play game is also kept as a readable record (moves replay legally).
+    from azero.games import make
+    from azero.records import read_records
+    records = read_records(make("connect4"), run.games / "selfplay-w000.jsonl")
+    assert len(records) >= games_before > 0
+    assert all(r.result in (0.0, 0.5, 1.0) and len(r.moves) >= 7 for r in records)
 
     # The same call resumes: the step carries on, nothing is lost.
     summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
