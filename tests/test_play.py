@@ -1,6 +1,8 @@
 """Terminal play: scripted sessions through injected streams."""
 import io
 
+import numpy as np
+
 from azero.cli import main
 from azero.games import make
 from azero.players import Decision, make_player
@@ -105,3 +107,29 @@ def test_play_command_with_random_bot(monkeypatch, capsys):
     assert main(["play", "--ckpt", "random", "--no-color"]) == 0
     out = capsys.readouterr().out
     assert "random plays" in out and "Bye." in out
+
+
+def test_resign_ends_the_game_as_a_loss():
+    score, text = session(["4", "resign", "4"], LeftmostBot())
+    assert score == 0.0
+    assert "You resign. leftmost wins." in text
+    assert text.count("your move>") == 2            # nothing is asked after resigning
+
+
+def test_go_session_with_coordinates_pass_undo_and_the_final_score():
+    go = make("go9")
+
+    class PassBot(LeftmostBot):
+        name = "passer"
+
+        def act(self, states, active):
+            return Decision(np.full(len(states), go.spec.num_actions - 1))   # always pass
+
+    out = io.StringIO()
+    score = play_terminal(go, PassBot(), stdin=io.StringIO("D4\nZ9\nundo\nE5\npass\n"), stdout=out)
+    text = out.getvalue()
+    assert "not a point" in text                     # Z9 re-prompts with the reason
+    assert "took back" in text
+    assert "[X]" in text                             # the last move is marked
+    # E5 then two passes: Black's lone stone owns the board, 81 - 7 komi for Black.
+    assert score == 1.0 and "You win!" in text and "B+74" in text

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import numpy as np
 
-HELP = "type a move, 'hint', 'undo', 'help' or 'quit'"
+HELP = "type a move, 'hint', 'undo', 'resign', 'help' or 'quit'"
 
 
 def describe_search(game, state: np.ndarray, search, top: int = 3) -> str:
@@ -82,6 +82,9 @@ def play_terminal(game, bot, *, human_first: bool = True, stdin: TextIO | None =
             if command in ("quit", "q", "exit"):
                 say("Bye.")
                 return None
+            if command == "resign":
+                say(f"You resign. {bot.name} wins.")
+                return 0.0
             if command in ("help", "?"):
                 say(HELP)
                 continue
