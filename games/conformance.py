@@ -7,7 +7,8 @@ all; tests/test_games_conformance.py runs each of them for every name in `games.
 
 Positions come from uniformly random batched playouts (`random_playouts`), which themselves check
 the invariants of every step on the way: batched equals one-by-one, masks non-empty until terminal
-and empty at terminal, move numbers, game length, inputs never modified.
+and empty at terminal, move numbers, game length, inputs never modified, and for a game with the
+fused `step_with_info`, that it equals `step` followed by `legal_mask`, `terminal` and `result`.
 
 About "zero-sum": the protocol holds one number per terminal state, `result`, from the side to
 move's view, so the players' scores (result, -result) sum to zero by construction; what can go wrong
@@ -98,6 +99,15 @@ def random_playouts(game: Game, seed: int = 0, num_games: int = 16,
         _assert_states(game, stepped, len(active), "step")
         assert np.array_equal(_pure(game.move_number, stepped), move_number[active] + 1), \
             f"seed {seed}: move_number did not advance by one at ply {ply}"
+        if hasattr(game, "step_with_info"):    # optional: the fused step of games/kernel_game.py
+            fused = _pure(game.step_with_info, current, actions)
+            separate = (stepped, game.legal_mask(stepped), game.terminal(stepped),
+                        game.result(stepped))
+            for name, got, expected in zip(("states", "legal", "terminal", "result"), fused,
+                                           separate):
+                assert got.dtype == expected.dtype and np.array_equal(got, expected), (
+                    f"seed {seed}, ply {ply}: step_with_info's {name} differs from step, "
+                    f"legal_mask, terminal, result")
         if one_by_one:
             for j in range(len(active)):
                 alone = game.step(current[j:j + 1], actions[j:j + 1])

@@ -16,7 +16,8 @@ def game(request):
 @pytest.fixture(scope="module")
 def playouts(game):
     """Random playouts per seed; building them already checks every step (batched equals
-    one-by-one, masks vs terminal, move numbers, game length, inputs untouched)."""
+    one-by-one, masks vs terminal, move numbers, game length, inputs untouched, step_with_info
+    equals the separate calls)."""
     return {seed: conformance.random_playouts(game, seed=seed, num_games=16) for seed in SEEDS}
 
 

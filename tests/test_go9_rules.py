@@ -398,22 +398,6 @@ def test_observation_planes():
     assert obs[rules.OBS_OWN_ATARI][0, 2] == 1 and obs[rules.OBS_OWN_ATARI].sum() == 1
 
 
-def test_step_with_info_matches_separate_calls():
-    rng = np.random.default_rng(5)
-    s = GAME.initial_states(64)
-    for _ in range(150):
-        live = ~GAME.terminal(s)
-        if not live.any():
-            break
-        s = np.ascontiguousarray(s[live])
-        mask = GAME.legal_mask(s)
-        actions = np.array([rng.choice(np.flatnonzero(m)) for m in mask])
-        fused = GAME.step_with_info(s, actions)
-        s = GAME.step(s, actions)
-        for got, expected in zip(fused, (s, GAME.legal_mask(s), GAME.terminal(s), GAME.result(s))):
-            assert np.array_equal(got, expected)
-
-
 # ------------------------------------------------------------------------ reference engine
 
 

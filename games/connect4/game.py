@@ -1,10 +1,15 @@
 """Connect Four as a `Game` (see games/protocol.py): the batched array API over the numba kernels in
-rules.py, plus what humans see: move notation (columns "1".."7"), text diagrams, error messages.
+rules.py (games/kernel_game.py), plus what humans see: move notation (columns "1".."7"), text
+diagrams, error messages.
 
 Conventions
   * action = column 0..6 (left to right), the same as OpenSpiel's connect_four; humans and the
     perfect-play data in shared/bench/connect4 write columns 1-indexed: "1".."7".
+    A = 7: legal_mask is [B, 7].
   * state row: int64 [4] = (side to move's stones, all stones, ply, status); see rules.py.
+    move_number = ply = stones on the board.
+  * result: -1 if the side to move has lost, 0 for a draw or a game not over (the side to move
+    never stands at a win: the winning move ends the game).
   * observation: float32 [3, 6, 7] from the side to move's view, row 0 = the TOP row (as drawn):
     channel 0 own stones, 1 opponent stones, 2 all ones when the second player is to move.
   * symmetries: 0 identity, 1 left-right mirror (column c <-> 6 - c).
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernel_game import KernelGame
 from ..protocol import GameSpec, IllegalActionError
 from . import rules
 
@@ -30,7 +36,8 @@ _ANSI = ("\x1b[1;31m", "\x1b[1;33m")     # red, yellow
 _ANSI_RESET = "\x1b[0m"
 
 
-class ConnectFour:
+class ConnectFour(KernelGame):
+    rules = rules
     spec = GameSpec(
         name="connect4",
         num_actions=rules.COLUMNS,
@@ -47,66 +54,6 @@ class ConnectFour:
     def initial_states(self, n: int) -> np.ndarray:
         """[n, S] empty boards (all fields zero)."""
         return np.zeros((n, rules.STATE_SIZE), dtype=np.int64)
-
-    def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """states [B, S], actions [B] int -> new states [B, S]. Raises IllegalActionError naming the
-        first bad row's action and position; `states` is never modified."""
-        states, actions = self._batch(states), self._actions(actions, len(states))
-        out = np.empty_like(states)
-        bad = rules.step(states, actions, out)
-        if bad >= 0:
-            raise IllegalActionError(self._illegal_message(states, actions, bad))
-        return out
-
-    def step_with_info(self, states: np.ndarray, actions: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Fused `step` + `legal_mask` + `terminal` + `result` of the new states, in one pass:
-        states [B, S], actions [B] -> (new states [B, S] int64, legal [B, 7] bool,
-        terminal [B] bool, result [B] float32). Same errors as `step`."""
-        states, actions = self._batch(states), self._actions(actions, len(states))
-        b = len(states)
-        out = np.empty_like(states)
-        legal = np.empty((b, rules.COLUMNS), dtype=np.bool_)
-        terminal = np.empty(b, dtype=np.bool_)
-        result = np.empty(b, dtype=np.float32)
-        bad = rules.step_with_info(states, actions, out, legal, terminal, result)
-        if bad >= 0:
-            raise IllegalActionError(self._illegal_message(states, actions, bad))
-        return out, legal, terminal, result
-
-    def legal_mask(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B, 7]; all False once the game is over."""
-        states = self._batch(states)
-        out = np.empty((len(states), rules.COLUMNS), dtype=np.bool_)
-        rules.legal_mask(states, out)
-        return out
-
-    def terminal(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B]."""
-        return self._batch(states)[:, rules.STATUS] != rules.ONGOING
-
-    def result(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> float32 [B]: -1 if the side to move has lost, 0 for a draw or a game not over
-        (in Connect Four the side to move never stands at a win: the winning move ends the game)."""
-        states = self._batch(states)
-        out = np.empty(len(states), dtype=np.float32)
-        rules.result(states, out)
-        return out
-
-    def to_play(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> int8 [B]: 0 (first player) or 1."""
-        return (self._batch(states)[:, rules.PLY] & 1).astype(np.int8)
-
-    def move_number(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> int32 [B]: plies played (= stones on the board)."""
-        return self._batch(states)[:, rules.PLY].astype(np.int32)
-
-    def observation(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> float32 [B, 3, 6, 7]; see the module docstring for the channels."""
-        states = self._batch(states)
-        out = np.empty((len(states),) + self.spec.observation_shape, dtype=np.float32)
-        rules.observation(states, out)
-        return out
 
     # ---------------------------------------------------------------- symmetries
 
@@ -128,15 +75,6 @@ class ConnectFour:
         out = obs.copy()
         flip = k == 1
         out[flip] = obs[flip][..., ::-1]
-        return out
-
-    def transform_policies(self, policies: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """policies [N, 7], k [N] -> policies with symmetry k[i] applied to row i
-        (out[i, perm[k[i], a]] = policies[i, a])."""
-        policies = np.asarray(policies)
-        k = self._symmetry_indices(k, len(policies))
-        out = np.empty_like(policies)
-        out[np.arange(len(policies))[:, None], self.spec.action_permutations[k]] = policies
         return out
 
     # ---------------------------------------------------------------- notation and display
@@ -217,38 +155,6 @@ class ConnectFour:
     # ---------------------------------------------------------------- helpers
 
     @staticmethod
-    def _batch(states: np.ndarray) -> np.ndarray:
-        states = np.ascontiguousarray(states, dtype=np.int64)
-        if states.ndim != 2 or states.shape[1] != rules.STATE_SIZE:
-            raise ValueError(f"connect4 states are [B, {rules.STATE_SIZE}] int64, "
-                             f"got shape {states.shape}")
-        return states
-
-    @staticmethod
-    def _single(state: np.ndarray) -> np.ndarray:
-        state = np.asarray(state)
-        if state.shape != (rules.STATE_SIZE,):
-            raise ValueError(f"expected one connect4 state [{rules.STATE_SIZE}], "
-                             f"got shape {state.shape}")
-        return state
-
-    @staticmethod
-    def _actions(actions: np.ndarray, batch: int) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.dtype.kind not in "iu" and actions.size:
-            raise ValueError(f"connect4 actions are integers, got dtype {actions.dtype}")
-        actions = np.ascontiguousarray(actions, dtype=np.int64)
-        if actions.shape != (batch,):
-            raise ValueError(f"expected actions [{batch}], got shape {actions.shape}")
-        return actions
-
-    def _symmetry_indices(self, k, n: int) -> np.ndarray:
-        k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
-        if n and (k.min() < 0 or k.max() >= self.spec.num_symmetries):
-            raise ValueError(f"connect4 has symmetries 0 and 1, got {np.unique(k).tolist()}")
-        return k
-
-    @staticmethod
     def _grid(state: np.ndarray) -> np.ndarray:
         """[6, 7] int8 with row 0 = top: -1 empty, 0 first player's stone, 1 second player's."""
         own, stones, ply = int(state[rules.OWN]), int(state[rules.ALL]), int(state[rules.PLY])
@@ -270,12 +176,9 @@ class ConnectFour:
             return "draw"
         return f"{_PIECES[ply & 1]} to move"
 
-    def _illegal_message(self, states: np.ndarray, actions: np.ndarray, row: int) -> str:
-        state, action = states[row], int(actions[row])
+    def _illegal_reason(self, state: np.ndarray, action: int) -> str:
         if not 0 <= action < rules.COLUMNS:
-            why = "there are only columns 0..6"
-        elif state[rules.STATUS] != rules.ONGOING:
-            why = "the game is over"
-        else:
-            why = f"column {action} (\"{action + 1}\" in 1-indexed notation) is full"
-        return f"illegal connect4 action {action} in batch row {row}: {why}; {self.describe(state)}"
+            return "there are only columns 0..6"
+        if state[rules.STATUS] != rules.ONGOING:
+            return "the game is over"
+        return f"column {action} (\"{action + 1}\" in 1-indexed notation) is full"

@@ -1,5 +1,6 @@
 """Go 9x9 as a `Game` (see games/protocol.py): the batched array API over the numba kernels in
-rules.py, plus what humans see: GTP-style coordinates, text diagrams, error messages.
+rules.py (games/kernel_game.py), plus what humans see: GTP-style coordinates, text diagrams, error
+messages.
 
 Conventions
   * Rules: Tromp-Taylor area scoring, positional superko, suicide illegal, two passes end the game,
@@ -8,9 +9,13 @@ Conventions
     own komi. With an integer komi a game can be drawn (result 0).
   * action = row * 9 + col for a stone, row 0 = the TOP row as drawn (GTP row 9), col 0 = column
     "A"; action 81 = pass. Notation as in GTP: columns A-J without I, rows 1 (bottom) to 9 (top),
-    e.g. "C7" = action 2 * 9 + 2 = 20; "pass".
+    e.g. "C7" = action 2 * 9 + 2 = 20; "pass". A = 82: legal_mask is [B, 82], and pass is legal
+    in every position until the game is over.
   * players: 0 = Black ("X"), moves first; 1 = White ("O").
-  * state row: int64 [rules.STATE_SIZE] = 153 words; see rules.py for the layout.
+  * state row: int64 [rules.STATE_SIZE] = 153 words; see rules.py for the layout. move_number =
+    plies played, passes included.
+  * result: +1 / -1 if the side to move has won / lost the finished game, 0 for a draw (only with
+    an integer komi) or a game not over.
   * observation: float32 [23, 9, 9] from the side to move's view (planes: rules.OBS_*): own and
     opponent stones now and 1..7 plies ago (16), Black to move, komi for the side to move / 10,
     legal moves (superko applied), own and opponent stones in atari, previous ply was a pass, ones.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernel_game import KernelGame
 from ..protocol import GameSpec, IllegalActionError
 from . import rules
 
@@ -38,7 +44,8 @@ _PERMUTATIONS = np.concatenate(
 _PERMUTATIONS.flags.writeable = False
 
 
-class Go9:
+class Go9(KernelGame):
+    rules = rules
     spec = GameSpec(
         name="go9",
         num_actions=rules.NUM_ACTIONS,
@@ -63,66 +70,6 @@ class Go9:
     def initial_states(self, n: int) -> np.ndarray:
         """[n, S] empty boards, Black to move, with this Game's komi."""
         return np.tile(self._initial, (n, 1))
-
-    def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """states [B, S], actions [B] int -> new states [B, S]. Raises IllegalActionError naming
-        the first bad row's action, the reason and the position; `states` is never modified."""
-        states, actions = self._batch(states), self._actions(actions, len(states))
-        out = np.empty_like(states)
-        bad = rules.step(states, actions, out)
-        if bad >= 0:
-            raise IllegalActionError(self._illegal_message(states, actions, bad))
-        return out
-
-    def step_with_info(self, states: np.ndarray, actions: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Fused `step` + `legal_mask` + `terminal` + `result` of the new states, in one pass:
-        states [B, S], actions [B] -> (new states [B, S] int64, legal [B, 82] bool,
-        terminal [B] bool, result [B] float32). Same errors as `step`."""
-        states, actions = self._batch(states), self._actions(actions, len(states))
-        b = len(states)
-        out = np.empty_like(states)
-        legal = np.empty((b, rules.NUM_ACTIONS), dtype=np.bool_)
-        terminal = np.empty(b, dtype=np.bool_)
-        result = np.empty(b, dtype=np.float32)
-        bad = rules.step_with_info(states, actions, out, legal, terminal, result)
-        if bad >= 0:
-            raise IllegalActionError(self._illegal_message(states, actions, bad))
-        return out, legal, terminal, result
-
-    def legal_mask(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B, 82]; pass (81) is always legal until the game is over."""
-        states = self._batch(states)
-        out = np.empty((len(states), rules.NUM_ACTIONS), dtype=np.bool_)
-        rules.legal_mask(states, out)
-        return out
-
-    def terminal(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B]."""
-        return self._batch(states)[:, rules.STATUS] != rules.ONGOING
-
-    def result(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> float32 [B]: +1 / -1 if the side to move has won / lost the finished game,
-        0 for a draw (only with an integer komi) or a game not over."""
-        states = self._batch(states)
-        out = np.empty(len(states), dtype=np.float32)
-        rules.result(states, out)
-        return out
-
-    def to_play(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> int8 [B]: 0 (Black) or 1 (White)."""
-        return (self._batch(states)[:, rules.PLY] & 1).astype(np.int8)
-
-    def move_number(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> int32 [B]: plies played, passes included."""
-        return self._batch(states)[:, rules.PLY].astype(np.int32)
-
-    def observation(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> float32 [B, 23, 9, 9]; see the module docstring for the planes."""
-        states = self._batch(states)
-        out = np.empty((len(states),) + self.spec.observation_shape, dtype=np.float32)
-        rules.observation(states, out)
-        return out
 
     def ownership(self, states: np.ndarray) -> np.ndarray:
         """[B, S] -> int8 [B, 9, 9]: Tromp-Taylor area of the current board from the side to
@@ -171,15 +118,6 @@ class Go9:
             if sym & 2:
                 x = x[..., :, ::-1]
             out[rows] = x
-        return out
-
-    def transform_policies(self, policies: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """policies [N, 82], k [N] -> policies with symmetry k[i] applied to row i
-        (out[i, perm[k[i], a]] = policies[i, a])."""
-        policies = np.asarray(policies)
-        k = self._symmetry_indices(k, len(policies))
-        out = np.empty_like(policies)
-        out[np.arange(len(policies))[:, None], self.spec.action_permutations[k]] = policies
         return out
 
     # ---------------------------------------------------------------- notation and display
@@ -347,38 +285,6 @@ class Go9:
         return False
 
     @staticmethod
-    def _batch(states: np.ndarray) -> np.ndarray:
-        states = np.ascontiguousarray(states, dtype=np.int64)
-        if states.ndim != 2 or states.shape[1] != rules.STATE_SIZE:
-            raise ValueError(f"go9 states are [B, {rules.STATE_SIZE}] int64, "
-                             f"got shape {states.shape}")
-        return states
-
-    @staticmethod
-    def _single(state: np.ndarray) -> np.ndarray:
-        state = np.asarray(state)
-        if state.shape != (rules.STATE_SIZE,):
-            raise ValueError(f"expected one go9 state [{rules.STATE_SIZE}], "
-                             f"got shape {state.shape}")
-        return state
-
-    @staticmethod
-    def _actions(actions: np.ndarray, batch: int) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.dtype.kind not in "iu" and actions.size:
-            raise ValueError(f"go9 actions are integers, got dtype {actions.dtype}")
-        actions = np.ascontiguousarray(actions, dtype=np.int64)
-        if actions.shape != (batch,):
-            raise ValueError(f"expected actions [{batch}], got shape {actions.shape}")
-        return actions
-
-    def _symmetry_indices(self, k, n: int) -> np.ndarray:
-        k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
-        if n and (k.min() < 0 or k.max() >= rules.NUM_SYMMETRIES):
-            raise ValueError(f"go9 has symmetries 0..7, got {np.unique(k).tolist()}")
-        return k
-
-    @staticmethod
     def _outcome(state: np.ndarray) -> str:
         ply = int(state[rules.PLY])
         komi = state[rules.KOMI2] / 2
@@ -408,10 +314,7 @@ class Go9:
             return "suicide"
         return "it would repeat an earlier position (positional superko)"
 
-    def _illegal_message(self, states: np.ndarray, actions: np.ndarray, row: int) -> str:
-        state, action = states[row], int(actions[row])
+    def _illegal_reason(self, state: np.ndarray, action: int) -> str:
         if not 0 <= action < rules.NUM_ACTIONS:
-            why = "actions are 0..80 (points) and 81 (pass)"
-        else:
-            why = f"{self.format_action(state, action)}: {self._why_illegal(state, action)}"
-        return f"illegal go9 action {action} in batch row {row}: {why}; {self.describe(state)}"
+            return "actions are 0..80 (points) and 81 (pass)"
+        return f"{self.format_action(state, action)}: {self._why_illegal(state, action)}"
