@@ -21,82 +21,25 @@ without it these tests are skipped. A few games run in the default suite; `pytes
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
 from azero.games.go9 import rules
 from azero.games.go9.game import Go9
+from azero.protocols.gtp_client import GtpClient, GtpEngineError, find_gnugo, gnugo_command
 
-
-def find_gnugo() -> str | None:
-    path = shutil.which("gnugo")
-    if path is None and os.access("/usr/games/gnugo", os.X_OK):
-        path = "/usr/games/gnugo"
-    return path
-
-
-GNUGO = find_gnugo()
-pytestmark = pytest.mark.skipif(GNUGO is None, reason="GNU Go is not installed "
-                                                      "(apt-get install gnugo)")
-GNUGO_ARGS = ["--mode", "gtp", "--chinese-rules", "--positional-superko", "--forbid-suicide"]
+pytestmark = pytest.mark.skipif(find_gnugo() is None, reason="GNU Go is not installed "
+                                                           "(apt-get install gnugo)")
 KOMI = 7.0
 COLOURS = ("black", "white")
 
 
-class GTPError(RuntimeError):
-    """The engine answered a GTP command with '?'."""
-
-
-class GTPEngine:
-    """A GTP engine in a subprocess: `send(command)` -> the answer's text (without '= ')."""
-
-    def __init__(self, argv: list[str]):
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
-
-    def send(self, command: str) -> str:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        lines = []
-        while True:
-            line = self.process.stdout.readline()
-            if not line:
-                raise GTPError(f"{command!r}: the engine closed its output")
-            line = line.rstrip("\r\n")
-            if not line and lines:
-                break                                   # an answer ends with an empty line
-            if line or lines:
-                lines.append(line)
-        answer = "\n".join(lines)
-        if answer.startswith("?"):
-            raise GTPError(f"{command!r}: {answer[1:].strip()}")
-        if not answer.startswith("="):
-            raise GTPError(f"{command!r}: unexpected answer {answer!r}")
-        return answer[1:].strip()
-
-    def close(self) -> None:
-        try:
-            self.send("quit")
-        except (GTPError, OSError):
-            pass
-        self.process.wait(timeout=10)
-
-    def __enter__(self) -> "GTPEngine":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 @pytest.fixture(scope="module")
 def gnugo():
-    with GTPEngine([GNUGO] + GNUGO_ARGS) as engine:
-        engine.send("boardsize 9")
-        engine.send(f"komi {KOMI:g}")
+    """GNU Go at its default level; `gnugo(command)` -> the answer (GtpEngineError on '?')."""
+    with GtpClient(gnugo_command(level=None), name="gnugo") as engine:
+        engine("boardsize 9")
+        engine(f"komi {KOMI:g}")
         yield engine
 
 
@@ -128,7 +71,7 @@ def parse_final_score(text: str) -> float:
     return sign * float(text[2:])
 
 
-def play_differential_games(engine: GTPEngine, num_games: int, seed: int,
+def play_differential_games(engine: GtpClient, num_games: int, seed: int,
                             legal_samples: int = 6) -> dict:
     """Plays `num_games` random games on both sides; asserts agreement at every ply. Returns
     counts: games, plies, is_legal queries, those on empty points we call illegal, those among
@@ -138,7 +81,7 @@ def play_differential_games(engine: GTPEngine, num_games: int, seed: int,
     stats = dict(games=0, plies=0, legality_checks=0, illegal_checks=0, superko_checks=0,
                  scored=0)
     for game_index in range(num_games):
-        engine.send("clear_board")
+        engine("clear_board")
         state = game.initial_states(1)[0]
         moves = []
         while not game.terminal(state[None])[0]:
@@ -154,7 +97,7 @@ def play_differential_games(engine: GTPEngine, num_games: int, seed: int,
             probe = list(illegal) + list(rng.permutation(legal)[:legal_samples]) \
                 + list(rng.permutation(occupied)[:1])
             for p in probe:
-                theirs = engine.send(f"is_legal {me} {Go9.point_name(p)}") == "1"
+                theirs = engine(f"is_legal {me} {Go9.point_name(p)}") == "1"
                 assert theirs == mask[p], (f"{where}\nis_legal {me} {Go9.point_name(p)}: "
                                            f"GNU Go says {theirs}, we say {mask[p]}")
             stats["legality_checks"] += len(probe)
@@ -165,23 +108,23 @@ def play_differential_games(engine: GTPEngine, num_games: int, seed: int,
             choices = np.flatnonzero(mask[:81] & ~eye_fillers(game, state))
             action = int(rng.choice(choices)) if len(choices) else rules.PASS
             try:
-                engine.send(f"play {me} {vertex(action)}")
-            except GTPError as e:
+                engine(f"play {me} {vertex(action)}")
+            except GtpEngineError as e:
                 raise AssertionError(f"{where}\nGNU Go refuses our legal move: {e}") from None
             state = game.step(state[None], np.array([action]))[0]
             moves.append(vertex(action))
             stats["plies"] += 1
             black, white = our_stones(game, state)
-            assert set(engine.send("list_stones black").split()) == black, \
+            assert set(engine("list_stones black").split()) == black, \
                 f"black stones differ after {' '.join(moves)}:\n{game.render(state)}"
-            assert set(engine.send("list_stones white").split()) == white, \
+            assert set(engine("list_stones white").split()) == white, \
                 f"white stones differ after {' '.join(moves)}:\n{game.render(state)}"
         stats["games"] += 1
         # A string can end in atari when its capture is a (super)ko ban at that moment; then
         # GNU Go rightly calls it dead while Tromp-Taylor counts it: no score comparison.
         in_atari = state[rules.ATARI] != 0 or state[rules.ATARI + 1] != 0
         if state[rules.PASSES] >= 2 and not in_atari:
-            theirs = parse_final_score(engine.send("final_score"))
+            theirs = parse_final_score(engine("final_score"))
             ours = float(game.score(state[None])[0])
             assert theirs == ours, (f"game {game_index} (seed {seed}): final score GNU Go "
                                     f"{theirs:+g}, ours {ours:+g}:\n{game.render(state)}\n"
@@ -191,24 +134,24 @@ def play_differential_games(engine: GTPEngine, num_games: int, seed: int,
 
 
 def test_gtp_engine_answers(gnugo):
-    assert gnugo.send("name") == "GNU Go"
-    with pytest.raises(GTPError):
-        gnugo.send("no_such_command")
+    assert gnugo("name") == "GNU Go"
+    with pytest.raises(GtpEngineError):
+        gnugo("no_such_command")
 
 
 def test_superko_positions_agree(gnugo):
     """The 'sending two returning one' cycle: both engines refuse B9."""
     game = Go9(komi=KOMI)
-    gnugo.send("clear_board")
+    gnugo("clear_board")
     setup = [("black", "B9"), ("black", "D9"), ("black", "C8"), ("white", "A8"),
              ("white", "B8")]
     for colour, v in setup:
-        gnugo.send(f"play {colour} {v}")
+        gnugo(f"play {colour} {v}")
     state = game.from_diagram(". X . X\nO O X .", to_play="X")
     for colour, v in (("black", "A9"), ("white", "C9")):
-        gnugo.send(f"play {colour} {v}")
+        gnugo(f"play {colour} {v}")
         state = game.step(state[None], np.array([game.parse_point(v)]))[0]
-    assert gnugo.send("is_legal black B9") == "0"
+    assert gnugo("is_legal black B9") == "0"
     assert not game.legal_mask(state[None])[0, game.parse_point("B9")]
 
 

@@ -74,6 +74,9 @@ def test_player_specs_for_gtp_engines():
     assert gnugo_command(2, executable="/x/gnugo") == [
         "/x/gnugo", "--mode", "gtp", "--chinese-rules", "--positional-superko",
         "--forbid-suicide", "--level", "2"]
+    assert gnugo_command(None, executable="/x/gnugo") == [
+        "/x/gnugo", "--mode", "gtp", "--chinese-rules", "--positional-superko",
+        "--forbid-suicide"]
 
 
 def test_engine_that_crashes_is_a_clear_error(fake):

@@ -47,14 +47,15 @@ def find_gnugo() -> str | None:
     return None
 
 
-def gnugo_command(level: int = 1, executable: str | None = None) -> list[str]:
-    """GNU Go as a GTP engine under our rules: area scoring, positional superko, no suicide."""
+def gnugo_command(level: int | None = 1, executable: str | None = None) -> list[str]:
+    """GNU Go as a GTP engine under our rules: area scoring, positional superko, no suicide.
+    level None: GNU Go's own default (10)."""
     exe = executable or find_gnugo()
     if exe is None:
         raise GtpEngineError("gnugo not found: install GNU Go (Debian/Ubuntu: apt-get install "
                              "gnugo) or give its path with gtp:/path/to/gnugo --mode gtp ...")
-    return [exe, "--mode", "gtp", "--chinese-rules", "--positional-superko", "--forbid-suicide",
-            "--level", str(int(level))]
+    argv = [exe, "--mode", "gtp", "--chinese-rules", "--positional-superko", "--forbid-suicide"]
+    return argv if level is None else argv + ["--level", str(int(level))]
 
 
 class GtpClient:
