@@ -71,27 +71,21 @@ def parse_notation(game, notation: list[str]) -> list[int]:
     return moves
 
 
-class _JsonLinesWriter:
-    def __init__(self, game, path: Path, compact_moves: bool):
-        self.game = game
+class AppendingRecordWriter:
+    """Records appended to one file (created with its folder if missing), each written whole,
+    flushed and fsynced: a kill loses at most the record being written. Subclasses give
+    `encode(record)`: the bytes of one record, ending in a newline."""
+
+    def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._compact = compact_moves
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab")
+
+    def encode(self, record: GameRecord) -> bytes:
+        raise NotImplementedError
 
     def write(self, record: GameRecord) -> None:
-        notation = replay_notation(self.game, record.moves)
-        line = {
-            "game": record.game,
-            "moves": "".join(notation) if self._compact else notation,
-            "first": record.players[0],
-            "second": record.players[1],
-            "result": record.result_string,
-            "score_first": record.result,
-            "opening_plies": record.opening_plies,
-            **({"info": record.info} if record.info else {}),
-        }
-        self._file.write(json.dumps(line) + "\n")
+        self._file.write(self.encode(record))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -103,6 +97,27 @@ class _JsonLinesWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _JsonLinesWriter(AppendingRecordWriter):
+    def __init__(self, game, path: Path, compact_moves: bool):
+        self.game = game
+        self._compact = compact_moves
+        super().__init__(path)
+
+    def encode(self, record: GameRecord) -> bytes:
+        notation = replay_notation(self.game, record.moves)
+        line = {
+            "game": record.game,
+            "moves": "".join(notation) if self._compact else notation,
+            "first": record.players[0],
+            "second": record.players[1],
+            "result": record.result_string,
+            "score_first": record.result,
+            "opening_plies": record.opening_plies,
+            **({"info": record.info} if record.info else {}),
+        }
+        return (json.dumps(line) + "\n").encode("utf-8")
 
 
 def _iter_json_lines(path: Path) -> Iterator[dict]:

@@ -34,7 +34,7 @@ from sgfmill import sgf, sgf_grammar
 
 import azero
 from azero.atomic import atomic_write_bytes
-from azero.records import GameRecord, RecordFormat
+from azero.records import AppendingRecordWriter, GameRecord, RecordFormat
 
 BOARD_SIZE = 9
 PASS = BOARD_SIZE * BOARD_SIZE            # action 81, as in games/go9
@@ -201,28 +201,15 @@ class SgfFolderWriter:
         self.close()
 
 
-class SgfCollectionWriter:
+class SgfCollectionWriter(AppendingRecordWriter):
     """Games appended to one .sgf file (an SGF collection), each flushed and fsynced."""
 
     def __init__(self, game, path: Path):
         self.game = game
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab")
+        super().__init__(path)
 
-    def write(self, record: GameRecord) -> None:
-        self._file.write(record_to_sgf(self.game, record).rstrip(b"\n") + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def encode(self, record: GameRecord) -> bytes:
+        return record_to_sgf(self.game, record).rstrip(b"\n") + b"\n"
 
 
 def open_sgf_writer(game, path: Path):
