@@ -1,18 +1,16 @@
 """Connect Four rules: golden positions, error messages, notation, features, and agreement with the
-perfect-play position set in shared/bench/connect4."""
+perfect-play position set of shared/bench/connect4 (shipped in azero/bench/data)."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from azero.bench.solver import DEFAULT_POSITIONS as POSITIONS
 from azero.games import IllegalActionError, make
 from azero.games.connect4 import rules
 from azero.games.connect4.game import ConnectFour
 
 GAME = ConnectFour()
-REPO = Path(__file__).resolve().parents[1]
-POSITIONS = REPO.parent / "shared" / "bench" / "connect4" / "positions_dev.jsonl"
 
 # Found by random search, then frozen: a full board with no four in a row, and a game won by the
 # 42nd stone (the second player's last), which must count as a win, not a draw.

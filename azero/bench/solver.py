@@ -1,6 +1,6 @@
 """Connect Four against perfect play: decisive accuracy and optimal rate on solved positions.
 
-The positions (shared/bench/connect4, see its README) carry the exact score of every legal move.
+The positions (shared/bench/connect4, see its README; a copy ships in azero/bench/data) carry the exact score of every legal move.
 Two figures, overall and by stage (early / middle / late):
   * decisive accuracy: the share of positions where the chosen move keeps the game-theoretic value
     (win stays win, draw stays draw), over the positions where some legal move does not (a
@@ -24,8 +24,8 @@ import numpy as np
 from azero.bench.report import Measurement
 
 STAGES = ("early", "middle", "late")
-DEFAULT_POSITIONS = (Path(__file__).resolve().parents[2].parent
-                     / "shared" / "bench" / "connect4" / "positions_dev.jsonl")
+# The dev set of shared/bench/connect4, shipped with the package (see data/README.md).
+DEFAULT_POSITIONS = Path(__file__).resolve().parent / "data" / "connect4_positions_dev.jsonl"
 
 # positions -> (states [N, S]) -> probabilities [N, A] of each move being chosen
 Mover = Callable[[np.ndarray], np.ndarray]
