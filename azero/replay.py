@@ -10,6 +10,8 @@ Shard contents (np.savez_compressed):
     policy  float32 [N, A]  search policy targets (0 on illegal actions)
     value   float32 [N]     final result of the game from the side to move at that position
     num_games int64 []      games in the shard
+    ownership int8  [N, H, W] optional: final ownership from the side to move at that position
+                            (+1 own, -1 opponent's, 0 neutral; Go), the ownership head's target
     + optional per-position fields (e.g. root_value float32 [N]) kept on disk for analysis.
 
 We store states, not observations. States are the exact positions (a few int64 per position),
@@ -17,6 +19,8 @@ observations are derived features (Go with history planes: ~20x larger as float3
 small, features can be changed without regenerating data, and the trainer computes
 `game.observation` for the sampled batch only, which is cheap batched numba code. In memory the
 policy is kept sparse (nonzero entries only): chess has 4672 actions but ~35 legal moves.
+Ownership stays int8 (81 bytes a position on 9x9: 8 MB per 100k positions) and is turned into
+float32 for the sampled batch only.
 """
 from __future__ import annotations
 
@@ -124,6 +128,9 @@ class Batch(NamedTuple):
     obs: np.ndarray       # float32 [B, *observation_shape]
     policy: np.ndarray    # float32 [B, A]
     value: np.ndarray     # float32 [B]
+    # float32 [B, H, W] in {-1, 0, 1}, under the same symmetry as obs; None unless every shard
+    # of the window holds ownership targets
+    ownership: np.ndarray | None = None
 
 
 @dataclass
@@ -135,6 +142,7 @@ class _Chunk:
     policy_offsets: np.ndarray  # int64 [n + 1]: row i's entries are [off[i], off[i+1])
     policy_actions: np.ndarray  # int32 [nnz]
     policy_probs: np.ndarray    # float32 [nnz]
+    ownership: np.ndarray | None = None   # int8 [n, H, W], or None if the shard has none
     start: int = 0
 
     @property
@@ -216,16 +224,23 @@ class ReplayBuffer:
             policy = np.asarray(data["policy"], dtype=np.float32)
             value = np.ascontiguousarray(data["value"], dtype=np.float32)
             num_games = int(data["num_games"]) if "num_games" in data.files else 0
+            ownership = None
+            if "ownership" in data.files:
+                ownership = np.ascontiguousarray(data["ownership"], dtype=np.int8)
         spec = self.game.spec
         n = len(value)
         if states.shape != (n, spec.state_size) or policy.shape != (n, spec.num_actions):
             raise ValueError(f"shapes states {states.shape}, policy {policy.shape}, value {value.shape} "
                              f"do not fit {spec.name} (S={spec.state_size}, A={spec.num_actions})")
+        if ownership is not None and (spec.board_shape is None
+                                      or ownership.shape != (n, *spec.board_shape)):
+            raise ValueError(f"ownership shape {ownership.shape} does not fit {spec.name} "
+                             f"(want [{n}, *board_shape {spec.board_shape}])")
         rows, actions = np.nonzero(policy)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
         chunk = _Chunk(path.name, states, value, offsets, actions.astype(np.int32),
-                       policy[rows, actions].astype(np.float32))
+                       policy[rows, actions].astype(np.float32), ownership)
         return chunk, num_games
 
     def _evict(self) -> None:
@@ -250,12 +265,26 @@ class ReplayBuffer:
         """Positions currently in the window."""
         return self._num_positions
 
+    @property
+    def has_ownership(self) -> bool:
+        """Whether every position in the window has an ownership target (then sample() returns
+        them; a window mixing shards with and without them returns none until the old ones are
+        evicted)."""
+        return bool(self._chunks) and all(c.ownership is not None for c in self._chunks)
+
     def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All positions of the window, oldest first: (states [n, S], policy [n, A], value [n])."""
-        return self._gather(np.arange(self._num_positions))
+        return self._gather(np.arange(self._num_positions))[:3]
 
-    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Window indices (0 = oldest) -> (states, dense policy, value) in the same order."""
+    def ownership_targets(self) -> np.ndarray | None:
+        """int8 [n, H, W] ownership targets of the window, in the order of positions(); None
+        unless has_ownership."""
+        return self._gather(np.arange(self._num_positions))[3]
+
+    def _gather(self, idx: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Window indices (0 = oldest) -> (states, dense policy, value, ownership int8 or None)
+        in the same order."""
         spec = self.game.spec
         sizes = np.array([c.size for c in self._chunks], np.int64)
         bounds = np.cumsum(sizes)
@@ -263,35 +292,44 @@ class ReplayBuffer:
         states = np.empty((len(idx), spec.state_size), np.int64)
         policy = np.zeros((len(idx), spec.num_actions), np.float32)
         value = np.empty((len(idx),), np.float32)
+        ownership = (np.empty((len(idx), *spec.board_shape), np.int8)
+                     if self.has_ownership else None)
         for c in np.unique(which):
             chunk = self._chunks[c]
             out = np.nonzero(which == c)[0]
             local = idx[out] - (bounds[c] - sizes[c]) + chunk.start
             states[out] = chunk.states[local]
             value[out] = chunk.value[local]
+            if ownership is not None:
+                ownership[out] = chunk.ownership[local]
             lo, hi = chunk.policy_offsets[local], chunk.policy_offsets[local + 1]
             counts = hi - lo
             # entry positions of all selected rows, flattened: lo[r] + 0..counts[r]-1
             flat = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
             policy[np.repeat(out, counts), chunk.policy_actions[flat]] = chunk.policy_probs[flat]
-        return states, policy, value
+        return states, policy, value, ownership
 
     def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True) -> Batch:
         """Uniform sample (with replacement) from the window, each position under a random symmetry
-        of the game (observations and policies transformed consistently)."""
+        of the game (observations, policies and ownership targets transformed consistently)."""
         if self._num_positions == 0:
             raise ValueError(f"replay buffer {self.directory} is empty (call refresh() after "
                              "self-play has written shards)")
         idx = rng.integers(0, self._num_positions, size=batch_size)
-        states, policy, value = self._gather(idx)
+        states, policy, value, ownership = self._gather(idx)
         obs = np.asarray(self.game.observation(states), dtype=np.float32)
         spec = self.game.spec
         if augment and spec.num_symmetries > 1:
             k = rng.integers(0, spec.num_symmetries, size=batch_size)
             obs = self.game.transform_observations(obs, k)
             policy = self.game.transform_policies(policy, k)
+            if ownership is not None:
+                # one plane [N, 1, H, W]: it moves exactly like the observation's board planes
+                ownership = self.game.transform_observations(ownership[:, None], k)[:, 0]
+        if ownership is not None:
+            ownership = np.ascontiguousarray(ownership, np.float32)
         return Batch(np.ascontiguousarray(obs, np.float32), np.ascontiguousarray(policy, np.float32),
-                     value)
+                     value, ownership)
 
     def stats(self) -> dict[str, Any]:
         return {"positions_in_window": self._num_positions, "positions_seen": self.positions_seen,

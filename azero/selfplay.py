@@ -7,6 +7,14 @@ Invariants:
     every search call is a full batch.
   * Value targets are the final result from each recorded position's side to move; a resigned
     game counts as a loss for the side that resigned.
+  * Ownership targets (games whose Game has `ownership(states)` and a `spec.board_shape`, e.g.
+    Go): the ownership of the FINAL position of the game (the game's own scoring, e.g.
+    Tromp-Taylor area for go9), seen from each recorded position's side to move: +1 that player
+    owns the point, -1 the opponent, 0 neutral. A resigned or move-capped game has no scored end:
+    its last position is taken as it stands. That target is noisier (dead stones still on the
+    board, borders not closed) and can even disagree with the result; the games played out to
+    measure resignation (resign_playout_fraction) and all games without resignation get the exact
+    target. (KataGo avoids the noise by not resigning its training games; we trade it for speed.)
 """
 from __future__ import annotations
 
@@ -40,6 +48,9 @@ class FinishedGame:
     # Played out although a resignation would have happened: whether that resignation would have
     # been wrong (the side that would have resigned did not lose). None if no resignation was due.
     false_resignation: bool | None = None
+    # int8 [T, H, W]: final ownership from each position's side to move (+1 own, -1 opponent's,
+    # 0 neutral); None for games without `ownership` (see the module docstring).
+    ownership_targets: np.ndarray | None = None
 
 
 @dataclass
@@ -69,6 +80,8 @@ class SelfPlay:
                                     seed=int(search.generate_state(1)[0]))
         self.states = game.initial_states(settings.num_games)
         self.logs = [self._new_log() for _ in range(settings.num_games)]
+        self.has_ownership = (callable(getattr(game, "ownership", None))
+                              and game.spec.board_shape is not None)
 
     def _new_log(self) -> _GameLog:
         s = self.settings
@@ -103,10 +116,18 @@ class SelfPlay:
 
         finished = []
         if ended.any():
-            results = game.result(self.states)  # side to move's view after the move
-            for b in np.flatnonzero(ended):
-                finished.append(self._finish(b, results[b], int(resigning[b])))
             rows = np.flatnonzero(ended)
+            results = game.result(self.states)  # side to move's view after the move
+            final_ownership = final_to_play = None
+            if self.has_ownership:
+                # [len(rows), H, W] from the side to move of each final position
+                final_ownership = np.asarray(game.ownership(self.states[rows]), np.int8)
+                final_to_play = game.to_play(self.states[rows])
+            for i, b in enumerate(rows):
+                ownership = None
+                if final_ownership is not None:
+                    ownership = (final_ownership[i], int(final_to_play[i]))
+                finished.append(self._finish(b, results[b], int(resigning[b]), ownership))
             self.states[rows] = game.initial_states(len(rows))
             self.search.reset(rows)
         return finished
@@ -128,7 +149,10 @@ class SelfPlay:
                     resigning[b] = p
         return resigning
 
-    def _finish(self, b: int, terminal_result: float, resigned_player: int) -> FinishedGame:
+    def _finish(self, b: int, terminal_result: float, resigned_player: int,
+                final_ownership: tuple[np.ndarray, int] | None = None) -> FinishedGame:
+        """final_ownership: (ownership [H, W] of the final state from its side to move, that
+        side to move), or None."""
         log = self.logs[b]
         to_play = np.asarray(log.to_play, np.int8)
         if resigned_player >= 0:
@@ -142,6 +166,12 @@ class SelfPlay:
         if log.would_resign_player >= 0:
             loser_result = first_player_result if log.would_resign_player == 0 else -first_player_result
             false_resignation = bool(loser_result >= 0)
+        ownership_targets = None
+        if final_ownership is not None:
+            board, owner_view = final_ownership
+            # +1 where the recorded position's side to move is the final state's side to move
+            sign = np.where(to_play == owner_view, 1, -1).astype(np.int8)
+            ownership_targets = sign[:, None, None] * board[None].astype(np.int8)
         self.logs[b] = self._new_log()
         return FinishedGame(
             states=np.stack(log.states),
@@ -151,4 +181,5 @@ class SelfPlay:
             result_first_player=first_player_result,
             resigned=resigned_player >= 0,
             false_resignation=false_resignation,
+            ownership_targets=ownership_targets,
         )

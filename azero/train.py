@@ -2,9 +2,18 @@
 
 Loss per position (AlphaZero):  cross-entropy(target policy, softmax(logits))
                                 + value_loss_weight * (tanh value - game result)^2
-                                [+ ownership_loss_weight * mean (ownership - target)^2 with that head]
+                                [+ ownership_loss_weight * ownership_loss, with that head]
 Weight decay is applied by the optimizer to conv/linear weights only: decaying BatchNorm scales and
 biases does not regularise anything (BN makes the net invariant to them) and only disturbs training.
+
+Ownership (KataGo's auxiliary target; Go): the head predicts o = tanh(z) per point, +1 = the side
+to move ends up owning it; targets t in {-1, 0, +1}. The loss is KataGo's: per-point binary
+cross-entropy between q = (1 + t) / 2 and p = (1 + o) / 2 = sigmoid(2 z), computed from the logit
+2z, averaged over points. Not MSE on tanh: its gradient (o - t)(1 - o^2) vanishes where the head is
+confidently wrong (o near -t), while the cross-entropy's gradient in z is 2 (p - q), never stuck;
+a neutral point (t = 0) asks for o = 0, i.e. p = 1/2, exactly. We report it minus the targets'
+entropy (log 2 on neutral points, 0 elsewhere): the per-point KL divergence, 0 when learnt, same
+gradient. KataGo weights it 1.5 / area summed over points = 1.5 x our mean (configs/go9.yaml).
 
 Value head: a scalar tanh trained with MSE, not W/D/L classes: the search contract wants one value in
 [-1, 1], the targets are game results in {-1, 0, +1}, and this is what AlphaZero used. W/D/L (lc0)
@@ -66,6 +75,16 @@ def make_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def ownership_kl(ownership_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over points and rows of KL(q || p), q = (1 + target) / 2, p = sigmoid(2 z):
+    ownership_logits z [B, H, W] (the head's pre-tanh output), target [B, H, W] in [-1, 1].
+    Equal to the binary cross-entropy minus the targets' entropy (same gradient)."""
+    q = ((1.0 + target.float()) * 0.5).clamp(0.0, 1.0)
+    bce = F.binary_cross_entropy_with_logits(2.0 * ownership_logits.float(), q, reduction="none")
+    entropy = -(torch.xlogy(q, q) + torch.xlogy(1.0 - q, 1.0 - q))
+    return (bce - entropy).mean()
 
 
 def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -135,7 +154,8 @@ class Trainer:
         self.net.train()
         with self._autocast():
             if hasattr(self.net, "forward_all"):
-                logits, pred_value, pred_ownership = self.net.forward_all(obs)
+                logits, pred_value, pred_ownership = self.net.forward_all(
+                    obs, ownership_logits=True)
             else:
                 (logits, pred_value), pred_ownership = self.net(obs), None
         policy_loss = policy_cross_entropy(logits, policy)
@@ -144,7 +164,10 @@ class Trainer:
         stats = {}
         if ownership_target is not None and pred_ownership is not None:
             target = torch.as_tensor(ownership_target, dtype=torch.float32).to(self.device)
-            ownership_loss = F.mse_loss(pred_ownership.float(), target)
+            if target.shape != pred_ownership.shape:
+                raise ValueError(f"ownership targets {tuple(target.shape)} do not fit the head's "
+                                 f"output {tuple(pred_ownership.shape)}")
+            ownership_loss = ownership_kl(pred_ownership, target)
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
         if not torch.isfinite(loss):
@@ -217,4 +240,4 @@ class Trainer:
         return trainer
 
 
-__all__ = ["Trainer", "learning_rate", "make_optimizer", "policy_cross_entropy"]
+__all__ = ["Trainer", "learning_rate", "make_optimizer", "ownership_kl", "policy_cross_entropy"]

@@ -80,10 +80,13 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                     info={"generation": generation, "resigned": g.resigned, "selfplay": True}))
                 # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
+                # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
+                # always or never has them, so every game of a shard has the same fields.
+                optional = {} if g.ownership_targets is None else {"ownership": g.ownership_targets}
                 write(writer.add_game(
                     g.states, g.policy_targets, g.value_targets,
                     generation=np.full(len(g.value_targets), generation, np.int32),
-                    false_resignation=np.full(len(g.value_targets), flag, np.int8)))
+                    false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional))
             if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
                 write(writer.flush())
             if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:

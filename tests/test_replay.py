@@ -105,7 +105,8 @@ def test_sample_shapes_and_augmentation_consistency(tmp_path, game):
     buf.refresh()
     states, policy, value = buf.positions()
     rng = np.random.default_rng(0)
-    obs_b, pol_b, val_b = buf.sample(512, rng)
+    obs_b, pol_b, val_b, own_b = buf.sample(512, rng)
+    assert own_b is None                 # DropThree has no ownership targets
     assert obs_b.shape == (512, 3, 3, 4) and obs_b.dtype == np.float32
     assert pol_b.shape == (512, 4) and val_b.shape == (512,)
     np.testing.assert_allclose(pol_b.sum(1), 1, rtol=1e-5)
@@ -122,7 +123,7 @@ def test_sample_shapes_and_augmentation_consistency(tmp_path, game):
         open_cols = (o[0, -1] + o[1, -1]) == 0
         assert np.all(p[~open_cols] == 0)
     assert 100 < mirrored < 412         # both symmetries drawn
-    obs_plain, pol_plain, _ = buf.sample(64, rng, augment=False)
+    obs_plain, pol_plain, _, _ = buf.sample(64, rng, augment=False)
     for o, p in zip(obs_plain, pol_plain):
         assert np.any(np.all(obs_all == o, axis=(1, 2, 3)) & np.all(policy == p, axis=1))
 
@@ -153,7 +154,7 @@ def test_connect4_round_trip_and_mirror_augmentation(tmp_path):
     buf.refresh()
     assert len(buf) == 24 and buf.games_seen == 4
     all_states, all_policy, _ = buf.positions()
-    obs, pol, _ = buf.sample(64, rng)
+    obs, pol, _, _ = buf.sample(64, rng)
     perm = game.spec.action_permutations
     for o, p in zip(obs, pol):
         found = False
@@ -175,3 +176,90 @@ def test_shard_writer_refuses_games_with_different_fields(tmp_path):
         writer.add_game(states, policy, value)
     assert writer.pending_games == 1
     assert writer.flush() is not None                # what was accepted is still written
+
+
+def _go9_positions(n_games=6, plies=30, seed=0):
+    """Random go9 games: states [n_games * plies, S] (asymmetric boards with many stones)."""
+    from azero import games
+    game = games.make("go9")
+    rng = np.random.default_rng(seed)
+    s = game.initial_states(n_games)
+    rows = []
+    for _ in range(plies):
+        rows.append(s)
+        mask = game.legal_mask(s)
+        mask[:, 81] = False                               # no passes: keep the boards busy
+        s = game.step(s, np.array([rng.choice(np.flatnonzero(m)) for m in mask]))
+    return game, np.stack(rows, 1)                        # [games, plies, S]
+
+
+def test_go9_ownership_is_stored_and_augmented_like_the_stone_planes(tmp_path):
+    game, states = _go9_positions()
+    writer = ShardWriter(tmp_path, worker=0, games_per_shard=3)
+    for g in states:
+        mask = game.legal_mask(g)
+        writer.add_game(g, mask / mask.sum(1, keepdims=True), np.zeros(len(g), np.float32),
+                        ownership=game.ownership(g))      # int8 [T, 9, 9], side to move's view
+    writer.flush()
+    buf = ReplayBuffer(tmp_path, game, 10_000)
+    buf.refresh()
+    assert buf.has_ownership
+    all_states, _, _ = buf.positions()
+    stored = buf.ownership_targets()
+    assert stored.dtype == np.int8 and stored.shape == (len(all_states), 9, 9)
+    np.testing.assert_array_equal(stored, game.ownership(all_states))
+    rng = np.random.default_rng(1)
+    batch = buf.sample(96, rng)
+    assert batch.ownership.shape == (96, 9, 9) and batch.ownership.dtype == np.float32
+    # The target moves with the stones: own stones of the sampled (transformed) observation are
+    # +1, the opponent's -1.
+    assert np.all(batch.ownership[batch.obs[:, 0] == 1] == 1)
+    assert np.all(batch.ownership[batch.obs[:, 1] == 1] == -1)
+    # And exactly: each sample is stored position i under symmetry k (found from the rules'
+    # transform_states), and its target is the ownership of that transformed position.
+    transformed = [game.transform_states(all_states, k) for k in range(8)]
+    observed = [game.observation(t) for t in transformed]
+    used = set()
+    for o, own, p in zip(batch.obs, batch.ownership, batch.policy):
+        hits = [(k, i) for k in range(8)
+                for i in np.flatnonzero(np.all(observed[k] == o, axis=(1, 2, 3)))]
+        assert hits
+        k, i = hits[0]
+        used.add(k)
+        np.testing.assert_array_equal(own, game.ownership(transformed[k][i:i + 1])[0])
+        legal = game.legal_mask(transformed[k][i:i + 1])[0]
+        assert np.all(p[~legal] == 0)                     # the policy moved the same way
+    assert len(used) >= 6                                 # the symmetries were really drawn
+    plain = buf.sample(16, rng, augment=False)
+    assert plain.ownership is not None and np.all(plain.ownership[plain.obs[:, 0] == 1] == 1)
+
+
+def test_ownership_only_when_every_shard_of_the_window_has_it(tmp_path):
+    game, states = _go9_positions(n_games=2, plies=10)
+    policy = np.full((10, 82), 1 / 82, np.float32)
+    write_shard(tmp_path, 0, 0, states[0], policy, np.zeros(10, np.float32), 1)   # no ownership
+    write_shard(tmp_path, 0, 1, states[1], policy, np.zeros(10, np.float32), 1,
+                ownership=game.ownership(states[1]))
+    buf = ReplayBuffer(tmp_path, game, 15)
+    buf.refresh()
+    assert not buf.has_ownership and buf.sample(4, np.random.default_rng()).ownership is None
+    buf.window_positions = 10                            # the old shard leaves the window
+    buf._evict()
+    assert buf.has_ownership and buf.sample(4, np.random.default_rng()).ownership.shape == (4, 9, 9)
+
+
+def test_samples_of_games_without_ownership_have_none(tmp_path, game):
+    _write_games(tmp_path, game, 3)
+    buf = ReplayBuffer(tmp_path, game, 1000)
+    buf.refresh()
+    assert buf.sample(8, np.random.default_rng()).ownership is None
+
+
+def test_ownership_of_the_wrong_shape_is_a_bad_shard(tmp_path):
+    game, states = _go9_positions(n_games=1, plies=4)
+    write_shard(tmp_path, 0, 0, states[0], np.full((4, 82), 1 / 82, np.float32), np.zeros(4), 1,
+                ownership=np.zeros((4, 7, 7), np.int8))
+    buf = ReplayBuffer(tmp_path, game, 100)
+    with pytest.warns(RuntimeWarning, match="ownership"):
+        buf.refresh()
+    assert len(buf) == 0

@@ -79,3 +79,60 @@ def test_resignation_by_the_losing_side_and_playouts_measure_it():
         # Every played-out game had a resignation due; whether it was false is recorded.
         assert g.false_resignation is not None
         assert g.false_resignation == (g.result_first_player <= 0)
+
+
+def _replay(game, actions):
+    state = game.initial_states(1)
+    for a in actions:
+        state = game.step(state, np.array([a]))
+    return state[0]
+
+
+def test_go9_ownership_targets_are_the_final_board_from_each_side_to_move():
+    game = make("go9")
+    sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
+                  SelfPlaySettings(num_games=3, max_moves=24), seed=5)
+    finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 3)
+    for g in finished:
+        own = g.ownership_targets
+        assert own.dtype == np.int8 and own.shape == (len(g.actions), 9, 9)
+        final = _replay(game, g.actions)
+        # Sign, independent of Go9.ownership's own convention: a Black stone on the final board
+        # is +1 for positions with Black to move and -1 for positions with White to move.
+        grid = game.grid(final)
+        to_play = game.to_play(g.states)
+        black_view = own * np.where(to_play == 0, 1, -1).astype(np.int8)[:, None, None]
+        assert (grid == 0).any() and (grid == 1).any()
+        assert np.all(black_view[:, grid == 0] == 1) and np.all(black_view[:, grid == 1] == -1)
+        # Black's view is the same final area at every ply; it is the rules' ownership.
+        assert np.all(black_view == black_view[0])
+        final_sign = 1 if game.to_play(final[None])[0] == 0 else -1
+        final_view = game.ownership(final[None])[0] * final_sign
+        np.testing.assert_array_equal(black_view[0], final_view)
+
+
+def test_go9_resigned_game_takes_its_last_board_as_it_stands():
+    game = make("go9")
+
+    def gloomy_for_white(states):       # White believes it is lost and resigns on its 2nd move
+        v = np.where(game.to_play(states) == 1, -1.0, 1.0).astype(np.float32)
+        return np.zeros((len(states), 82), np.float32), v
+
+    settings = SelfPlaySettings(num_games=2, resign_threshold=-0.5, resign_consecutive=2,
+                                resign_playout_fraction=0.0)
+    sp = SelfPlay(game, SearchConfig(algorithm="puct", num_simulations=4), settings, seed=2)
+    finished = play_until(sp, gloomy_for_white, 2)
+    for g in finished:
+        assert g.resigned and len(g.actions) == 4
+        final = _replay(game, g.actions)          # White's resigning move is on the board
+        to_play = game.to_play(g.states)
+        expected = np.where(to_play == game.to_play(final[None])[0], 1, -1)[:, None, None] \
+            * game.ownership(final[None])
+        np.testing.assert_array_equal(g.ownership_targets, expected)
+
+
+def test_games_without_ownership_have_no_targets():
+    game = make("connect4")
+    sp = SelfPlay(game, SearchConfig(num_simulations=2), SelfPlaySettings(num_games=2), seed=0)
+    assert all(g.ownership_targets is None
+               for g in play_until(sp, uniform_evaluator(game.spec.num_actions), 2))

@@ -7,7 +7,7 @@ import torch
 from fake_games import DropThree, random_games
 from azero.config import load_config
 from azero.replay import ReplayBuffer, ShardWriter
-from azero.train import Trainer, learning_rate, policy_cross_entropy
+from azero.train import Trainer, learning_rate, ownership_kl, policy_cross_entropy
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +134,58 @@ def test_resume_restores_the_lr_schedule_position(tmp_path):
     assert resumed.step == 7 and resumed.samples_trained == 56
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(learning_rate(7, cfg.train))
     assert resumed.steps_owed(10_000) == trainer.steps_owed(10_000)
+
+
+def _go9_batch(n=32, seed=0):
+    """Random go9 positions with their (current-board) ownership as targets: all three values
+    occur (neutral points on crowded random boards)."""
+    from azero.games import make
+    game = make("go9")
+    rng = np.random.default_rng(seed)
+    s = game.initial_states(n)
+    for _ in range(int(rng.integers(20, 40))):
+        mask = game.legal_mask(s)
+        mask[:, 81] = False                                  # no passes: games go on
+        s = game.step(s, np.array([rng.choice(np.flatnonzero(m)) for m in mask]))
+    mask = game.legal_mask(s)
+    policy = (mask / mask.sum(1, keepdims=True)).astype(np.float32)
+    ownership = game.ownership(s).astype(np.float32)
+    assert set(np.unique(ownership)) == {-1.0, 0.0, 1.0}
+    return game, (game.observation(s), policy, rng.choice([-1.0, 1.0], n).astype(np.float32),
+                  ownership)
+
+
+def test_ownership_loss_falls_when_overfitting():
+    game, batch = _go9_batch()
+    torch.manual_seed(0)
+    cfg = load_config("go9_tiny", ["model.blocks=1", "model.channels=16", "train.lr=3e-3",
+                                   "train.lr_schedule=constant", "train.warmup_steps=0"])
+    trainer = Trainer.create(cfg, game, "cpu")
+    assert trainer.net.ownership_head is not None
+    first = trainer.train_step(batch)
+    for _ in range(60):
+        last = trainer.train_step(batch)
+    assert last["ownership_loss"] < 0.25 * first["ownership_loss"], (first, last)
+    assert last["loss"] < first["loss"] and math.isfinite(last["loss"])
+    # Without targets (a game or window without them) the head is simply not trained.
+    assert "ownership_loss" not in trainer.train_step((*batch[:3], None))
+    assert "ownership_loss" not in trainer.train_step(batch[:3])
+
+
+def test_ownership_kl_is_the_cross_entropy_of_the_tanh_head_and_never_stuck():
+    z = torch.tensor([[0.0, 3.0, -3.0, 0.4]], requires_grad=True)
+    t = torch.tensor([[0.0, 1.0, 1.0, -1.0]])
+    loss = ownership_kl(z, t)
+    p = (1 + torch.tanh(z.detach())) / 2                     # P(the side to move owns it)
+    q = (1 + t) / 2
+    bce = -(q * p.log() + (1 - q) * (1 - p).log())
+    entropy = torch.tensor([[math.log(2), 0, 0, 0]])
+    assert loss.item() == pytest.approx((bce - entropy).mean().item(), rel=1e-5)
+    learnt = [ownership_kl(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)),    # neutral: o = 0
+              ownership_kl(torch.full((1, 2), 20.0), torch.ones(1, 2))]     # owned: o -> 1
+    assert [x.item() for x in learnt] == pytest.approx([0, 0], abs=1e-7)
+    loss.backward()
+    # d/dz = 2 (p - q) / points: confidently wrong (z = -3, t = +1) still pulls hard, where MSE
+    # on tanh would give (o - t)(1 - o^2) ~ 0.02.
+    np.testing.assert_allclose(z.grad.numpy(), (2 * (p - q) / 4).numpy(), atol=1e-6)
+    assert abs(z.grad[0, 2].item()) > 0.45

@@ -76,14 +76,19 @@ class PolicyValueNet(nn.Module):
     def num_actions(self) -> int:
         return self.architecture["num_actions"]
 
-    def forward_all(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """obs [N, C, H, W] -> (logits [N, A], value [N], ownership [N, H, W] or None)."""
+    def forward_all(self, obs: torch.Tensor, *, ownership_logits: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """obs [N, C, H, W] -> (logits [N, A], value [N], ownership [N, H, W] or None).
+        ownership_logits: return the ownership head's pre-tanh output z instead of tanh(z)
+        (for a numerically safe loss: (1 + tanh z) / 2 = sigmoid(2 z))."""
         x = self.trunk(self.stem(obs))
         logits = self.policy_head(x)
         value = torch.tanh(self.value_head(x)).squeeze(-1)
         ownership = None
         if self.ownership_head is not None:
-            ownership = torch.tanh(self.ownership_head(x)).squeeze(1)
+            ownership = self.ownership_head(x).squeeze(1)
+            if not ownership_logits:
+                ownership = torch.tanh(ownership)
         return logits, value, ownership
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

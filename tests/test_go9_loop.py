@@ -1,0 +1,58 @@
+"""Go 9x9 end to end on the tiny config: self-play with ownership targets -> replay shards ->
+training with the ownership head -> gate; SGF records of the self-play games."""
+import math
+
+import numpy as np
+
+from test_loop import assert_run_is_whole, stored_games
+
+from azero.config import load_config
+from azero.games import make
+from azero.loop import Limits, run_loop
+from azero.records import read_records
+from azero.rundir import RunDir
+
+
+def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
+    run_dir = tmp_path / "run"
+    config = load_config("go9_tiny", [f"run_dir={run_dir}"])
+    assert config.model.ownership_head
+    summary = run_loop(config, Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    assert summary["iterations"] == 1 and summary["step"] >= 4
+    assert_run_is_whole(run, game="go9")
+    games = stored_games(run)
+    assert games > 0
+
+    # Every shard holds int8 ownership targets [N, 9, 9] beside the positions. The worker writes
+    # each game's record just before adding it to a shard, so the shards' games (in order) are
+    # the records' games: replaying a record gives the final board, on which a Black stone is +1
+    # for every position of that game with Black to move and -1 for those with White to move.
+    game = make("go9")
+    records = read_records(game, run.games / "selfplay-w000")   # SGF, a folder of .sgf files
+    assert len(records) >= games     # (a worker killed on stop may leave records beyond shards)
+    shard_games = []
+    for shard in sorted(run.replay.glob("shard-*.npz")):
+        with np.load(shard) as data:
+            own, states = data["ownership"], data["states"]
+        assert own.dtype == np.int8 and own.shape == (len(states), 9, 9)
+        starts = np.flatnonzero(game.move_number(states) == 0)
+        shard_games += [(states[a:b], own[a:b]) for a, b in zip(starts, [*starts[1:], len(states)])]
+    assert len(shard_games) == games
+    for (states, own), record in zip(shard_games, records):
+        assert len(record.moves) == len(states)
+        final = game.initial_states(1)
+        for move in record.moves:
+            final = game.step(final, np.array([move]))
+        grid = game.grid(final[0])
+        black_view = own * np.where(game.to_play(states) == 0, 1, -1).astype(np.int8)[:, None, None]
+        assert (grid >= 0).any()
+        assert np.all(black_view[:, grid == 0] == 1) and np.all(black_view[:, grid == 1] == -1)
+
+    # The trainer learnt from them.
+    train = [r for r in run.read_metrics() if r["event"] == "train"]
+    assert train and all(math.isfinite(r["ownership_loss"]) for r in train)
+    gates = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert len(gates) == 1 and gates[0]["games"] > 0
+
+    assert list(run.arena.glob("gate-*/*.sgf"))             # the gate's games, SGF too
