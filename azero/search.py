@@ -8,23 +8,10 @@ CONTRACT (other modules are written against it; keep these names and meanings):
         Logits are raw; the search masks them to the legal actions itself.
         Never called with terminal states (the search scores those from game.result).
 
-    @dataclass(frozen=True) SearchConfig:
-        algorithm: str = "gumbel"          # "gumbel" | "puct"
-        num_simulations: int = 32
-        # PUCT (AlphaZero pseudocode defaults)
-        pb_c_base: float = 19652.0
-        pb_c_init: float = 1.25
-        dirichlet_alpha: float = 0.3
-        dirichlet_fraction: float = 0.25   # 0 disables root noise
-        # Gumbel (Danihelka et al. 2022 / mctx defaults)
-        max_num_considered_actions: int = 16
-        gumbel_scale: float = 1.0
-        c_visit: float = 50.0
-        c_scale: float = 0.1
-        # several leaves per tree per step with virtual loss (single-game play at high sims)
-        leaves_per_step: int = 1
-        virtual_loss: float = 1.0
-        reuse_tree: bool = True
+    SearchConfig: a frozen dataclass (below) of the selection rule and its paper defaults:
+        algorithm "gumbel" | "puct", num_simulations, PUCT's pb_c_base / pb_c_init / Dirichlet
+        noise, Gumbel's max_num_considered_actions / gumbel_scale / c_visit / c_scale,
+        leaves_per_step + virtual_loss, reuse_tree, value_bounds.
 
     class BatchedSearch:
         def __init__(self, game, config: SearchConfig, batch_size: int, seed: int = 0): ...

@@ -3,15 +3,15 @@ contract of azero/search.py)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from azero.search import Evaluator  # the one definition of the contract
+
 from .runtime import autocast_dtype, resolve_device
 
-Evaluator = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 
 def make_evaluator(net: nn.Module, game, device: str | torch.device | None = None, *,
