@@ -12,6 +12,10 @@ Shard contents (np.savez_compressed):
     num_games int64 []      games in the shard
     ownership int8  [N, H, W] optional: final ownership from the side to move at that position
                             (+1 own, -1 opponent's, 0 neutral; Go), the ownership head's target
+    ownership_weight uint8 [N] optional, with ownership: 1 where the target is exact (game ended
+                            by the rules), 0 where there is none (resigned / move-capped game:
+                            target zeros). Missing with ownership present: all 1 (older shards).
+                            A shard without ownership counts as weight 0 in a window with it.
     + optional per-position fields (e.g. root_value float32 [N]) kept on disk for analysis.
 
 We store states, not observations. States are the exact positions (a few int64 per position),
@@ -128,9 +132,12 @@ class Batch(NamedTuple):
     obs: np.ndarray       # float32 [B, *observation_shape]
     policy: np.ndarray    # float32 [B, A]
     value: np.ndarray     # float32 [B]
-    # float32 [B, H, W] in {-1, 0, 1}, under the same symmetry as obs; None unless every shard
+    # float32 [B, H, W] in {-1, 0, 1}, under the same symmetry as obs; None unless some shard
     # of the window holds ownership targets
     ownership: np.ndarray | None = None
+    # float32 [B]: 1 where `ownership` is a real target, 0 where there is none (zeros there);
+    # None with ownership None
+    ownership_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -143,6 +150,7 @@ class _Chunk:
     policy_actions: np.ndarray  # int32 [nnz]
     policy_probs: np.ndarray    # float32 [nnz]
     ownership: np.ndarray | None = None   # int8 [n, H, W], or None if the shard has none
+    ownership_weight: np.ndarray | None = None  # float32 [n], with ownership
     start: int = 0
 
     @property
@@ -224,9 +232,12 @@ class ReplayBuffer:
             policy = np.asarray(data["policy"], dtype=np.float32)
             value = np.ascontiguousarray(data["value"], dtype=np.float32)
             num_games = int(data["num_games"]) if "num_games" in data.files else 0
-            ownership = None
+            ownership = ownership_weight = None
             if "ownership" in data.files:
                 ownership = np.ascontiguousarray(data["ownership"], dtype=np.int8)
+                ownership_weight = (np.ascontiguousarray(data["ownership_weight"], np.float32)
+                                    if "ownership_weight" in data.files
+                                    else np.ones(len(ownership), np.float32))
         spec = self.game.spec
         n = len(value)
         if states.shape != (n, spec.state_size) or policy.shape != (n, spec.num_actions):
@@ -236,11 +247,14 @@ class ReplayBuffer:
                                       or ownership.shape != (n, *spec.board_shape)):
             raise ValueError(f"ownership shape {ownership.shape} does not fit {spec.name} "
                              f"(want [{n}, *board_shape {spec.board_shape}])")
+        if ownership_weight is not None and ownership_weight.shape != (n,):
+            raise ValueError(f"ownership_weight shape {ownership_weight.shape} does not fit "
+                             f"{n} positions")
         rows, actions = np.nonzero(policy)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
         chunk = _Chunk(path.name, states, value, offsets, actions.astype(np.int32),
-                       policy[rows, actions].astype(np.float32), ownership)
+                       policy[rows, actions].astype(np.float32), ownership, ownership_weight)
         return chunk, num_games
 
     def _evict(self) -> None:
@@ -267,24 +281,29 @@ class ReplayBuffer:
 
     @property
     def has_ownership(self) -> bool:
-        """Whether every position in the window has an ownership target (then sample() returns
-        them; a window mixing shards with and without them returns none until the old ones are
-        evicted)."""
-        return bool(self._chunks) and all(c.ownership is not None for c in self._chunks)
+        """Whether some shard of the window has ownership targets (then sample() returns them
+        with ownership_weight: 0 on positions without a target, e.g. from older shards without
+        ownership or from resigned games)."""
+        return any(c.ownership is not None for c in self._chunks)
 
     def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All positions of the window, oldest first: (states [n, S], policy [n, A], value [n])."""
         return self._gather(np.arange(self._num_positions))[:3]
 
     def ownership_targets(self) -> np.ndarray | None:
-        """int8 [n, H, W] ownership targets of the window, in the order of positions(); None
-        unless has_ownership."""
+        """int8 [n, H, W] ownership targets of the window, in the order of positions() (zeros
+        where there is none: see ownership_weights()); None unless has_ownership."""
         return self._gather(np.arange(self._num_positions))[3]
 
-    def _gather(self, idx: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """Window indices (0 = oldest) -> (states, dense policy, value, ownership int8 or None)
-        in the same order."""
+    def ownership_weights(self) -> np.ndarray | None:
+        """float32 [n]: 1 where ownership_targets() is a real target, 0 where not; None unless
+        has_ownership."""
+        return self._gather(np.arange(self._num_positions))[4]
+
+    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                np.ndarray | None, np.ndarray | None]:
+        """Window indices (0 = oldest) -> (states, dense policy, value, ownership int8 or None,
+        ownership weight float32 or None) in the same order."""
         spec = self.game.spec
         sizes = np.array([c.size for c in self._chunks], np.int64)
         bounds = np.cumsum(sizes)
@@ -292,22 +311,25 @@ class ReplayBuffer:
         states = np.empty((len(idx), spec.state_size), np.int64)
         policy = np.zeros((len(idx), spec.num_actions), np.float32)
         value = np.empty((len(idx),), np.float32)
-        ownership = (np.empty((len(idx), *spec.board_shape), np.int8)
-                     if self.has_ownership else None)
+        ownership = weight = None
+        if self.has_ownership:
+            ownership = np.zeros((len(idx), *spec.board_shape), np.int8)
+            weight = np.zeros(len(idx), np.float32)
         for c in np.unique(which):
             chunk = self._chunks[c]
             out = np.nonzero(which == c)[0]
             local = idx[out] - (bounds[c] - sizes[c]) + chunk.start
             states[out] = chunk.states[local]
             value[out] = chunk.value[local]
-            if ownership is not None:
+            if ownership is not None and chunk.ownership is not None:
                 ownership[out] = chunk.ownership[local]
+                weight[out] = chunk.ownership_weight[local]
             lo, hi = chunk.policy_offsets[local], chunk.policy_offsets[local + 1]
             counts = hi - lo
             # entry positions of all selected rows, flattened: lo[r] + 0..counts[r]-1
             flat = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
             policy[np.repeat(out, counts), chunk.policy_actions[flat]] = chunk.policy_probs[flat]
-        return states, policy, value, ownership
+        return states, policy, value, ownership, weight
 
     def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True) -> Batch:
         """Uniform sample (with replacement) from the window, each position under a random symmetry
@@ -316,7 +338,7 @@ class ReplayBuffer:
             raise ValueError(f"replay buffer {self.directory} is empty (call refresh() after "
                              "self-play has written shards)")
         idx = rng.integers(0, self._num_positions, size=batch_size)
-        states, policy, value, ownership = self._gather(idx)
+        states, policy, value, ownership, weight = self._gather(idx)
         obs = np.asarray(self.game.observation(states), dtype=np.float32)
         spec = self.game.spec
         if augment and spec.num_symmetries > 1:
@@ -329,7 +351,7 @@ class ReplayBuffer:
         if ownership is not None:
             ownership = np.ascontiguousarray(ownership, np.float32)
         return Batch(np.ascontiguousarray(obs, np.float32), np.ascontiguousarray(policy, np.float32),
-                     value, ownership)
+                     value, ownership, weight)
 
     def stats(self) -> dict[str, Any]:
         return {"positions_in_window": self._num_positions, "positions_seen": self.positions_seen,

@@ -10,11 +10,12 @@ Invariants:
   * Ownership targets (games whose Game has `ownership(states)` and a `spec.board_shape`, e.g.
     Go): the ownership of the FINAL position of the game (the game's own scoring, e.g.
     Tromp-Taylor area for go9), seen from each recorded position's side to move: +1 that player
-    owns the point, -1 the opponent, 0 neutral. A resigned or move-capped game has no scored end:
-    its last position is taken as it stands. That target is noisier (dead stones still on the
-    board, borders not closed) and can even disagree with the result; the games played out to
-    measure resignation (resign_playout_fraction) and all games without resignation get the exact
-    target. (KataGo avoids the noise by not resigning its training games; we trade it for speed.)
+    owns the point, -1 the opponent, 0 neutral. Only games that ended by the rules (game.terminal,
+    e.g. two passes) have one. A resigned or move-capped (settings.max_moves) game has no scored
+    end: its last board as it stands (the resigner's dead stones counted as its own) can
+    contradict the value target, so such a game gets a zero target with ownership_weight 0 at
+    every position (the trainer ignores those rows). The games played out to measure resignation
+    (resign_playout_fraction) and all games without resignation get the exact target.
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ class FinishedGame:
     # int8 [T, H, W]: final ownership from each position's side to move (+1 own, -1 opponent's,
     # 0 neutral); None for games without `ownership` (see the module docstring).
     ownership_targets: np.ndarray | None = None
+    # float32 [T]: 1 where ownership_targets is the exact (rules-scored) target, 0 where the game
+    # did not end by the rules (resigned / move-capped: the target is all zeros); None with
+    # ownership_targets None.
+    ownership_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -109,7 +114,8 @@ class SelfPlay:
         resigning = self._resignations(out.root_value, to_play)
         self.states = game.step(self.states, actions)
         self.search.advance(actions)
-        ended = game.terminal(self.states) | (resigning >= 0)
+        by_rules = game.terminal(self.states)
+        ended = by_rules | (resigning >= 0)
         if s.max_moves is not None:
             # Adjudicated draws: result() is 0 for a non-terminal state.
             ended |= game.move_number(self.states) >= s.max_moves
@@ -126,7 +132,8 @@ class SelfPlay:
             for i, b in enumerate(rows):
                 ownership = None
                 if final_ownership is not None:
-                    ownership = (final_ownership[i], int(final_to_play[i]))
+                    exact = bool(by_rules[b]) and resigning[b] < 0
+                    ownership = (final_ownership[i], int(final_to_play[i]), exact)
                 finished.append(self._finish(b, results[b], int(resigning[b]), ownership))
             self.states[rows] = game.initial_states(len(rows))
             self.search.reset(rows)
@@ -150,9 +157,9 @@ class SelfPlay:
         return resigning
 
     def _finish(self, b: int, terminal_result: float, resigned_player: int,
-                final_ownership: tuple[np.ndarray, int] | None = None) -> FinishedGame:
+                final_ownership: tuple[np.ndarray, int, bool] | None = None) -> FinishedGame:
         """final_ownership: (ownership [H, W] of the final state from its side to move, that
-        side to move), or None."""
+        side to move, whether the game ended by the rules), or None."""
         log = self.logs[b]
         to_play = np.asarray(log.to_play, np.int8)
         if resigned_player >= 0:
@@ -166,12 +173,16 @@ class SelfPlay:
         if log.would_resign_player >= 0:
             loser_result = first_player_result if log.would_resign_player == 0 else -first_player_result
             false_resignation = bool(loser_result >= 0)
-        ownership_targets = None
+        ownership_targets = ownership_weight = None
         if final_ownership is not None:
-            board, owner_view = final_ownership
+            board, owner_view, exact = final_ownership
             # +1 where the recorded position's side to move is the final state's side to move
             sign = np.where(to_play == owner_view, 1, -1).astype(np.int8)
             ownership_targets = sign[:, None, None] * board[None].astype(np.int8)
+            if not exact:
+                # Resigned / capped: no scored end, so no target (same fields, weight 0).
+                ownership_targets = np.zeros_like(ownership_targets)
+            ownership_weight = np.full(len(to_play), 1.0 if exact else 0.0, np.float32)
         self.logs[b] = self._new_log()
         return FinishedGame(
             states=np.stack(log.states),
@@ -182,4 +193,5 @@ class SelfPlay:
             resigned=resigned_player >= 0,
             false_resignation=false_resignation,
             ownership_targets=ownership_targets,
+            ownership_weight=ownership_weight,
         )

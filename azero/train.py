@@ -77,14 +77,24 @@ def make_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
-def ownership_kl(ownership_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def ownership_kl(ownership_logits: torch.Tensor, target: torch.Tensor,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over points and rows of KL(q || p), q = (1 + target) / 2, p = sigmoid(2 z):
     ownership_logits z [B, H, W] (the head's pre-tanh output), target [B, H, W] in [-1, 1].
-    Equal to the binary cross-entropy minus the targets' entropy (same gradient)."""
+    Equal to the binary cross-entropy minus the targets' entropy (same gradient).
+    weight [B] (optional): the mean over rows is weighted by it (rows of weight 0, which have no
+    target, count for nothing); 0 when the weights sum to 0."""
     q = ((1.0 + target.float()) * 0.5).clamp(0.0, 1.0)
     bce = F.binary_cross_entropy_with_logits(2.0 * ownership_logits.float(), q, reduction="none")
     entropy = -(torch.xlogy(q, q) + torch.xlogy(1.0 - q, 1.0 - q))
-    return (bce - entropy).mean()
+    kl = bce - entropy
+    if weight is None:
+        return kl.mean()
+    per_row = kl.flatten(1).mean(1)
+    weight = weight.to(per_row)
+    # where(): a weight-0 row contributes exactly 0 even if its loss is not finite
+    total = torch.where(weight > 0, weight * per_row, torch.zeros_like(per_row)).sum()
+    return total / weight.sum().clamp_min(1e-12)   # 0 / tiny = 0 without any weighted row
 
 
 def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -144,9 +154,12 @@ class Trainer:
 
     def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
         """One optimizer step on batch = (obs [B, C, H, W], policy [B, A], value [B]
-        [, ownership [B, H, W]]) as numpy arrays or tensors. Returns the losses as floats."""
+        [, ownership [B, H, W] [, ownership_weight [B]]]) as numpy arrays or tensors (None for
+        absent ones). The ownership loss is the mean over rows of weight 1 (all rows without
+        weights). Returns the losses as floats."""
         obs, policy, value, *rest = batch
         ownership_target = rest[0] if rest else None
+        ownership_weight = rest[1] if len(rest) > 1 else None
         obs = torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True)
         policy = torch.as_tensor(policy, dtype=torch.float32).to(self.device, non_blocking=True)
         value = torch.as_tensor(value, dtype=torch.float32).to(self.device, non_blocking=True)
@@ -167,7 +180,9 @@ class Trainer:
             if target.shape != pred_ownership.shape:
                 raise ValueError(f"ownership targets {tuple(target.shape)} do not fit the head's "
                                  f"output {tuple(pred_ownership.shape)}")
-            ownership_loss = ownership_kl(pred_ownership, target)
+            weight = (None if ownership_weight is None else
+                      torch.as_tensor(ownership_weight, dtype=torch.float32).to(self.device))
+            ownership_loss = ownership_kl(pred_ownership, target, weight)
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
         if not torch.isfinite(loss):

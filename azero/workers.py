@@ -82,7 +82,11 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
                 # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
                 # always or never has them, so every game of a shard has the same fields.
-                optional = {} if g.ownership_targets is None else {"ownership": g.ownership_targets}
+                # ownership_weight (uint8 [T]) is 0 for games that did not end by the rules
+                # (their target is zeros), so the fields never change between games.
+                optional = {} if g.ownership_targets is None else {
+                    "ownership": g.ownership_targets,
+                    "ownership_weight": g.ownership_weight.astype(np.uint8)}
                 write(writer.add_game(
                     g.states, g.policy_targets, g.value_targets,
                     generation=np.full(len(g.value_targets), generation, np.int32),

@@ -105,8 +105,8 @@ def test_sample_shapes_and_augmentation_consistency(tmp_path, game):
     buf.refresh()
     states, policy, value = buf.positions()
     rng = np.random.default_rng(0)
-    obs_b, pol_b, val_b, own_b = buf.sample(512, rng)
-    assert own_b is None                 # DropThree has no ownership targets
+    obs_b, pol_b, val_b, own_b, own_w = buf.sample(512, rng)
+    assert own_b is None and own_w is None   # DropThree has no ownership targets
     assert obs_b.shape == (512, 3, 3, 4) and obs_b.dtype == np.float32
     assert pol_b.shape == (512, 4) and val_b.shape == (512,)
     np.testing.assert_allclose(pol_b.sum(1), 1, rtol=1e-5)
@@ -123,7 +123,7 @@ def test_sample_shapes_and_augmentation_consistency(tmp_path, game):
         open_cols = (o[0, -1] + o[1, -1]) == 0
         assert np.all(p[~open_cols] == 0)
     assert 100 < mirrored < 412         # both symmetries drawn
-    obs_plain, pol_plain, _, _ = buf.sample(64, rng, augment=False)
+    obs_plain, pol_plain, *_ = buf.sample(64, rng, augment=False)
     for o, p in zip(obs_plain, pol_plain):
         assert np.any(np.all(obs_all == o, axis=(1, 2, 3)) & np.all(policy == p, axis=1))
 
@@ -154,7 +154,7 @@ def test_connect4_round_trip_and_mirror_augmentation(tmp_path):
     buf.refresh()
     assert len(buf) == 24 and buf.games_seen == 4
     all_states, all_policy, _ = buf.positions()
-    obs, pol, _, _ = buf.sample(64, rng)
+    obs, pol, *_ = buf.sample(64, rng)
     perm = game.spec.action_permutations
     for o, p in zip(obs, pol):
         found = False
@@ -234,25 +234,38 @@ def test_go9_ownership_is_stored_and_augmented_like_the_stone_planes(tmp_path):
     assert plain.ownership is not None and np.all(plain.ownership[plain.obs[:, 0] == 1] == 1)
 
 
-def test_ownership_only_when_every_shard_of_the_window_has_it(tmp_path):
-    game, states = _go9_positions(n_games=2, plies=10)
+def test_a_mixed_window_samples_ownership_with_weight_0_where_there_is_none(tmp_path):
+    """An old shard without ownership does not switch ownership off for the whole window: its
+    positions come with weight 0 (zero target), the others with their stored weight (1 if the
+    shard predates ownership_weight, 0 for a resigned game)."""
+    game, states = _go9_positions(n_games=3, plies=10)
     policy = np.full((10, 82), 1 / 82, np.float32)
     write_shard(tmp_path, 0, 0, states[0], policy, np.zeros(10, np.float32), 1)   # no ownership
     write_shard(tmp_path, 0, 1, states[1], policy, np.zeros(10, np.float32), 1,
-                ownership=game.ownership(states[1]))
-    buf = ReplayBuffer(tmp_path, game, 15)
+                ownership=game.ownership(states[1]))                # no weights: all exact
+    write_shard(tmp_path, 0, 2, states[2], policy, np.zeros(10, np.float32), 1,
+                ownership=np.zeros((10, 9, 9), np.int8), ownership_weight=np.zeros(10, np.uint8))
+    buf = ReplayBuffer(tmp_path, game, 30)
     buf.refresh()
-    assert not buf.has_ownership and buf.sample(4, np.random.default_rng()).ownership is None
-    buf.window_positions = 10                            # the old shard leaves the window
-    buf._evict()
-    assert buf.has_ownership and buf.sample(4, np.random.default_rng()).ownership.shape == (4, 9, 9)
+    assert buf.has_ownership
+    np.testing.assert_array_equal(buf.ownership_weights(), np.repeat([0.0, 1.0, 0.0], 10))
+    own = buf.ownership_targets()
+    assert not own[:10].any() and not own[20:].any()
+    np.testing.assert_array_equal(own[10:20], game.ownership(states[1]))
+    batch = buf.sample(64, np.random.default_rng(0), augment=False)
+    assert batch.ownership.shape == (64, 9, 9) and batch.ownership_weight.shape == (64,)
+    assert 0 < batch.ownership_weight.sum() < 64
+    assert not batch.ownership[batch.ownership_weight == 0].any()
+    exact = batch.ownership_weight == 1
+    assert np.all(batch.ownership[exact][batch.obs[exact, 0] == 1] == 1)
 
 
 def test_samples_of_games_without_ownership_have_none(tmp_path, game):
     _write_games(tmp_path, game, 3)
     buf = ReplayBuffer(tmp_path, game, 1000)
     buf.refresh()
-    assert buf.sample(8, np.random.default_rng()).ownership is None
+    batch = buf.sample(8, np.random.default_rng())
+    assert batch.ownership is None and batch.ownership_weight is None
 
 
 def test_ownership_of_the_wrong_shape_is_a_bad_shard(tmp_path):

@@ -97,6 +97,10 @@ def test_go9_ownership_targets_are_the_final_board_from_each_side_to_move():
         own = g.ownership_targets
         assert own.dtype == np.int8 and own.shape == (len(g.actions), 9, 9)
         final = _replay(game, g.actions)
+        if not game.terminal(final[None])[0]:         # capped by max_moves: no scored end
+            assert not own.any() and not g.ownership_weight.any()
+            continue
+        np.testing.assert_array_equal(g.ownership_weight, np.ones(len(g.actions)))
         # Sign, independent of Go9.ownership's own convention: a Black stone on the final board
         # is +1 for positions with Black to move and -1 for positions with White to move.
         grid = game.grid(final)
@@ -111,7 +115,9 @@ def test_go9_ownership_targets_are_the_final_board_from_each_side_to_move():
         np.testing.assert_array_equal(black_view[0], final_view)
 
 
-def test_go9_resigned_game_takes_its_last_board_as_it_stands():
+def test_go9_resigned_or_capped_games_have_ownership_weight_0():
+    """The last board of a resigned game is not its score (the resigner's dead stones would be
+    labelled its own): such games carry a zero target and weight 0, like move-capped ones."""
     game = make("go9")
 
     def gloomy_for_white(states):       # White believes it is lost and resigns on its 2nd move
@@ -125,10 +131,15 @@ def test_go9_resigned_game_takes_its_last_board_as_it_stands():
     for g in finished:
         assert g.resigned and len(g.actions) == 4
         final = _replay(game, g.actions)          # White's resigning move is on the board
-        to_play = game.to_play(g.states)
-        expected = np.where(to_play == game.to_play(final[None])[0], 1, -1)[:, None, None] \
-            * game.ownership(final[None])
-        np.testing.assert_array_equal(g.ownership_targets, expected)
+        assert game.ownership(final[None]).any()  # the board as it stands would give a target
+        assert g.ownership_targets.shape == (4, 9, 9) and not g.ownership_targets.any()
+        assert g.ownership_weight.dtype == np.float32
+        np.testing.assert_array_equal(g.ownership_weight, np.zeros(4))
+    capped = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
+                      SelfPlaySettings(num_games=2, max_moves=6), seed=1)
+    for g in play_until(capped, uniform_evaluator(game.spec.num_actions), 2):
+        if not game.terminal(_replay(game, g.actions)[None])[0]:
+            assert not g.ownership_targets.any() and not g.ownership_weight.any()
 
 
 def test_games_without_ownership_have_no_targets():

@@ -189,3 +189,34 @@ def test_ownership_kl_is_the_cross_entropy_of_the_tanh_head_and_never_stuck():
     # on tanh would give (o - t)(1 - o^2) ~ 0.02.
     np.testing.assert_allclose(z.grad.numpy(), (2 * (p - q) / 4).numpy(), atol=1e-6)
     assert abs(z.grad[0, 2].item()) > 0.45
+
+
+def test_weighted_ownership_loss_ignores_weight_0_rows():
+    torch.manual_seed(0)
+    z = torch.randn(4, 3, 3)
+    t = torch.randint(-1, 2, (4, 3, 3)).float()
+    w = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    manual = (ownership_kl(z[0:1], t[0:1]) + ownership_kl(z[2:3], t[2:3])) / 2
+    assert ownership_kl(z, t, w).item() == pytest.approx(manual.item(), rel=1e-6)
+    # whatever the weight-0 rows hold (even non-finite logits) does not matter
+    z2, t2 = z.clone(), t.clone()
+    z2[1], t2[3] = float("nan"), 1.0
+    assert ownership_kl(z2, t2, w).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert ownership_kl(z, t, torch.zeros(4)).item() == 0.0
+    assert ownership_kl(z, t, torch.ones(4)).item() == pytest.approx(ownership_kl(z, t).item())
+
+
+def test_train_step_uses_the_ownership_weights():
+    game, batch = _go9_batch(n=8)
+    cfg = load_config("go9_tiny", ["model.blocks=1", "model.channels=16"])
+    torch.manual_seed(0)
+    trainer = Trainer.create(cfg, game, "cpu")
+    w = np.array([1, 0, 1, 0, 0, 1, 0, 0], np.float32)
+    with torch.no_grad():
+        trainer.net.train()                 # batch-norm statistics as in the step
+        _, _, z = trainer.net.forward_all(torch.as_tensor(batch[0]), ownership_logits=True)
+    own = torch.as_tensor(batch[3])
+    expected = ownership_kl(z[w == 1], own[w == 1]).item()
+    stats = trainer.train_step((*batch, w))
+    assert stats["ownership_loss"] == pytest.approx(expected, rel=1e-4)
+    assert trainer.train_step((*batch, np.zeros(8, np.float32)))["ownership_loss"] == 0.0
