@@ -3,6 +3,7 @@ training with the ownership head -> gate; SGF records of the self-play games."""
 import math
 
 import numpy as np
+import torch
 
 from test_loop import assert_run_is_whole, stored_games
 
@@ -11,6 +12,8 @@ from azero.games import make
 from azero.loop import Limits, run_loop
 from azero.records import read_records
 from azero.rundir import RunDir
+from azero.replay import ReplayBuffer
+from azero.train import Trainer
 
 
 def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
@@ -24,7 +27,9 @@ def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
     games = stored_games(run)
     assert games > 0
 
-    # Every shard holds int8 ownership targets [N, 9, 9] beside the positions. The worker writes
+    # Every shard holds int8 ownership targets [N, 9, 9] and their weights [N] beside the
+    # positions (go9_tiny plays to the rules' end, so every game has its exact target, weight 1;
+    # a resigned or capped game would have weight 0 and a zero target). The worker writes
     # each game's record just before adding it to a shard, so the shards' games (in order) are
     # the records' games: replaying a record gives the final board, on which a Black stone is +1
     # for every position of that game with Black to move and -1 for those with White to move.
@@ -34,8 +39,9 @@ def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
     shard_games = []
     for shard in sorted(run.replay.glob("shard-*.npz")):
         with np.load(shard) as data:
-            own, states = data["ownership"], data["states"]
+            own, states, weight = data["ownership"], data["states"], data["ownership_weight"]
         assert own.dtype == np.int8 and own.shape == (len(states), 9, 9)
+        assert np.all(weight == 1)
         starts = np.flatnonzero(game.move_number(states) == 0)
         shard_games += [(states[a:b], own[a:b]) for a, b in zip(starts, [*starts[1:], len(states)])]
     assert len(shard_games) == games
@@ -49,9 +55,22 @@ def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
         assert (grid >= 0).any()
         assert np.all(black_view[:, grid == 0] == 1) and np.all(black_view[:, grid == 1] == -1)
 
-    # The trainer learnt from them.
+    # The trainer learns from them: a batch drawn from the run's replay (targets and weights
+    # as the loop's trainer gets them) is fitted, its ownership loss falling well below the
+    # first step's (broken targets, weights or loss would leave it flat or zero).
     train = [r for r in run.read_metrics() if r["event"] == "train"]
     assert train and all(math.isfinite(r["ownership_loss"]) for r in train)
+    buffer = ReplayBuffer(run.replay, game, config.replay.window_positions)
+    buffer.refresh()
+    batch = buffer.sample(32, np.random.default_rng(0))
+    assert batch.ownership_weight.sum() == 32 and batch.ownership.any()
+    torch.manual_seed(0)
+    fit = load_config("go9_tiny", ["train.lr=3e-3", "train.lr_schedule=constant"])
+    trainer = Trainer.create(fit, game, "cpu")
+    first = trainer.train_step(batch)["ownership_loss"]
+    for _ in range(80):
+        last = trainer.train_step(batch)["ownership_loss"]
+    assert 0 < last < 0.7 * first, (first, last)
     gates = [r for r in run.read_metrics() if r["event"] == "gate"]
     assert len(gates) == 1 and gates[0]["games"] > 0
 
