@@ -39,6 +39,10 @@ FAKE_ENGINE = textwrap.dedent('''
                 sys.exit(3)
             if mode == "hang":
                 time.sleep(60)
+            if mode == "closeout":                 # closes its output, keeps running
+                import os
+                os.close(1)
+                time.sleep(60)
             if mode == "error":
                 print(f"?{cid} no moves today\\n", flush=True)
                 continue
@@ -195,3 +199,34 @@ def test_mcts_rollout_against_gnugo_games(level):
                 "kgs-genmove_cleanup" if black is gnugo else "genmove",
                 "kgs-genmove_cleanup" if white is gnugo else "genmove"))
             assert r.reason in ("two passes", "resignation", "move limit")
+
+
+def test_an_error_drops_the_engines_whose_answers_are_pending(fake):
+    """Row 0's genmove fails while row 1's answer is still queued: row 1's engine must not be
+    kept, or its next command would read the stale genmove answer as its own."""
+    player = GtpPlayer(GAME, GtpEngineSpec(label="fake", argv=tuple(fake("error"))))
+    player.begin(2)
+    states = GAME.initial_states(2)
+    with pytest.raises(GtpEngineError, match="no moves today"):
+        player.act(states, np.array([True, True]))
+    assert player._engines[1] is None                    # dropped (killed), not reused
+    with pytest.raises(GtpEngineError, match="no moves today"):   # fresh engines, same error
+        player.act(states, np.array([True, True]))
+    player.close()
+
+
+def test_command_is_refused_while_answers_are_pending(fake):
+    with GtpClient(fake("pass"), name="fake") as engine:
+        engine.send("genmove b")
+        assert engine.pending == 1
+        with pytest.raises(GtpEngineError, match="pending"):
+            engine("name")
+        assert engine.receive().text == "pass"           # the answer still pairs up
+        assert engine.pending == 0 and engine("name") == ""
+
+
+def test_engine_that_closes_its_output_but_lingers_is_killed(fake):
+    with GtpClient(fake("closeout"), name="fake") as engine:
+        with pytest.raises(GtpEngineError, match="closed its output"):
+            engine("genmove b")
+        assert not engine.alive

@@ -131,6 +131,24 @@ class GtpPlayer:
     def act(self, states: np.ndarray, active: np.ndarray) -> Decision:
         if not self._engines:
             self.begin(len(states))
+        try:
+            return self._act(states, active)
+        except BaseException:
+            # Answers other engines still owe would be read by their next commands as the
+            # answers to those: drop (kill) those engines; `_engine` restarts them on demand.
+            self._drop_engines_with_pending_answers()
+            raise
+
+    def _drop_engines_with_pending_answers(self) -> None:
+        for row, engine in enumerate(self._engines):
+            if engine is not None and engine.pending:
+                engine.kill()
+                engine.close(timeout=0.1)
+                self._engines[row] = None
+                self._known[row] = None
+                self._generated[row] = None
+
+    def _act(self, states: np.ndarray, active: np.ndarray) -> Decision:
         actions = np.full(len(states), self.pass_action, dtype=np.int64)
         asked = []
         for row in np.flatnonzero(active):

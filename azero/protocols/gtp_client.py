@@ -123,8 +123,19 @@ class GtpClient:
             raise self._error(command, f"answered '? {text}'", with_stderr=False)
         return response
 
+    @property
+    def pending(self) -> int:
+        """Commands sent whose answers were not received yet."""
+        return len(self._pending)
+
     def command(self, command: str, timeout: float | None = None, *,
                 check: bool = True) -> GtpResponse:
+        """Send and wait. Refused (GtpEngineError) while answers to earlier `send`s are pending:
+        the answer read would be theirs, not this command's."""
+        if self._pending:
+            raise GtpEngineError(
+                f"{self.name}: command '{command}' refused: {len(self._pending)} earlier "
+                f"answer(s) pending ({', '.join(c for _, c in self._pending)}); receive them first")
         self.send(command)
         return self.receive(timeout, check=check)
 
@@ -155,7 +166,12 @@ class GtpClient:
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
-                self._proc.wait(timeout=5)
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+                    raise self._error(command, "the engine closed its output without exiting; "
+                                               "it was killed") from None
                 raise self._error(command, f"the engine exited (status "
                                            f"{self._proc.returncode}) before answering")
             self._buffer += chunk
