@@ -250,16 +250,32 @@ def gate(candidate: Player | str | os.PathLike, best: Player | str | os.PathLike
     if not cfg.enabled:
         return GateResult(True, "gating disabled: every candidate becomes best",
                           MatchStats(0, 0, 0), None)
-    players = [p if not isinstance(p, (str, os.PathLike))
-               else make_player(p, game, simulations=cfg.num_simulations, seed=seed + i,
-                                device=device, name=name)
-               for i, (p, name) in enumerate(((candidate, "candidate"), (best, "best")))]
+    given = (candidate, best)
+    players: list = []
+
+    def close_made() -> None:
+        # players made here from specs (GTP engines hold processes); the caller's stay open
+        for p, g in zip(players, given):
+            if p is not g and callable(getattr(p, "close", None)):
+                p.close()
+
+    try:
+        for i, (p, name) in enumerate(((candidate, "candidate"), (best, "best"))):
+            players.append(p if not isinstance(p, (str, os.PathLike))
+                           else make_player(p, game, simulations=cfg.num_simulations,
+                                            seed=seed + i, device=device, name=name))
+    except BaseException:
+        close_made()
+        raise
     sprt_cfg = SprtConfig(elo0=cfg.sprt_elo0, elo1=cfg.sprt_elo1, alpha=cfg.sprt_alpha,
                           beta=cfg.sprt_beta)
     match_cfg = MatchConfig(games=cfg.games, in_flight=in_flight,
                             opening_plies=cfg.opening_plies, sprt=sprt_cfg, seed=seed)
-    result = run_match(game, players[0], players[1], match_cfg, records=records,
-                       info={"match": "gate"})
+    try:
+        result = run_match(game, players[0], players[1], match_cfg, records=records,
+                           info={"match": "gate"})
+    finally:
+        close_made()
     stats, verdict = result.stats, result.sprt
     if verdict is not None and verdict.decision == "H1":
         promoted, reason = True, f"SPRT accepted H1 (candidate >= {cfg.sprt_elo1:+g} Elo)"

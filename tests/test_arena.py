@@ -167,3 +167,41 @@ def test_arena_command(tmp_path, capsys):
     assert "W/D/L" in out and "Elo" in out and "SPRT" in out
     assert "H1 accepted" in out
     assert read_records(GAME, records)
+
+
+def _closing_players(monkeypatch, module, fail_on=None):
+    """make_player in `module` returns random players that record their close(); the
+    `fail_on`-th one made raises instead."""
+    closed, made = [], []
+    real = make_player
+
+    def fake_make_player(spec, game, **kw):
+        if fail_on is not None and len(made) == fail_on:
+            raise PlayerSpecError("no such player")
+        p = real("random", game, seed=len(made))
+        p.close = lambda p=p: closed.append(p)
+        made.append(p)
+        return p
+
+    monkeypatch.setattr(module, "make_player", fake_make_player)
+    return made, closed
+
+
+def test_arena_command_closes_its_players(tmp_path, monkeypatch):
+    import azero.commands.arena as arena_command
+    made, closed = _closing_players(monkeypatch, arena_command)
+    assert main(["arena", "--a", "x", "--b", "y", "--games", "2", "--no-sprt", "--quiet",
+                 "--records", str(tmp_path / "r.jsonl")]) == 0
+    assert len(made) == 2 and closed == made
+    made, closed = _closing_players(monkeypatch, arena_command, fail_on=1)   # B cannot be made
+    assert main(["arena", "--a", "x", "--b", "y", "--games", "2", "--quiet"]) == 2
+    assert len(made) == 1 and closed == made
+
+
+def test_gate_closes_the_players_it_made_but_not_the_callers(monkeypatch):
+    import azero.arena as arena_module
+    made, closed = _closing_players(monkeypatch, arena_module)
+    mine = make_player("random", GAME, seed=9)
+    mine.close = lambda: closed.append(mine)
+    gate("x", mine, GateConfig(games=2, opening_plies=1), game=GAME)
+    assert len(made) == 1 and closed == made

@@ -39,12 +39,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _close(*players) -> None:
+    """Close the players that hold resources (GTP engine processes)."""
+    for p in players:
+        close = getattr(p, "close", None)
+        if callable(close):
+            close()
+
+
 def run(args: argparse.Namespace) -> int:
+    players: list = []
+    try:
+        return _run(args, players)
+    finally:
+        _close(*players)
+
+
+def _run(args: argparse.Namespace, players: list) -> int:
     game = make(args.game)
     try:
         a = make_player(args.a, game, simulations=args.sims, seed=args.seed, device=args.device)
+        players.append(a)
         b = make_player(args.b, game, simulations=args.sims, seed=args.seed + 1,
                         device=args.device)
+        players.append(b)
         sprt_cfg = None if args.no_sprt else SprtConfig(args.elo0, args.elo1, args.alpha,
                                                         args.beta, args.sprt_model)
         cfg = MatchConfig(games=args.games, in_flight=args.in_flight,
