@@ -390,3 +390,17 @@ def test_engine_over_a_network_checkpoint(tmp_path):
     for move, stone in ((first, "X"), (second, "O")):
         assert move == "pass" or point(e, move) == stone
     assert mover.seconds_per_simulation is not None
+
+
+@pytest.mark.parametrize("komi", ["inf", "-inf", "nan", "1e400"])
+def test_a_komi_that_is_not_a_finite_number(komi, capsys):
+    from azero.games.go9.game import Go9
+    with pytest.raises(ValueError, match="finite multiple of 0.5"):
+        Go9(komi=float(komi))
+    e = engine()
+    assert ask(e, f"komi {komi}") == (False, "syntax error")
+    assert ask(e, "komi 6.5") == (True, "")                 # still talking
+    capsys.readouterr()
+    assert main(["gtp", "--ckpt", "mcts-rollout:2", f"--komi={komi}"]) == 2
+    err = capsys.readouterr().err
+    assert "komi must be a finite multiple of 0.5" in err and "Traceback" not in err

@@ -27,6 +27,8 @@ area score), `grid`, and builders `from_diagram` / `from_moves` for tests and to
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kernel_game import KernelGame
@@ -59,8 +61,8 @@ class Go9(KernelGame):
 
     def __init__(self, komi: float = rules.DEFAULT_KOMI):
         komi2 = 2 * float(komi)
-        if komi2 != int(komi2) or abs(komi) > rules.NUM_POINTS:
-            raise ValueError(f"komi must be a multiple of 0.5 within +-81, got {komi!r}")
+        if not math.isfinite(komi2) or komi2 != int(komi2) or abs(komi) > rules.NUM_POINTS:
+            raise ValueError(f"komi must be a finite multiple of 0.5 within +-81, got {komi!r}")
         self.komi = float(komi)
         self._initial = np.zeros(rules.STATE_SIZE, dtype=np.int64)
         self._initial[rules.KOMI2] = int(komi2)
