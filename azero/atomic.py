@@ -21,6 +21,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -40,6 +41,12 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[BinaryIO], None
     (e.g. `lambda f: torch.save(obj, f)` or `lambda f: np.savez(f, **arrays)`)."""
     with atomic_open(path) as f:
         writer(f)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -202,3 +202,13 @@ def test_a_gate_cut_short_by_a_kill_is_owed_on_resume(tmp_path):
     assert not _gate_owed(run, 9, 4)                  # not a checkpoint step
     run.log_metrics("gate", step=8)
     assert not _gate_owed(run, 8, 4)                  # gated
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    from azero.atomic import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644   # readable by others, like open()
