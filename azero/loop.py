@@ -15,6 +15,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ def prepare_run(config: Config) -> RunDir:
     run = RunDir.at(config.run_dir)
     run.make()
     for folder in (run.root, run.replay, run.checkpoints, run.arena):
-        remove_stale_temp_files(folder, older_than=60.0)
+        remove_stale_temp_files(folder)  # we hold the run's lock: every temp file is a dead write's
     atomic_write_bytes(run.config_file, config.to_yaml().encode())
     if not run.trainer_state.exists():
         game = make(config.game)
@@ -123,9 +124,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
         with stop.installed():
             if _gate_owed(run, trainer.step, tc.checkpoint_every_steps):
                 # Killed after the candidate was saved but before its gate finished.
-                with stop.interruptible():
-                    best = _gate(run, config, trainer.step, best, buffer, tb,
-                                 elapsed_before + time.monotonic() - started)
+                best = _gate(run, config, trainer.step, best, buffer, tb,
+                             elapsed_before + time.monotonic() - started)
                 iterations += 1
             while not limits.reached(started, iterations) and not stop.requested:
                 for line in pool.check():
@@ -155,9 +155,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                     trainer.save(run.candidate(trainer.step))
                     trainer.save(run.trainer_state)
                     _prune_candidates(run, tc.keep_checkpoints)
-                    with stop.interruptible():
-                        best = _gate(run, config, trainer.step, best, buffer, tb,
-                                     elapsed_before + time.monotonic() - started)
+                    best = _gate(run, config, trainer.step, best, buffer, tb,
+                                 elapsed_before + time.monotonic() - started)
                     iterations += 1
         if stop.requested:
             stop_reason = "interrupted"
@@ -183,18 +182,21 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
 
 
 class _InterruptFlag:
-    """Ctrl-C handling for the trainer process: while training, SIGINT only sets `requested`
-    and the loop stops between two optimizer steps (never inside one); while gating it raises
-    KeyboardInterrupt at once (the candidate and trainer state are already saved)."""
+    """Ctrl-C handling for the trainer process. The first SIGINT only sets `requested`: the loop
+    stops between two optimizer steps (never inside one), or after the gate under way (raising
+    inside it could land in numba's compiler callbacks, where the exception is lost). A second
+    SIGINT raises KeyboardInterrupt at once; the candidate and trainer state are saved before
+    every gate, so nothing is lost but that gate."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._raise = False
 
     def _handler(self, signum, frame) -> None:
-        self.requested = True
-        if self._raise:
+        if self.requested:
             raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after the current step or gate (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
     def installed(self):
@@ -207,16 +209,6 @@ class _InterruptFlag:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
-
-    @contextlib.contextmanager
-    def interruptible(self):
-        if self.requested:
-            raise KeyboardInterrupt
-        self._raise = True
-        try:
-            yield
-        finally:
-            self._raise = False
 
 
 def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tuple[dict, int]:
