@@ -377,7 +377,7 @@ class ModelSearch(_TreeSearch):
         """root_latents [B, *latent_shape], root_logits float32 [B, A], root_values float32 [B],
         root_legal bool [B, A] (None: all legal). Rows that kept a tree through `advance` reuse
         it and ignore their root arguments."""
-        B, A = self.batch_size, self.num_actions
+        B = self.batch_size
         root_latents = np.ascontiguousarray(root_latents, dtype=self.nodes.dtype)
         if root_latents.shape != (B,) + self.nodes.shape[2:]:
             raise ValueError(f"root_latents must have shape {(B,) + self.nodes.shape[2:]}, "

@@ -1,8 +1,6 @@
-import io
 import os
 import pickle
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
