@@ -141,23 +141,28 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         a_turn = active & (game.to_play(states) == a_side)
         b_turn = active & ~a_turn
         actions = np.zeros(batch, dtype=np.int64)
-        if a_turn.any():
-            actions[a_turn] = a.act(states, a_turn).actions[a_turn]
-        if b_turn.any():
-            actions[b_turn] = b.act(states, b_turn).actions[b_turn]
-        live = np.flatnonzero(active)
+        resigned = np.zeros(batch, dtype=bool)   # the side to move gave up: no move in that row
+        for player, turn in ((a, a_turn), (b, b_turn)):
+            if turn.any():
+                decision = player.act(states, turn)
+                actions[turn] = decision.actions[turn]
+                if decision.resigned is not None:
+                    resigned |= turn & decision.resigned
+        moving = active & ~resigned
+        live = np.flatnonzero(moving)
         states[live] = game.step(states[live], actions[live])
         for row in live:
             moves[row].append(int(actions[row]))
-        a.observe(actions, active)
-        b.observe(actions, active)
+        a.observe(actions, moving)
+        b.observe(actions, moving)
 
-        over = active & (game.terminal(states) | (game.move_number(states) >= max_plies))
+        over = resigned | (moving & (game.terminal(states) | (game.move_number(states) >= max_plies)))
         finished = np.flatnonzero(over)
         pair_completed = False
         for row in finished:
             record = _finish(game, states[row], row_game[row], a_side[row], moves[row],
-                             int(opening_len[row]), a.name, b.name, info)
+                             int(opening_len[row]), a.name, b.name, info,
+                             resigned=bool(resigned[row]))
             score_a = record.info["score_a"]
             wdl[0 if score_a == 1.0 else 1 if score_a == 0.5 else 2] += 1
             records.append(record)
@@ -185,10 +190,15 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
 
 
 def _finish(game, state: np.ndarray, index: int, a_side: int, moves: list[int],
-            opening_plies: int, a_name: str, b_name: str, info: dict | None) -> GameRecord:
-    """The record of a finished game (a game that reached max_game_length unfinished is a draw)."""
+            opening_plies: int, a_name: str, b_name: str, info: dict | None,
+            resigned: bool = False) -> GameRecord:
+    """The record of a finished game: lost by the side to move in `state` if it resigned; a game
+    that reached max_game_length unfinished is a draw."""
     one = state[None]
-    if game.terminal(one)[0]:
+    resigner = int(game.to_play(one)[0]) if resigned else -1
+    if resigned:
+        first_score, adjudicated = (-1.0 if resigner == 0 else 1.0), False
+    elif game.terminal(one)[0]:
         to_move_score = float(game.result(one)[0])                   # +1/0/-1, side to move
         first_score = to_move_score if game.to_play(one)[0] == 0 else -to_move_score
         adjudicated = False
@@ -201,6 +211,8 @@ def _finish(game, state: np.ndarray, index: int, a_side: int, moves: list[int],
                 "score_a": score_a}
     if adjudicated:
         rec_info["adjudicated"] = "draw: reached max_game_length"
+    if resigned:
+        rec_info["resigned"] = players[resigner]
     return GameRecord(game=game.spec.name, players=players, moves=list(moves),
                       result=score_first, opening_plies=opening_plies, info=rec_info)
 
@@ -238,7 +250,7 @@ def gate(candidate: Player | str | os.PathLike, best: Player | str | os.PathLike
     appended to (the game's record format), or None.
     """
     if hasattr(cfg, "gate"):                         # a whole run Config
-        game = game if game is not None else cfg.game
+        game = game if game is not None else cfg.make_game()
         seed = cfg.seed if seed is None else seed
         cfg = cfg.gate
     seed = 0 if seed is None else seed

@@ -117,6 +117,12 @@ class SelfPlayConfig:
 
 
 @dataclass
+class RulesConfig:
+    komi: float | None = _f(None, doc="Go: points added to White's area (null: the rules' "
+                            "default, 7; 7.5 rules out draws)")
+
+
+@dataclass
 class ReplayConfig:
     window_positions: int = _f(100_000, 1, doc="train on the newest this-many positions")
     min_positions_to_train: int = _f(4096, 0, doc="no training before this many positions exist")
@@ -163,6 +169,10 @@ class GateConfig:
     sprt_elo1: float = 50.0
     sprt_alpha: float = _f(0.05, 0, 1, lo_open=True)
     sprt_beta: float = _f(0.05, 0, 1, lo_open=True)
+    anchors: list[str] = _f([], doc="fixed opponents (player specs: random, mcts-rollout:N, "
+                            "gnugo:level=N, gtp:CMD) each newly promoted network plays, for an "
+                            "Elo progression against references that do not move")
+    anchor_games: int = _f(20, 2, doc="games against each anchor (colour-swapped pairs)")
 
 
 @dataclass
@@ -177,6 +187,7 @@ class Config:
     game: str
     run_dir: str = ""                # "" = runs/<game>
     seed: int = 0
+    rules: RulesConfig = field(default_factory=RulesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchSection = field(default_factory=SearchSection)
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
@@ -193,6 +204,21 @@ class Config:
                               f"({self.gate.sprt_elo1} <= {self.gate.sprt_elo0})")
         if self.train.lr_milestones != sorted(self.train.lr_milestones):
             raise ConfigError(f"train.lr_milestones: must be increasing, got {self.train.lr_milestones}")
+
+    def make_game(self):
+        """The game with the rule options of `rules` (unset ones at the game's defaults).
+        Raises ConfigError naming the key for an option the game lacks or a bad value."""
+        from azero.games import make
+        options = {k: v for k, v in dataclasses.asdict(self.rules).items() if v is not None}
+        try:
+            return make(self.game, **options)
+        except TypeError:
+            raise ConfigError(f"rules.{next(iter(options))}: {self.game} has no such rule "
+                              f"(leave it null)") from None
+        except ValueError as e:
+            if not options:
+                raise
+            raise ConfigError(f"rules.{next(iter(options))}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of str/int/float/bool/None/list (safe for YAML and weights_only checkpoints)."""
@@ -459,7 +485,8 @@ def _check_range(key: str, value: Any, meta: Any) -> None:
 
 
 __all__ = [
-    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "ReplayConfig", "SearchSection",
+    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "ReplayConfig", "RulesConfig",
+    "SearchSection",
     "SelfPlayConfig", "TrainConfig", "apply_overrides", "bundled_config_names", "find_config",
     "load_config", "parse_override",
 ]

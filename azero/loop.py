@@ -45,7 +45,6 @@ class Limits:
 def prepare_run(config: Config) -> RunDir:
     """Create the run directory and its first network (generation 0) if missing, and write the
     run's config. Returns the RunDir."""
-    from azero.games import make
     from azero.train import Trainer
 
     run = RunDir.at(config.run_dir)
@@ -54,7 +53,7 @@ def prepare_run(config: Config) -> RunDir:
         remove_stale_temp_files(folder)  # we hold the run's lock: every temp file is a dead write's
     atomic_write_bytes(run.config_file, config.to_yaml().encode())
     if not run.trainer_state.exists():
-        game = make(config.game)
+        game = config.make_game()
         trainer = Trainer.create(config, game, device="cpu")
         trainer.save(run.trainer_state)
     if not run.best.exists():
@@ -66,7 +65,8 @@ def prepare_run(config: Config) -> RunDir:
 
 def _write_best(run: RunDir, model, config: Config, *, step: int, generation: int, elo: float) -> None:
     meta = {"generation": generation, "elo": elo}
-    ckpt.save(run.best, model, step=step, config=config, metadata=meta)
+    ckpt.save(run.generation(generation), model, step=step, config=config, metadata=meta)
+    atomic_write_bytes(run.best, run.generation(generation).read_bytes())
     run.write_best_info({**meta, "step": step})
 
 
@@ -91,7 +91,6 @@ def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None
 def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     from tqdm import tqdm
 
-    from azero.games import make
     from azero.nets import set_torch_threads
     from azero.pool import ProcessWorkerPool
     from azero.replay import ReplayBuffer
@@ -99,7 +98,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     from azero.workers import selfplay_worker
 
     run = prepare_run(config)
-    game = make(config.game)
+    game = config.make_game()
     sp, tc = config.selfplay, config.train
     set_torch_threads(tc.threads, processes=sp.workers + 1)
     trainer = Trainer.from_checkpoint(run.trainer_state, config)
@@ -233,6 +232,8 @@ def _gate_owed(run: RunDir, step: int, every: int) -> bool:
     """Whether the candidate of `step` was saved but its gate never finished (a kill mid-gate)."""
     if step == 0 or step % every or not run.candidate(step).exists():
         return False
+    if (run.read_best_info() or {}).get("step") == step:
+        return False    # promoted already: killed after the promotion, before its record
     return not any(r.get("event") == "gate" and r.get("step") == step for r in run.read_metrics())
 
 
@@ -264,6 +265,13 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
         record.update(new_generation=best["generation"], elo=new_elo)
         record.update(_strength(config, run.best))
     run.log_metrics("gate", **record)
+    if result.promoted and config.gate.anchors:
+        anchors = _anchor_matches(run, config, best["generation"])
+        run.log_metrics("anchors", step=step, generation=best["generation"], **anchors)
+        if tb is not None:
+            for k, v in anchors.items():
+                if k.endswith(("/score", "/elo")) and np.isfinite(v):
+                    tb.add_scalar(k, v, step)
     if tb is not None:
         tb.add_scalar("gate/score", result.stats.score, step)
         tb.add_scalar("gate/promoted", float(result.promoted), step)
@@ -282,11 +290,10 @@ def _strength(config: Config, best_path: Path) -> dict:
     if config.game != "connect4":
         return {}
     from azero.bench import solver
-    from azero.games import make
 
     if not Path(solver.DEFAULT_POSITIONS).is_file():
         return {}
-    game = make(config.game)
+    game = config.make_game()
     positions = solver.load_positions()
     states = solver.position_states(game, positions)
     out = {}
@@ -295,6 +302,42 @@ def _strength(config: Config, best_path: Path) -> dict:
         scores = solver.score_moves(positions, mover(states))["all"]
         out[f"solver/{key}_decisive"] = scores.decisive_accuracy
         out[f"solver/{key}_optimal"] = scores.optimal_rate
+    return out
+
+
+def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
+    """The new best against each fixed opponent in `gate.anchors`: flat figures keyed
+    "anchor/<spec>/<field>" (MatchStats.as_dict: score, elo and its 95% interval, W/D/L). Every game is
+    recorded in arena/anchor-<generation>-<n>.<ext>. Each anchor's match is whole games, no SPRT."""
+    from azero.arena import MatchConfig, run_match
+    from azero.nets import resolve_device
+    from azero.players import make_player
+    from azero.records import record_format
+
+    game = config.make_game()
+    device = str(resolve_device(config.train.device))
+    games = config.gate.anchor_games
+    out: dict = {}
+    for n, spec in enumerate(config.gate.anchors):
+        best = make_player(run.generation(generation), game, simulations=config.gate.num_simulations,
+                           seed=config.seed, device=device, name=f"gen-{generation}")
+        anchor = make_player(spec, game, seed=config.seed + 1)
+        records = run.arena / f"anchor-{generation:04d}-{n}{record_format(config.game).suffix}"
+        if records.is_dir():              # a match cut short by a kill is played afresh
+            shutil.rmtree(records)
+        records.unlink(missing_ok=True)
+        match_cfg = MatchConfig(games=games, in_flight=min(games, 32),
+                                opening_plies=config.gate.opening_plies, sprt=None,
+                                seed=config.seed + generation)
+        try:
+            result = run_match(game, best, anchor, match_cfg, records=records,
+                               info={"match": "anchor", "anchor": spec})
+        finally:
+            for player in (best, anchor):
+                if callable(getattr(player, "close", None)):
+                    player.close()
+        out.update({f"anchor/{spec}/{k}": v for k, v in result.stats.as_dict().items()})
+        log.info("generation %d against %s: %s", generation, spec, result.stats)
     return out
 
 

@@ -7,8 +7,9 @@
         best.pt              the network self-play uses; replaced atomically on promotion
         best.json            {"generation": g, "step": s, "elo": e}: workers poll this small file
         trainer.pt           trainer state (weights, optimizer, step) for resuming
-        candidate-<step>.pt  candidates, kept for reference
-      arena/                 records of gating matches
+        candidate-<step>.pt  candidates, the newest few kept
+        generations/gen-<g>.pt   every promoted network, kept for Elo progressions and replays
+      arena/                 records of gating and anchor matches
       games/                 records of every self-play game (SGF for Go, JSON lines for
                              Connect Four), one file or folder per worker
       metrics.jsonl          one JSON object per event (append-only)
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -69,6 +71,9 @@ class RunDir:
 
     def candidate(self, step: int) -> Path:
         return self.checkpoints / f"candidate-{step:09d}.pt"
+
+    def generation(self, generation: int) -> Path:
+        return self.checkpoints / "generations" / f"gen-{generation:04d}.pt"
 
     @property
     def games(self) -> Path:
@@ -134,7 +139,7 @@ class RunDir:
         an O_APPEND descriptor, so a kill leaves at worst a last line without its newline, which
         `read_metrics` skips."""
         record = {"event": event, "time": time.time(), **fields}
-        line = (json.dumps(record) + "\n").encode()
+        line = (json.dumps(_strict_json(record), allow_nan=False) + "\n").encode()
         fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -154,3 +159,15 @@ class RunDir:
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
         return records
+
+
+def _strict_json(value):
+    """`value` with every infinite or NaN float replaced by None (JSON has no such numbers: an
+    Elo bound after a clean sweep is infinite), so strict JSON parsers read metrics.jsonl."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value

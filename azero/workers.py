@@ -27,7 +27,6 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     signal.signal(signal.SIGTERM, lambda signum, frame: terminating.append(signum))
     from azero import checkpoint as ckpt
     from azero.config import Config
-    from azero.games import make
     from azero.nets import make_evaluator, resolve_device, set_torch_threads
     from azero.records import GameRecord, open_record_writer, record_format
     from azero.replay import ShardWriter
@@ -38,7 +37,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     sp_cfg = config.selfplay
     set_torch_threads(sp_cfg.threads_per_worker, processes=sp_cfg.workers + 1)
     run = RunDir.at(run_dir)
-    game = make(config.game)
+    game = config.make_game()
     device = resolve_device(config.train.device)
 
     generation, net = _load_best(run, game.spec.name, device, ckpt)

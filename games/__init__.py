@@ -17,13 +17,15 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(name: str) -> Game:
+def make(name: str, **options) -> Game:
+    """The game registered as `name`, built with its rule options (Go: komi=7.5). An option the
+    game does not have raises TypeError; a bad value, ValueError."""
     try:
         target = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown game {name!r}; known games: {', '.join(names())}") from None
     module_name, factory = target.split(":")
-    return getattr(importlib.import_module(module_name), factory)()
+    return getattr(importlib.import_module(module_name), factory)(**options)
 
 
 __all__ = ["Game", "GameSpec", "IllegalActionError", "make", "names"]

@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import yaml
 
@@ -125,3 +126,17 @@ def test_search_section_mirrors_search_config():
     assert isinstance(sc, search.SearchConfig) and sc.num_simulations == 48
     assert sc.value_bounds == (-1.0, 1.0)
     assert load_config("connect4", ["search.value_bounds=null"]).search.to_search_config().value_bounds is None
+
+
+def test_rules_komi_reaches_the_game_and_bad_values_name_the_key():
+    game = load_config("go9_tiny", ["rules.komi=7.5"]).make_game()
+    assert game.komi == 7.5
+    state = game.initial_states(1)            # komi travels in the state: scored with 7.5
+    for _ in range(2):
+        state = game.step(state, np.array([81]))
+    assert game.terminal(state)[0] and game.score(state)[0] == -7.5
+    assert load_config("go9_tiny").make_game().komi == 7.0
+    with pytest.raises(ConfigError, match=r"^rules\.komi: .*multiple of 0\.5"):
+        load_config("go9_tiny", ["rules.komi=7.3"]).make_game()
+    with pytest.raises(ConfigError, match=r"^rules\.komi: connect4 has no such rule"):
+        load_config("connect4_tiny", ["rules.komi=7.5"]).make_game()

@@ -75,3 +75,26 @@ def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
     assert len(gates) == 1 and gates[0]["games"] > 0
 
     assert list(run.arena.glob("gate-*/*.sgf"))             # the gate's games, SGF too
+
+
+def test_go9_promoted_network_plays_the_gnu_go_anchor(tmp_path):
+    """The go9 config's anchor: each promoted network plays GNU Go level 1 over GTP (games to
+    the end, recorded as SGF with the run's komi, 7.5 here)."""
+    import pytest
+    from azero.protocols.gtp_client import find_gnugo
+    from azero.records_sgf import read_sgf_records
+    if find_gnugo() is None:
+        pytest.skip("GNU Go is not installed (apt-get install gnugo)")
+    run_dir = tmp_path / "run"
+    config = load_config("go9_tiny", [f"run_dir={run_dir}", "gate.enabled=false", "rules.komi=7.5",
+                                      "gate.anchors=[gnugo:level=1]", "gate.anchor_games=2"])
+    run_loop(config, Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    (anchors,) = [r for r in run.read_metrics() if r["event"] == "anchors"]
+    assert anchors["generation"] == 1 and anchors["anchor/gnugo:level=1/games"] == 2
+    folder = run.arena / "anchor-0001-0"            # go9 records: a folder of .sgf files
+    records = read_sgf_records(make("go9", komi=7.5), folder)
+    assert len(records) == 2 and {r.info["anchor"] for r in records} == {"gnugo:level=1"}
+    assert all("KM[7.5]" in p.read_text() for p in folder.glob("*.sgf"))
+    wins = sum(r.info["score_a"] for r in records)
+    assert wins == 2 * anchors["anchor/gnugo:level=1/score"]

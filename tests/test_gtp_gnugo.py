@@ -124,17 +124,31 @@ def test_illegal_engine_move_names_the_engine(fake):
     player.close()
 
 
-def test_resigning_engine_passes_for_the_rest_of_the_game(fake):
+def test_a_resigning_engine_loses_at_once_and_the_record_says_so(fake, tmp_path):
+    """The engine resigns at its first move: each game ends there, a win for the other side
+    (even where the board would score otherwise), recorded as B+R / W+R in the SGF."""
+    from azero.arena import run_match
+    from azero.records_sgf import read_sgf_records
     gtp_player = GtpPlayer(GAME, GtpEngineSpec(label="quitter", argv=tuple(fake("resign"))))
-    result = play_match(GAME, make_player("random", GAME, seed=1), gtp_player,
-                        MatchConfig(games=2, in_flight=2, opening_plies=2, sprt=None))
+    result = run_match(GAME, make_player("random", GAME, seed=1), gtp_player,
+                       MatchConfig(games=4, in_flight=2, opening_plies=2, sprt=None),
+                       records=tmp_path / "games")
     gtp_player.close()
-    assert result.stats.games == 2 and gtp_player.resignations == 2
+    assert result.stats.games == 4 and result.stats.wins == 4 and gtp_player.resignations == 4
     for record in result.records:
         quitter = 1 if record.players[1] == "quitter" else 0
-        own_moves = [m for ply, m in enumerate(record.moves)
-                     if ply >= record.opening_plies and ply % 2 == quitter]
-        assert own_moves and set(own_moves) == {PASS}
+        assert record.info["resigned"] == "quitter"
+        assert record.result == (1.0 if quitter == 1 else 0.0)
+        own_moves = [ply for ply in range(record.opening_plies, len(record.moves))
+                     if ply % 2 == quitter]
+        assert own_moves == []                     # resigned before its first own move
+    written = read_sgf_records(GAME, tmp_path / "games")
+    assert len(written) == 4
+    for record in written:
+        quitter = 1 if record.players[1] == "quitter" else 0
+        assert record.result == (1.0 if quitter == 1 else 0.0)
+    texts = sorted(p.read_text() for p in (tmp_path / "games").glob("*.sgf"))
+    assert sum("RE[B+R]" in t for t in texts) == 2 and sum("RE[W+R]" in t for t in texts) == 2
 
 
 def test_reconstructing_an_opening_without_captures():

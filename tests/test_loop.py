@@ -216,3 +216,40 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644   # readable by others, like open()
+
+
+def test_promoted_networks_are_kept_and_play_the_anchors(tmp_path):
+    """gate.anchors: every promoted network (gating off: every candidate) is kept as
+    generations/gen-<g>.pt and plays each anchor; the figures go to metrics.jsonl as strict JSON
+    (a clean sweep's infinite Elo as null) and every anchor game is recorded."""
+    import json
+
+    from azero.games import make
+    from azero.records import read_records
+
+    run_dir = tmp_path / "run"
+    config = tiny_config(run_dir, "gate.enabled=false", "gate.anchors=[random, mcts-rollout:8]",
+                         "gate.anchor_games=4")
+    run_loop(config, Limits(iterations=2), progress=False)
+    run = RunDir.at(run_dir)
+    steps = [r["step"] for r in run.read_metrics() if r["event"] == "gate"]
+    assert len(steps) == 2
+    for generation, step in enumerate([0, *steps]):
+        loaded = ckpt.load(run.generation(generation), expected_game="connect4")
+        assert loaded.step == step and loaded.metadata["generation"] == generation
+    assert run.best.read_bytes() == run.generation(2).read_bytes()
+
+    for line in run.metrics.read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON number {c}"))
+    anchors = [r for r in run.read_metrics() if r["event"] == "anchors"]
+    assert [(r["step"], r["generation"]) for r in anchors] == [(steps[0], 1), (steps[1], 2)]
+    game = make("connect4")
+    for r in anchors:
+        for n, spec in enumerate(["random", "mcts-rollout:8"]):
+            wdl = [r[f"anchor/{spec}/{k}"] for k in ("wins", "draws", "losses")]
+            assert sum(wdl) == r[f"anchor/{spec}/games"] == 4
+            assert r[f"anchor/{spec}/score"] == (wdl[0] + 0.5 * wdl[1]) / 4
+            records = read_records(game, run.arena / f"anchor-{r['generation']:04d}-{n}.jsonl")
+            assert len(records) == 4
+            assert {rec.info["anchor"] for rec in records} == {spec}
+            assert sum(rec.info["score_a"] for rec in records) == 4 * r[f"anchor/{spec}/score"]

@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'")
     p.add_argument("--b", required=True, help="player B, as --a")
     p.add_argument("--game", default="connect4", choices=names())
+    p.add_argument("--komi", type=float, default=None,
+                   help="Go: komi of every game (default: the rules' 7; 7.5 rules out draws)")
     p.add_argument("--games", type=int, default=100, help="at most this many games (pairs)")
     p.add_argument("--sims", type=int, default=None,
                    help="search simulations for checkpoint players (default: their config)")
@@ -56,7 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, players: list) -> int:
-    game = make(args.game)
+    try:
+        game = make(args.game) if args.komi is None else make(args.game, komi=args.komi)
+    except TypeError:
+        print(f"azero arena: --komi: {args.game} has no komi", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"azero arena: --komi: {e}", file=sys.stderr)
+        return 2
     try:
         a = make_player(args.a, game, simulations=args.sims, seed=args.seed, device=args.device)
         players.append(a)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class Decision:
     actions: np.ndarray                      # int [B]; meaningful only in the rows asked for
     search: "SearchOutput | None" = None     # the search behind the moves (search players)
+    resigned: np.ndarray | None = None       # bool [B]: rows where the player resigns instead
+                                             # (its action there is ignored); None = no row
 
 
 @runtime_checkable

@@ -23,8 +23,7 @@ stone left to place). That works while no stone was captured before the engine j
 openings of a few plies); otherwise `act` raises GtpEngineError saying so.
 
 Answers: a vertex (checked with our rules: an illegal one is an error naming the engine), "pass",
-or "resign". The arena has no resignation, so a resigning engine passes from then on in that
-game (its opponent can then end the game with a pass, and the position is scored); the count is
+or "resign", which ends that game as a loss for the engine (`Decision.resigned`); the count is
 in `resignations`. An engine that crashes, hangs past the timeout or answers `?` raises
 GtpEngineError (from azero.protocols.gtp_client) with its command line and stderr.
 """
@@ -106,7 +105,6 @@ class GtpPlayer:
         self._engines: list[GtpClient | None] = []
         self._known: list[np.ndarray | None] = []    # the position each engine has, or None
         self._generated: list[int | None] = []       # a move the engine played itself, unobserved
-        self._resigned: list[bool] = []
 
     # ------------------------------------------------------------------ Player
 
@@ -119,14 +117,12 @@ class GtpPlayer:
         self._engines += [None] * (batch_size - len(self._engines))
         self._known = [None] * batch_size
         self._generated = [None] * batch_size
-        self._resigned = [False] * batch_size
 
     def reset(self, rows: np.ndarray | None = None) -> None:
         rows = range(len(self._engines)) if rows is None else np.asarray(rows).reshape(-1)
         for row in rows:
             self._known[int(row)] = None
             self._generated[int(row)] = None
-            self._resigned[int(row)] = False
 
     def act(self, states: np.ndarray, active: np.ndarray) -> Decision:
         if not self._engines:
@@ -150,11 +146,10 @@ class GtpPlayer:
 
     def _act(self, states: np.ndarray, active: np.ndarray) -> Decision:
         actions = np.full(len(states), self.pass_action, dtype=np.int64)
+        resigned = np.zeros(len(states), dtype=bool)
         asked = []
         for row in np.flatnonzero(active):
             row = int(row)
-            if self._resigned[row]:
-                continue
             self._sync(row, states[row])
             colour = int(self.game.to_play(states[row][None])[0])
             self._engines[row].send(f"{self.spec.genmove} {'bw'[colour]}")
@@ -163,8 +158,8 @@ class GtpPlayer:
             engine = self._engines[row]
             reply = engine.receive(self.move_timeout).text.strip()
             if reply.lower() == "resign":
-                self._resigned[row] = True
-                self._known[row] = None
+                resigned[row] = True
+                self._known[row] = None        # the game is over; the next one starts afresh
                 self.resignations += 1
                 continue
             try:
@@ -175,7 +170,7 @@ class GtpPlayer:
                                      f"allow: {e}") from None
             actions[row] = action
             self._generated[row] = action
-        return Decision(actions)
+        return Decision(actions, resigned=resigned)
 
     def observe(self, actions: np.ndarray, active: np.ndarray) -> None:
         for row in np.flatnonzero(active):
