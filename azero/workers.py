@@ -41,7 +41,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     device = resolve_device(config.train.device)
 
     generation, net = _load_best(run, game.spec.name, device, ckpt)
-    evaluator = make_evaluator(net, game, device)
+    evaluator = make_evaluator(net, game, device, snapshot=True)   # remade on a new best
     settings = SelfPlaySettings(
         num_games=sp_cfg.games_per_worker,
         temperature_moves=sp_cfg.temperature_moves,
@@ -96,8 +96,8 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 last_poll = time.monotonic()
                 info = run.read_best_info()
                 if info is not None and info["generation"] != generation:
-                    generation, new_net = _load_best(run, game.spec.name, device, ckpt)
-                    net.load_state_dict(new_net.state_dict())
+                    generation, net = _load_best(run, game.spec.name, device, ckpt)
+                    evaluator = make_evaluator(net, game, device, snapshot=True)
     finally:
         write(writer.flush())
         records.close()

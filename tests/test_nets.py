@@ -84,3 +84,59 @@ def test_resolve_device_and_threads():
         assert set_torch_threads(processes=1000) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def _trained_looking(net: PolicyValueNet, seed: int = 0) -> PolicyValueNet:
+    """Random BatchNorm statistics and affine weights (a fresh net's are 0/1, which would hide a
+    wrong fold) and random weights elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.randn(m.num_features, generator=g))
+                m.bias.copy_(torch.randn(m.num_features, generator=g))
+    return net.eval()
+
+
+def test_fused_for_inference_is_the_same_function_without_batchnorm():
+    from azero.games import make
+    game = make("go9")
+    net = _trained_looking(PolicyValueNet(game.spec.observation_shape, game.spec.num_actions,
+                                          blocks=2, channels=16, ownership=True))
+    fused = net.fused_for_inference()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())   # original intact
+    x = torch.randn(5, *game.spec.observation_shape)
+    with torch.no_grad():
+        for got, want in zip(fused.forward_all(x), net.forward_all(x)):
+            assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
+
+
+def test_snapshot_evaluator_matches_and_keeps_the_weights_it_was_made_with():
+    from azero.games import make
+    game = make("connect4")
+    net = _trained_looking(PolicyValueNet(game.spec.observation_shape, game.spec.num_actions,
+                                          blocks=2, channels=16), seed=1)
+    states = game.initial_states(1)
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(12):                                   # positions along a random game
+        legal = np.flatnonzero(game.legal_mask(states)[0])
+        states = game.step(states, np.array([rng.choice(legal)]))
+        rows.append(states[0])
+    states = np.stack(rows)
+    plain, snap = make_evaluator(net, game, "cpu"), make_evaluator(net, game, "cpu", snapshot=True)
+    first = plain(states)
+    for a, b in zip(first, snap(states)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    with torch.no_grad():                                 # new weights: only `plain` sees them
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    changed = plain(states)
+    assert not np.allclose(changed[0], first[0], atol=1e-2)
+    for a, b in zip(first, snap(states)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for a, b in zip(changed, make_evaluator(net, game, "cpu", snapshot=True)(states)):
+        np.testing.assert_allclose(a, b, atol=1e-4)

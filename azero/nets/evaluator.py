@@ -3,6 +3,7 @@ contract of azero/search.py)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import numpy as np
 import torch
@@ -15,7 +16,8 @@ from .runtime import autocast_dtype, resolve_device
 
 
 def make_evaluator(net: nn.Module, game, device: str | torch.device | None = None, *,
-                   max_batch: int | None = None, amp: bool = True) -> Evaluator:
+                   max_batch: int | None = None, amp: bool = True,
+                   snapshot: bool = False) -> Evaluator:
     """Wrap `net` as an Evaluator for `game`.
 
     evaluator(states [L, S] int64) -> (logits float32 [L, A], values float32 [L]); values are from the
@@ -23,10 +25,22 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
     game.observation(states). One forward pass per call (or per `max_batch` rows), under
     torch.inference_mode, with bf16/fp16 autocast on cuda when `amp`. The net is put in eval mode for
     the call and its previous mode restored, so a trainer may share it.
+
+    snapshot=True: evaluate a copy of the net's weights as they are now, prepared for inference
+    (BatchNorm folded into the convolutions, and on a CPU the channels-last layout oneDNN's
+    convolutions prefer: 1.5-2x faster on the 2-core test box); later changes to `net` are not
+    seen, so make a new evaluator after loading new weights.
     """
     device = resolve_device(device) if device is not None else next(net.parameters()).device
     num_actions = int(game.spec.num_actions)
     dtype = autocast_dtype(device) if amp else None
+    layout = torch.contiguous_format
+    if snapshot:
+        net = net.fused_for_inference() if hasattr(net, "fused_for_inference") else (
+            copy.deepcopy(net).eval())
+        if device.type == "cpu":
+            layout = torch.channels_last
+            net = net.to(memory_format=layout)
 
     def evaluate(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         states = np.asarray(states)
@@ -43,7 +57,8 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
             with torch.inference_mode(), (torch.autocast(device.type, dtype=dtype)
                                           if dtype is not None else contextlib.nullcontext()):
                 for start in range(0, n, step):
-                    x = torch.from_numpy(obs[start:start + step]).to(device, non_blocking=True)
+                    x = torch.from_numpy(obs[start:start + step]).to(
+                        device, non_blocking=True, memory_format=layout)
                     logits, values = net(x)
                     logits_out[start:start + step] = logits.float().cpu().numpy()
                     values_out[start:start + step] = values.float().cpu().numpy()

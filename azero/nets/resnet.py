@@ -10,10 +10,12 @@ The whole shape of the network is one plain dict (`architecture`), stored in che
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 ARCHITECTURE_KIND = "resnet"
 
@@ -94,6 +96,30 @@ class PolicyValueNet(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, value, _ = self.forward_all(obs)
         return logits, value
+
+    def fused_for_inference(self) -> "PolicyValueNet":
+        """An eval-mode copy with every BatchNorm folded into the convolution before it (the
+        same function of the input, to float rounding, while this net's running statistics
+        stay as they are now): fewer passes over the activations, which on a CPU is most of a
+        small net's time. The copy is for inference only (training it would be wrong)."""
+        fused = copy.deepcopy(self).eval()
+
+        def fold(seq: nn.Sequential) -> nn.Sequential:
+            mods, out = list(seq), []
+            while mods:
+                m = mods.pop(0)
+                if isinstance(m, nn.Conv2d) and mods and isinstance(mods[0], nn.BatchNorm2d):
+                    m = fuse_conv_bn_eval(m, mods.pop(0))
+                out.append(m)
+            return nn.Sequential(*out)
+
+        fused.stem = fold(fused.stem)
+        fused.policy_head = fold(fused.policy_head)
+        fused.value_head = fold(fused.value_head)
+        for block in fused.trunk:
+            block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+            block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+        return fused.requires_grad_(False)
 
 
 def architecture_for(spec, model_config) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
         ckpt = checkpoint.load(path, expected_game=game.spec.name, device=device)
     except checkpoint.CheckpointError as e:
         raise PlayerSpecError(str(e)) from e
-    evaluator = nets.make_evaluator(ckpt.model, game, device)
+    evaluator = nets.make_evaluator(ckpt.model, game, device, snapshot=True)
     return evaluator, _search_config_of(ckpt.config)
 
 
