@@ -154,6 +154,42 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path):
     assert "stopped (interrupted)" in out
 
 
+def test_a_second_ctrl_c_stops_a_gate_at_once_and_the_gate_is_owed(tmp_path):
+    """First Ctrl-C during a (long) gate: the gate goes on. Second: the run stops at once with
+    the candidate and trainer state saved; the next start plays the gate it owes."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress",
+           "--set", "gate.games=4000", "--set", "gate.num_simulations=64",
+           "--set", "gate.sprt_alpha=1e-12", "--set", "gate.sprt_beta=1e-12"]   # no early stop
+    run = RunDir.at(run_dir)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
+    deadline = time.monotonic() + 180
+    while not list(run.checkpoints.glob("candidate-*.pt")):      # saved just before its gate
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    (candidate,) = run.checkpoints.glob("candidate-*.pt")
+    step = ckpt.read_payload(candidate)["step"]
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(3.0)
+    assert proc.poll() is None                       # the first press waits for the gate
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - started < 30, err
+    events = run.read_metrics()
+    assert events[-1]["event"] == "stop" and events[-1]["reason"] == "interrupted"
+    assert not [r for r in events if r["event"] == "gate"]
+    assert ckpt.read_payload(run.trainer_state)["step"] == step
+    assert_run_is_whole(run, killed=True)
+
+    summary = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
+    gates = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert summary["iterations"] == 1 and [g["step"] for g in gates] == [step]
+
+
 def _session_members(sid: int) -> list[int]:
     """Live (non-zombie) processes of a session, from /proc."""
     pids = []
