@@ -1,4 +1,4 @@
-"""`azero bench {rules,search,solver}`: measured figures as a table, or `--json` lines."""
+"""`azero bench {rules,search,selfplay,solver}`: measured figures as a table, or `--json` lines."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from azero.bench.report import write_json_lines, write_table
 _TARGETS = {
     "rules": "azero.bench.rules",
     "search": "azero.bench.search",
+    "selfplay": "azero.bench.selfplay",
     "solver": "azero.bench.solver",
 }
 

@@ -1,0 +1,87 @@
+"""Self-play throughput: positions per second of one self-play process (the config's network and
+search, many games in lockstep), with the inference snapshot the workers use beside the plain
+eager PyTorch evaluator, timed alternately in the same run.
+
+A position is one move searched and played in one game; `--games` games advance together, so a
+self-play step adds `--games` positions. The network is the config's architecture with random
+weights (`--ckpt` for a trained one: same cost, other games' lengths), BatchNorm statistics
+randomised so that folding them is not a no-op.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from azero.bench.report import Measurement
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--game", nargs="+", default=["connect4", "go9"],
+                        help="configs to measure (bundled config names)")
+    parser.add_argument("--ckpt", default=None, help="a checkpoint instead of random weights "
+                        "(only with a single --game)")
+    parser.add_argument("--games", type=int, default=None,
+                        help="games in lockstep (default: the config's games_per_worker)")
+    parser.add_argument("--steps", type=int, default=4, help="self-play steps per timed round")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="timed rounds, alternating the two evaluators")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (workers use 1)")
+    parser.add_argument("--device", default="cpu")
+
+
+def _net(config, game, ckpt_path: str | None, device: str):
+    if ckpt_path is not None:
+        from azero import checkpoint
+        return checkpoint.load(ckpt_path, expected_game=game.spec.name, device=device).model
+    from azero.nets import make_net
+    torch.manual_seed(0)
+    net = make_net(game.spec, config.model)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+    return net.to(device).eval()
+
+
+def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
+    from azero.config import load_config
+    from azero.nets import make_evaluator
+    from azero.selfplay import SelfPlay, SelfPlaySettings
+
+    config = load_config(name)
+    game = config.make_game()
+    net = _net(config, game, args.ckpt, args.device)
+    games = args.games or config.selfplay.games_per_worker
+    evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
+                  "eager": make_evaluator(net, game, args.device)}
+    runs = {k: SelfPlay(game, config.search.to_search_config(), SelfPlaySettings(num_games=games),
+                        seed=np.random.SeedSequence(0)) for k in evaluators}
+    seconds = dict.fromkeys(evaluators, 0.0)
+    for k, evaluator in evaluators.items():               # warm-up: first calls, allocations
+        list(runs[k].play_move(evaluator))
+    for _ in range(args.rounds):
+        for k, evaluator in evaluators.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                list(runs[k].play_move(evaluator))
+            seconds[k] += time.perf_counter() - t0
+    positions = games * args.steps * args.rounds
+    s = config.search
+    label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, {games} games "
+             f"x {s.num_simulations} {s.algorithm} sims, {args.threads} thread(s), {args.device}")
+    yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
+                      peer="same, eager torch evaluator (no BN folding)",
+                      peer_value=positions / seconds["eager"])
+
+
+def measure(args: argparse.Namespace) -> Iterator[Measurement]:
+    if args.ckpt is not None and len(args.game) != 1:
+        raise SystemExit("azero bench selfplay: --ckpt needs exactly one --game")
+    torch.set_num_threads(args.threads)
+    for name in args.game:
+        yield from measure_game(name, args)

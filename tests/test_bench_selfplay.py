@@ -1,0 +1,24 @@
+"""`azero bench selfplay`: the JSON fields every bench prints, and rates that are real counts."""
+import json
+import subprocess
+import sys
+
+
+def test_bench_selfplay_json_lines_for_both_games():
+    out = subprocess.run([sys.executable, "-m", "azero.cli", "bench", "selfplay", "--json",
+                          "--game", "connect4_tiny", "go9_tiny", "--games", "4", "--steps", "2",
+                          "--rounds", "1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["name"].split()[0] for r in rows] == ["connect4_tiny", "go9_tiny"]
+    for r in rows:
+        assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio"}
+        assert r["unit"] == "positions/s" and r["value"] > 0 and r["peer_value"] > 0
+        assert abs(r["ratio"] - r["value"] / r["peer_value"]) < 1e-9
+        assert "4 games" in r["name"]
+
+
+def test_bench_selfplay_ckpt_needs_one_game(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "azero.cli", "bench", "selfplay", "--ckpt",
+                          str(tmp_path / "x.pt")], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--ckpt needs exactly one --game" in out.stderr
