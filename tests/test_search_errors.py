@@ -199,3 +199,28 @@ def test_python_face_argument_errors():
         search.advance(np.zeros(2, np.float64))
     with pytest.raises(IndexError):
         search.reset([0, 7])
+
+
+def test_an_exponential_draw_of_zero_still_gives_finite_gumbel_noise():
+    """numpy's float32 exponential returns exactly 0 about once in 7 million draws; -log(0) must
+    not reach the core (it refuses non-finite noise), or self-play workers die now and then."""
+    game = RandomTree(5, 6)
+    roots = game.roots(np.arange(3) + 1)
+    roots = roots[~game.terminal(roots)]
+    search = BatchedSearch(game, SearchConfig(num_simulations=8), len(roots))
+
+    class ZeroDraws:
+        def __init__(self, rng):
+            self.rng = rng
+
+        def standard_exponential(self, size, dtype):
+            out = self.rng.standard_exponential(size=size, dtype=dtype)
+            out[0, 0] = 0.0
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    search.rng = ZeroDraws(search.rng)
+    out = search.run(roots, game.evaluate)
+    assert (out.visit_counts.sum(axis=1) >= 8).all()
