@@ -29,6 +29,23 @@ _KERNEL_NAMES = ("STATE_SIZE", "PLY", "STATUS", "ONGOING",
                  "step", "step_with_info", "legal_mask", "result", "observation")
 
 
+ANSI_RESET = "\x1b[0m"
+
+
+def render_row(row: np.ndarray, pieces: tuple[str, str], ansi: tuple[str, str], *,
+               color: bool, marked_col: int = -1) -> str:
+    """One board row as text: each cell 3 characters, " X " for player 0's piece (pieces[0];
+    wrapped in ansi[0] ... reset when `color`), " . " for an empty cell (row value < 0), and the
+    cell at `marked_col` in brackets, "[X]" (the last move)."""
+    cells = []
+    for c, p in enumerate(row):
+        piece = "." if p < 0 else pieces[p]
+        if color and p >= 0:
+            piece = ansi[p] + piece + ANSI_RESET
+        cells.append(f"[{piece}]" if c == marked_col else f" {piece} ")
+    return "".join(cells)
+
+
 class KernelGame:
     rules: ModuleType      # the game's rules module, with the names in _KERNEL_NAMES
     spec: GameSpec
@@ -166,3 +183,16 @@ class KernelGame:
     def describe(self, state: np.ndarray) -> str:
         """One-line description of a state [S] for messages."""
         raise NotImplementedError
+
+    def play_texts(self, moves, where=lambda i, text: f"move {i + 1} ({text!r})") -> np.ndarray:
+        """Moves in the game's notation (parse_action), played from the start -> state [S].
+        Raises ValueError (IllegalActionError for an illegal move) starting with `where(i,
+        text)` for the offending move."""
+        states = self.initial_states(1)
+        for i, text in enumerate(moves):
+            try:
+                action = self.parse_action(states[0], text)
+            except ValueError as e:
+                raise type(e)(f"{where(i, text)}: {e}") from None
+            states = self.step(states, np.array([action]))
+        return states[0]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernel_game import KernelGame
+from ..kernel_game import KernelGame, render_row
 from ..protocol import GameSpec, IllegalActionError
 from . import rules
 
@@ -33,7 +33,6 @@ _PERMUTATIONS = np.stack([np.arange(rules.COLUMNS, dtype=np.int64), _MIRROR])   
 _PERMUTATIONS.flags.writeable = False
 _PIECES = ("X", "O")
 _ANSI = ("\x1b[1;31m", "\x1b[1;33m")     # red, yellow
-_ANSI_RESET = "\x1b[0m"
 
 
 class ConnectFour(KernelGame):
@@ -116,15 +115,9 @@ class ConnectFour(KernelGame):
         numbers = "".join(f" {c + 1} " for c in range(rules.COLUMNS)).rstrip()
         lines = [numbers]
         for r in range(rules.ROWS):
-            cells = []
-            for c in range(rules.COLUMNS):
-                p = grid[r, c]
-                piece = "." if p < 0 else _PIECES[p]
-                if color and p >= 0:
-                    piece = _ANSI[p] + piece + _ANSI_RESET
-                marked = r == marked_row and c == last_action
-                cells.append(f"[{piece}]" if marked else f" {piece} ")
-            lines.append("".join(cells).rstrip())
+            marked_col = last_action if r == marked_row else -1
+            lines.append(render_row(grid[r], _PIECES, _ANSI, color=color,
+                                    marked_col=marked_col).rstrip())
         lines.append(numbers)
         lines.append(self._outcome(state))
         return "\n".join(lines)
@@ -134,15 +127,7 @@ class ConnectFour(KernelGame):
         """A move string of 1-indexed column digits, e.g. "4453" (first player column 4, second
         player column 4, ...) -> state [S]. Raises ValueError (IllegalActionError for a full
         column or a move after the game ended) naming the offending move."""
-        game = cls()
-        states = game.initial_states(1)
-        for i, ch in enumerate(moves):
-            try:
-                action = game.parse_action(states[0], ch)
-            except ValueError as e:
-                raise type(e)(f"move {i + 1} of {moves!r}: {e}") from None
-            states = game.step(states, np.array([action]))
-        return states[0]
+        return cls().play_texts(moves, where=lambda i, _: f"move {i + 1} of {moves!r}")
 
     def describe(self, state: np.ndarray) -> str:
         """One-line description of a state [S] for messages: ply, side to move and the board rows

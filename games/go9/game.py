@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from ..kernel_game import KernelGame
+from ..kernel_game import KernelGame, render_row
 from ..protocol import GameSpec, IllegalActionError
 from . import rules
 
@@ -39,7 +39,6 @@ COLUMN_LETTERS = "ABCDEFGHJ"
 _STONES = ("X", "O")
 _NAMES = ("Black", "White")
 _ANSI = ("\x1b[1;34m", "\x1b[1;33m")    # blue for Black, yellow for White (readable on dark/light)
-_ANSI_RESET = "\x1b[0m"
 
 _PERMUTATIONS = np.concatenate(
     [rules.POINT_PERM, np.full((rules.NUM_SYMMETRIES, 1), rules.PASS, dtype=np.int64)], axis=1)
@@ -185,15 +184,10 @@ class Go9(KernelGame):
         letters = "   " + " ".join(f" {c}" for c in COLUMN_LETTERS)
         lines = [letters]
         for r in range(rules.SIZE):
-            cells = []
-            for c in range(rules.SIZE):
-                p = grid[r, c]
-                piece = "." if p < 0 else _STONES[p]
-                if color and p >= 0:
-                    piece = _ANSI[p] + piece + _ANSI_RESET
-                marked = last_action is not None and last_action == r * rules.SIZE + c
-                cells.append(f"[{piece}]" if marked else f" {piece} ")
-            lines.append(f"{rules.SIZE - r:2d} " + "".join(cells) + f" {rules.SIZE - r}")
+            on_row = last_action is not None and last_action // rules.SIZE == r
+            marked_col = last_action % rules.SIZE if on_row else -1
+            row = render_row(grid[r], _STONES, _ANSI, color=color, marked_col=marked_col)
+            lines.append(f"{rules.SIZE - r:2d} {row} {rules.SIZE - r}")
         lines.append(letters)
         lines.append(self._outcome(state))
         return "\n".join(lines)
@@ -210,16 +204,7 @@ class Go9(KernelGame):
     def from_moves(self, moves) -> np.ndarray:
         """Moves as GTP vertices, a list or one blank-separated string ("E5 D4 pass C3"), played
         from the empty board -> state [S]. Raises ValueError naming the offending move."""
-        if isinstance(moves, str):
-            moves = moves.split()
-        states = self.initial_states(1)
-        for i, text in enumerate(moves):
-            try:
-                action = self.parse_action(states[0], text)
-            except ValueError as e:
-                raise type(e)(f"move {i + 1} ({text!r}): {e}") from None
-            states = self.step(states, np.array([action]))
-        return states[0]
+        return self.play_texts(moves.split() if isinstance(moves, str) else moves)
 
     def from_diagram(self, diagram: str, to_play: int | str = 0, ply: int | None = None
                      ) -> np.ndarray:
