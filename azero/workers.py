@@ -70,7 +70,9 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     try:
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
-            for g in selfplay.play_move(evaluator):
+            finished = selfplay.play_move(evaluator)
+            tally.played += sp_cfg.games_per_worker          # one move in every game
+            for g in finished:
                 tally.add(g)
                 player = f"{config.game}-generation-{generation}"
                 records.write(GameRecord(
@@ -122,11 +124,13 @@ class _Tally:
         out = {}
         if hasattr(self, "since"):
             seconds = max(1e-9, now - self.since)
+            # positions: of the games finished (stored); positions_per_second: moves searched
+            # and played, finished or not (games finish in bursts, moves do not).
             out = {"games": self.games, "positions": self.positions, "resigned": self.resigned,
                    "resign_checked": self.resign_checked,
                    "false_resignations": self.false_resignations,
-                   "positions_per_second": self.positions / seconds}
-        self.games = self.positions = self.resigned = 0
+                   "positions_per_second": self.played / seconds}
+        self.games = self.positions = self.resigned = self.played = 0
         self.resign_checked = self.false_resignations = 0
         self.since = now
         return out
