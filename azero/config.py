@@ -210,14 +210,14 @@ class Config:
         Raises ConfigError naming the key for an option the game lacks or a bad value."""
         from azero.games import make
         options = {k: v for k, v in dataclasses.asdict(self.rules).items() if v is not None}
+        if not options:
+            return make(self.game)
         try:
             return make(self.game, **options)
         except TypeError:
             raise ConfigError(f"rules.{next(iter(options))}: {self.game} has no such rule "
                               f"(leave it null)") from None
         except ValueError as e:
-            if not options:
-                raise
             raise ConfigError(f"rules.{next(iter(options))}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:

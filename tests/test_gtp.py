@@ -404,3 +404,29 @@ def test_a_komi_that_is_not_a_finite_number(komi, capsys):
     assert main(["gtp", "--ckpt", "mcts-rollout:2", f"--komi={komi}"]) == 2
     err = capsys.readouterr().err
     assert "komi must be a finite multiple of 0.5" in err and "Traceback" not in err
+
+
+def test_a_player_that_resigns_makes_genmove_answer_resign():
+    """A PlayerMover over a player that resigns (an external engine) answers `resign`, with no
+    move played, even with our own resignation threshold off."""
+    from azero.players import Decision
+    from azero.protocols.gtp import PlayerMover
+
+    class Quitter:
+        name = "quitter"
+
+        def begin(self, n):
+            pass
+
+        def reset(self, rows=None):
+            pass
+
+        def act(self, states, active):
+            return Decision(np.zeros(len(states), np.int64), resigned=np.ones(len(states), bool))
+
+        def observe(self, actions, active):
+            pass
+
+    e = GtpEngine(PlayerMover(Quitter()), GAME, log=io.StringIO(), resign_threshold=None)
+    assert ask(e, "genmove b") == (True, "resign")
+    assert ask(e, "genmove b") == (True, "resign") and e.moves == []

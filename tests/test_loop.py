@@ -1,6 +1,7 @@
 """The main job end to end on a tiny config: self-play -> train -> gate, resume, kill -9."""
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -289,3 +290,43 @@ def test_promoted_networks_are_kept_and_play_the_anchors(tmp_path):
             assert len(records) == 4
             assert {rec.info["anchor"] for rec in records} == {spec}
             assert sum(rec.info["score_a"] for rec in records) == 4 * r[f"anchor/{spec}/score"]
+
+
+def test_bad_anchors_are_config_errors_at_the_start(tmp_path):
+    from azero.config import ConfigError
+    cases = [("connect4_tiny", "gnugo:level=1", "GTP engines play Go"),
+             ("go9_tiny", "gnugo:level=11", "levels are 0..10"),
+             ("go9_tiny", "gtp:/no/such/engine --mode gtp", "'/no/such/engine' is not found"),
+             ("connect4_tiny", "mcts-rollout:x", "")]
+    for name, spec, message in cases:
+        config = load_config(name, [f"run_dir={tmp_path / 'run'}", f"gate.anchors=[random, '{spec}']"])
+        with pytest.raises(ConfigError, match=r"^gate\.anchors\[1\]: .*" + re.escape(message)):
+            run_loop(config, Limits(iterations=1), progress=False)
+    written = {p.name for p in (tmp_path / "run").iterdir()} if (tmp_path / "run").exists() else set()
+    assert written <= {".lock"}                      # refused before anything was written
+
+
+def test_a_failing_anchor_is_logged_and_training_goes_on(tmp_path):
+    dies = f"gtp:{sys.executable} -c 'import sys; sys.exit(3)'"   # an engine that dies at once
+    config = load_config("go9_tiny", [f"run_dir={tmp_path / 'run'}", "gate.enabled=false",
+                                      f"gate.anchors=[\"{dies}\", random]", "gate.anchor_games=2"])
+    summary = run_loop(config, Limits(iterations=2), progress=False)
+    run = RunDir.at(tmp_path / "run")
+    assert summary["iterations"] == 2 and summary["generation"] == 2
+    errors = [r for r in run.read_metrics() if r["event"] == "anchor_error"]
+    assert [e["generation"] for e in errors] == [1, 2] and "exited" in errors[0]["error"].lower()
+    anchors = [r for r in run.read_metrics() if r["event"] == "anchors"]
+    assert [a["anchor/random/games"] for a in anchors] == [2, 2]   # the other anchor still played
+
+
+def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path):
+    run_dir = tmp_path / "run"
+    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    assert not [r for r in run.read_metrics() if r["event"] == "anchors"]
+    config = tiny_config(run_dir, "gate.enabled=false", "gate.anchors=[random]", "gate.anchor_games=2")
+    run_loop(config, Limits(iterations=0), progress=False)
+    (anchors,) = [r for r in run.read_metrics() if r["event"] == "anchors"]
+    assert anchors["generation"] == 1 and anchors["anchor/random/games"] == 2
+    run_loop(config, Limits(iterations=0), progress=False)           # not played twice
+    assert len([r for r in run.read_metrics() if r["event"] == "anchors"]) == 1

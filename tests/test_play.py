@@ -116,6 +116,20 @@ def test_resign_ends_the_game_as_a_loss():
     assert text.count("your move>") == 2            # nothing is asked after resigning
 
 
+def test_a_bot_that_resigns_loses_the_game():
+    class Quitter(LeftmostBot):
+        name = "quitter"
+
+        def act(self, states, active):
+            d = super().act(states, active)
+            d.resigned = np.array([len(self.observed) >= 2])   # after two moves were played
+            return d
+
+    score, text = session(["4", "4", "4"], Quitter())
+    assert score == 1.0 and "quitter resigns. You win!" in text
+    assert text.count("quitter plays") == 1 and text.count("your move>") == 2
+
+
 def test_go_session_with_coordinates_pass_undo_and_the_final_score():
     go = make("go9")
 

@@ -62,6 +62,9 @@ def play_terminal(game, bot, *, human_first: bool = True, stdin: TextIO | None =
 
         if int(game.to_play(states)[0]) != human:
             decision = bot.act(states, one)
+            if decision.resigned is not None and bool(decision.resigned[0]):
+                say(f"{bot.name} resigns. You win!")
+                return 1.0
             action = int(decision.actions[0])
             evaluation = describe_search(game, states[0], decision.search)
             say(f"{bot.name} plays {game.format_action(states[0], action)}"

@@ -88,6 +88,7 @@ class Choice:
     value: float | None = None       # root value, side to move's view (None: not a search)
     search: object | None = None     # SearchOutput, if any
     simulations: int = 0
+    resign: bool = False             # the player gives up (an external engine's "resign")
 
 
 # --------------------------------------------------------------------------- move generators
@@ -175,7 +176,8 @@ class PlayerMover:
         decision = self.player.act(state[None], np.array([True]))
         search = getattr(decision, "search", None)
         value = float(search.root_value[0]) if search is not None else None
-        return Choice(int(decision.actions[0]), value, search)
+        resign = decision.resigned is not None and bool(decision.resigned[0])
+        return Choice(int(decision.actions[0]), value, search, resign=resign)
 
 
 def make_mover(spec: str, game, *, simulations: int | None = None, seed: int = 0,
@@ -525,6 +527,10 @@ class GtpEngine:
             self.mover.reset()
         choice = self.mover.generate(state, budget)
         action = choice.action
+        if choice.resign:
+            self._note("resigning: the move generator gave up")
+            self._spend(colour, time.monotonic() - t0)
+            return "resign"
         if cleanup and action == self.pass_action:
             action = self._cleanup_move(state, choice)
         elif (not cleanup and self.resign_threshold is not None and choice.value is not None
