@@ -112,6 +112,8 @@ class SelfPlayConfig:
     resign_threshold: float | None = _f(None, -1, 0, doc="resign when root value < this; null = never")
     resign_consecutive: int = _f(2, 1, doc="... for this many own moves in a row")
     resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")
+    value_target_root_weight: float = _f(0.0, 0, 1, doc="value target (1-w) z + w q: z the result, "
+                                         "q the search's root value (0: AlphaZero's z)")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
 

@@ -36,6 +36,10 @@ class SelfPlaySettings:
     resign_threshold: float | None = None  # resign when root value stays below this (None: never)
     resign_consecutive: int = 2           # ... for this many own moves in a row
     resign_playout_fraction: float = 0.1  # share of games that ignore resignation (to measure it)
+    # Value target = (1 - w) * z + w * q: z the game's result, q the search's root value, both
+    # from the position's side to move. 0: AlphaZero's z alone; Oracle's "Lessons from
+    # AlphaZero" (Connect Four) trained faster on the average, w = 0.5.
+    value_target_root_weight: float = 0.0
 
 
 @dataclass
@@ -64,6 +68,7 @@ class _GameLog:
     policies: list = field(default_factory=list)
     actions: list = field(default_factory=list)
     to_play: list = field(default_factory=list)
+    root_values: list = field(default_factory=list)    # search's root value, side to move
     low_value_streak: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int32))
     playout: bool = False             # resignation disabled for this game
     would_resign_player: int = -1     # first player whose resignation was due (playout games)
@@ -110,6 +115,7 @@ class SelfPlay:
             log.policies.append(out.policy_target[b].copy())
             log.actions.append(int(actions[b]))
             log.to_play.append(int(to_play[b]))
+            log.root_values.append(float(out.root_value[b]))
 
         resigning = self._resignations(out.root_value, to_play)
         self.states = game.step(self.states, actions)
@@ -169,6 +175,10 @@ class SelfPlay:
             final_to_play = 1 - to_play[-1]
             first_player_result = float(terminal_result if final_to_play == 0 else -terminal_result)
         values = np.where(to_play == 0, first_player_result, -first_player_result).astype(np.float32)
+        w = self.settings.value_target_root_weight
+        if w > 0:
+            values = ((1.0 - w) * values + w * np.asarray(log.root_values, np.float32)).astype(
+                np.float32)
         false_resignation = None
         if log.would_resign_player >= 0:
             loser_result = first_player_result if log.would_resign_player == 0 else -first_player_result

@@ -51,6 +51,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         resign_threshold=sp_cfg.resign_threshold,
         resign_consecutive=sp_cfg.resign_consecutive,
         resign_playout_fraction=sp_cfg.resign_playout_fraction,
+        value_target_root_weight=sp_cfg.value_target_root_weight,
     )
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
     selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)

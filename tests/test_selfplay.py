@@ -147,3 +147,36 @@ def test_games_without_ownership_have_no_targets():
     sp = SelfPlay(game, SearchConfig(num_simulations=2), SelfPlaySettings(num_games=2), seed=0)
     assert all(g.ownership_targets is None
                for g in play_until(sp, uniform_evaluator(game.spec.num_actions), 2))
+
+
+def test_value_target_mixes_the_result_with_the_root_value():
+    """value_target_root_weight w: targets (1 - w) z + w q, q the search's root value of that
+    very position (recorded here from the search's own outputs)."""
+    game = make("connect4")
+
+    def evaluator(states):                   # deterministic, state-dependent values
+        values = np.sin(states.astype(np.float64).sum(axis=1)).astype(np.float32)
+        return np.zeros((len(states), game.spec.num_actions), np.float32), values
+
+    finished = {}
+    for w in (0.0, 0.25):
+        sp = SelfPlay(game, SearchConfig(num_simulations=8),
+                      SelfPlaySettings(num_games=2, add_noise=False,
+                                       value_target_root_weight=w), seed=3)
+        roots = {}
+        run = sp.search.run
+
+        def recording_run(states, *args, **kw):
+            out = run(states, *args, **kw)
+            for s, v in zip(states, out.root_value):
+                roots[s.tobytes()] = float(v)
+            return out
+
+        sp.search.run = recording_run
+        finished[w] = (play_until(sp, evaluator, 2)[0], roots)
+    (plain, _), (mixed, roots) = finished[0.0], finished[0.25]
+    assert np.array_equal(plain.states, mixed.states)           # same game: play is unchanged
+    q = np.array([roots[s.tobytes()] for s in mixed.states], np.float32)
+    assert np.abs(q).max() > 0.05                               # a real signal to mix in
+    np.testing.assert_allclose(mixed.value_targets, 0.75 * plain.value_targets + 0.25 * q,
+                               atol=1e-6)
