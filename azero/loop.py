@@ -25,6 +25,7 @@ import torch
 
 from azero import checkpoint as ckpt
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
+from azero.anchors import anchors_owed, check_anchors, play_anchors
 from azero.config import Config
 from azero.rundir import RunDir
 
@@ -47,7 +48,7 @@ def prepare_run(config: Config) -> RunDir:
     run's config. Returns the RunDir."""
     from azero.train import Trainer
 
-    _check_anchors(config)
+    check_anchors(config)
     run = RunDir.at(config.run_dir)
     run.make()
     for folder in (run.root, run.replay, run.checkpoints, run.generation(0).parent, run.arena):
@@ -127,9 +128,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                 best = _gate(run, config, trainer.step, best, buffer, tb,
                              elapsed_before + time.monotonic() - started)
                 iterations += 1
-            elif _anchors_owed(run, config, best):
+            elif anchors_owed(run, config, best):
                 # Killed (or stopped) after a promotion, before its anchor matches ended.
-                _play_anchors(run, config, best["step"], best["generation"], tb)
+                play_anchors(run, config, best["step"], best["generation"], tb)
             while not limits.reached(started, iterations) and not stop.requested:
                 for line in pool.check():
                     log.warning(line)
@@ -270,7 +271,7 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
         record.update(_strength(config, run.best))
     run.log_metrics("gate", **record)
     if result.promoted and config.gate.anchors:
-        _play_anchors(run, config, step, best["generation"], tb)
+        play_anchors(run, config, step, best["generation"], tb)
     if tb is not None:
         tb.add_scalar("gate/score", result.stats.score, step)
         tb.add_scalar("gate/promoted", float(result.promoted), step)
@@ -301,99 +302,6 @@ def _strength(config: Config, best_path: Path) -> dict:
         scores = solver.score_moves(positions, mover(states))["all"]
         out[f"solver/{key}_decisive"] = scores.decisive_accuracy
         out[f"solver/{key}_optimal"] = scores.optimal_rate
-    return out
-
-
-def _check_anchors(config: Config) -> None:
-    """Every gate.anchors entry names a player this game can have, and an external engine's
-    executable is there: found at the start, not hours later at the first promotion."""
-    from azero.config import ConfigError
-    from azero.players import PlayerSpecError, make_player
-
-    if not config.gate.anchors:
-        return
-    game = config.make_game()
-    for i, spec in enumerate(config.gate.anchors):
-        where = f"gate.anchors[{i}]: {spec!r}"
-        try:
-            player = make_player(spec, game)
-        except (PlayerSpecError, ValueError) as e:
-            raise ConfigError(f"{where}: {e}") from None
-        try:
-            engine = getattr(player, "spec", None)      # an external GTP engine (GtpPlayer)
-            if engine is not None:
-                try:
-                    argv = engine.command()
-                except RuntimeError as e:               # GtpEngineError: gnugo not found
-                    raise ConfigError(f"{where}: {e}") from None
-                if shutil.which(argv[0]) is None:
-                    raise ConfigError(f"{where}: the engine {argv[0]!r} is not found")
-        finally:
-            if callable(getattr(player, "close", None)):
-                player.close()
-
-
-def _anchors_owed(run: RunDir, config: Config, best: dict) -> bool:
-    """The promoted network has not played its anchors (a kill, or a stop, came first)."""
-    if not config.gate.anchors or best["generation"] == 0 or not run.generation(
-            best["generation"]).exists():
-        return False
-    return not any(r.get("event") == "anchors" and r.get("generation") == best["generation"]
-                   for r in run.read_metrics())
-
-
-def _play_anchors(run: RunDir, config: Config, step: int, generation: int, tb) -> None:
-    """The anchor matches of a newly promoted network, logged as one "anchors" event. An anchor
-    that fails (an engine that crashes or hangs) is logged as "anchor_error" and skipped: the
-    anchors measure the run, they must not stop it."""
-    anchors = _anchor_matches(run, config, generation)
-    run.log_metrics("anchors", step=step, generation=generation, **anchors)
-    if tb is not None:
-        for k, v in anchors.items():
-            if k.endswith(("/score", "/elo")) and v is not None and np.isfinite(v):
-                tb.add_scalar(k, v, step)
-
-
-def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
-    """The new best against each fixed opponent in `gate.anchors`: flat figures keyed
-    "anchor/<spec>/<field>" (MatchStats.as_dict: score, elo and its 95% interval, W/D/L). Every game is
-    recorded in arena/anchor-<generation>-<n>.<ext>. Each anchor's match is whole games, no SPRT."""
-    from azero.arena import MatchConfig, run_match
-    from azero.nets import resolve_device
-    from azero.players import make_player
-    from azero.records import record_format
-
-    game = config.make_game()
-    device = str(resolve_device(config.train.device))
-    games = config.gate.anchor_games
-    out: dict = {}
-    for n, spec in enumerate(config.gate.anchors):
-        records = run.arena / f"anchor-{generation:04d}-{n}{record_format(config.game).suffix}"
-        if records.is_dir():              # a match cut short by a kill is played afresh
-            shutil.rmtree(records)
-        records.unlink(missing_ok=True)
-        match_cfg = MatchConfig(games=games, in_flight=min(games, 32),
-                                opening_plies=config.gate.opening_plies, sprt=None,
-                                seed=config.seed + generation)
-        players = []
-        try:
-            players.append(make_player(run.generation(generation), game,
-                                       simulations=config.gate.num_simulations, seed=config.seed,
-                                       device=device, name=f"gen-{generation}"))
-            players.append(make_player(spec, game, seed=config.seed + 1))
-            result = run_match(game, *players, match_cfg, records=records,
-                               info={"match": "anchor", "anchor": spec})
-        except Exception as e:            # an engine that crashed, hung or misbehaved
-            log.warning("generation %d against %s failed: %s", generation, spec, e)
-            run.log_metrics("anchor_error", generation=generation, anchor=spec,
-                            error=f"{type(e).__name__}: {e}")
-            continue
-        finally:
-            for player in players:
-                if callable(getattr(player, "close", None)):
-                    player.close()
-        out.update({f"anchor/{spec}/{k}": v for k, v in result.stats.as_dict().items()})
-        log.info("generation %d against %s: %s", generation, spec, result.stats)
     return out
 
 
