@@ -244,3 +244,54 @@ def test_engine_that_closes_its_output_but_lingers_is_killed(fake):
         with pytest.raises(GtpEngineError, match="closed its output"):
             engine("genmove b")
         assert not engine.alive
+
+
+@needs_gnugo
+def test_a_game_past_the_move_limit_goes_on_and_agrees_with_gnugo():
+    """Our rules end a game after 180 plies; over GTP it goes on (rebased, see azero/protocols/
+    gtp.py). A random game of 300 plies, moves drawn from our engine's own legal moves, played
+    into GNU Go too: GNU Go accepts every move, and the boards agree all along, across captures
+    and across the rebase (also after undoing back over it)."""
+    import io
+    from azero.protocols.gtp import GtpEngine, PlayerMover
+
+    ours = GtpEngine(PlayerMover(make_player("random", GAME, seed=5)), GAME, log=io.StringIO())
+    rng = np.random.default_rng(11)
+
+    def ask(line):
+        reply = ours.handle(line)
+        assert reply.startswith("="), (line, reply)
+        return reply[1:].strip()
+
+    def agree(gnugo):
+        grid = GAME.grid(ours.state)
+        for colour, stone in (("black", 0), ("white", 1)):
+            mine = {GAME.format_action(ours.state, int(p)).upper()
+                    for p in np.flatnonzero(grid.reshape(-1) == stone)}
+            assert set(gnugo(f"list_stones {colour}").split()) == mine
+
+    with GtpClient(gnugo_command(1), name="gnugo") as gnugo:
+        gnugo("boardsize 9")
+        gnugo("clear_board")
+        gnugo("komi 7")
+        for ply in range(300):
+            legal = np.flatnonzero(GAME.legal_mask(ours.state[None])[0, :PASS])
+            colour = "bw"[ply % 2]
+            vertex = "pass" if len(legal) == 0 else GAME.format_action(
+                ours.state, int(rng.choice(legal)))
+            if vertex == "pass" and ply > 0 and ours.moves[-1] == PASS:
+                vertex = GAME.format_action(ours.state, int(legal[0])) if len(legal) else vertex
+            ask(f"play {colour} {vertex}")
+            gnugo(f"play {colour} {vertex}")
+            if ply % 25 == 0 or ply in (179, 180, 181):
+                agree(gnugo)
+        agree(gnugo)
+        assert int(GAME.move_number(ours.state[None])[0]) < 180    # the state was rebased
+        for _ in range(140):                                        # back over the rebase
+            ask("undo")
+            gnugo("undo")
+        agree(gnugo)
+        assert len(ours.moves) == 160
+        before = ours.state.copy()
+        reply = ask("genmove b")
+        assert reply == "pass" or GAME.legal_mask(before[None])[0, GAME.parse_action(before, reply)]

@@ -22,8 +22,11 @@ Going beyond a game of strict alternation, as GTP allows:
     (KGS cleanup, a misclick undone). The engine then continues from the position with the two
     passes taken out (same board, same side to move, same superko history).
   * Our rules also end a game at the move limit (game.spec.max_game_length plies, passes
-    included, the two-pass pairs above not counted): after it `play` answers "illegal move" and
-    `genmove` answers "pass".
+    included), which a GTP game may pass. The engine then goes on from a fresh state with the
+    same board and side to move, onto which the last REBASE_KEEP_PLIES moves are replayed: their
+    positions stay in the superko history (every ko or triple-ko cycle is shorter), older ones
+    are forgotten, and the count of plies starts again. Superko repeats of positions older than
+    that are not refused (a whole-board repetition that long is all but unknown in real games).
   * `komi` takes any number; our rules score in half points, so a komi that is not a multiple of
     0.5 is rounded to the nearest one (and logged).
 
@@ -70,6 +73,7 @@ TIME_SAFETY = 0.8                # share of the computed budget that we spend
 TIME_LAG = 0.05                  # seconds kept for the controller and the pipes
 PROBE_SIMULATIONS = 8            # first chunk when the search speed is not known yet
 MAX_CHUNKS = 3                   # search runs per move under a clock
+REBASE_KEEP_PLIES = 24           # moves replayed onto a position rebased at the move limit
 CHUNK_FRACTION = 0.75            # a chunk before the last plans for this share of the time left
 
 DEFAULT_RESIGN_THRESHOLD = -0.9
@@ -328,25 +332,41 @@ class GtpEngine:
         if self._setup is None:
             return self.game.initial_states(1)[0]
         black, white, to_play = self._setup
+        return self._position(black, white, to_play)
+
+    def _position(self, black, white, to_play: int) -> np.ndarray:
+        """A fresh state [S] (empty history) with stones on the points `black` and `white`."""
         grid = [["."] * self.size for _ in range(self.size)]
         for points, stone in ((black, "X"), (white, "O")):
             for p in points:
                 grid[p // self.size][p % self.size] = stone
         return self.game.from_diagram("\n".join("".join(row) for row in grid), to_play=to_play)
 
+    def _rebased(self, effective: list[int]) -> np.ndarray:
+        """The position after `effective`, which reaches the move limit, as a state that can go
+        on: the board REBASE_KEEP_PLIES moves back as a fresh state, those moves replayed onto
+        it (see the module docstring)."""
+        keep = min(REBASE_KEEP_PLIES, len(effective))
+        earlier = self._replay_actions(effective[:len(effective) - keep])
+        grid = self.game.grid(earlier).reshape(-1)
+        state = self._position(np.flatnonzero(grid == 0), np.flatnonzero(grid == 1),
+                               self._to_play(earlier))
+        for a in effective[len(effective) - keep:]:
+            state = self.game.step(state[None], np.array([a], dtype=np.int64))[0]
+        return state
+
     def _ended_by_passes(self, effective: list[int]) -> bool:
         return len(effective) >= 2 and effective[-1] == effective[-2] == self.pass_action
 
     def _resume(self, state: np.ndarray, effective: list[int]):
         """A position ready for a move: a game ended by two passes continues with them taken
-        out. Raises IllegalActionError if the game ended at the move limit."""
+        out; one ended by the move limit continues from a rebased state."""
         if not self.game.terminal(state[None])[0]:
             return state, effective
         if self._ended_by_passes(effective):
             effective = effective[:-2]
             return self._replay_actions(effective), effective
-        raise IllegalActionError(f"the game is over: the rules end it after "
-                                 f"{self.game.spec.max_game_length} plies")
+        return self._rebased(effective), effective
 
     def _extend(self, state: np.ndarray, effective: list[int], action: int):
         state, effective = self._resume(state, effective)
@@ -354,10 +374,12 @@ class GtpEngine:
         return after, effective + [action]
 
     def _replay_actions(self, actions: list[int]) -> np.ndarray:
-        state = self._base()[None]
+        """The state after `actions` (an effective list: no two-pass pair but at its end) from
+        the base position, rebased at the move limit exactly as when they were played."""
+        state, effective = self._base(), []
         for a in actions:
-            state = self.game.step(state, np.array([a], dtype=np.int64))
-        return state[0]
+            state, effective = self._extend(state, effective, a)
+        return state
 
     def _replay(self, groups: list[list[int]]):
         state, effective = self._base(), []
@@ -518,10 +540,11 @@ class GtpEngine:
             for a in prefix:
                 state, effective = self._extend(state, effective, a)
             state, effective = self._resume(state, effective)
-        except IllegalActionError as e:                  # the move limit: nothing to play
+        except IllegalActionError as e:                  # defensive: nothing can be played
             self._note(f"genmove {args[0]}: {e}; answering pass")
             return "pass"
-        plies = int(self.game.move_number(state[None])[0])
+        # plies of the game (the state's own count restarts at a rebase: see the docstring)
+        plies = max(len(effective), int(self.game.move_number(state[None])[0]))
         budget = move_budget(self.time_settings, self.clocks[colour], plies)
         if prefix or effective != self._effective:
             self.mover.reset()
