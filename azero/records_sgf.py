@@ -163,13 +163,9 @@ def record_to_sgf(game, record: GameRecord) -> bytes:
         info["opening_plies"] = record.opening_plies
     if record.result is not None:
         info["score_first"] = record.result
-    return game_to_sgf(record.moves, komi=_komi_of(game), black=record.players[0],
+    return game_to_sgf(record.moves, komi=game.komi, black=record.players[0],
                        white=record.players[1], result=record_result_string(game, record, state[0]),
                        info=info)
-
-
-def _komi_of(game) -> float:
-    return float(getattr(game, "komi", 0.0))
 
 
 class SgfFolderWriter:

@@ -220,7 +220,7 @@ class GtpPlayer:
             return
         moves = reconstruct_moves(self.game, state)
         engine("clear_board")
-        engine(f"komi {float(getattr(self.game, 'komi', 7.0)):g}")
+        engine(f"komi {self.game.komi:g}")
         replay = self.game.initial_states(1)
         for action in moves:
             colour = int(self.game.to_play(replay)[0])

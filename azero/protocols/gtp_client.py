@@ -268,7 +268,7 @@ def referee_game(game, black: GtpClient, white: GtpClient, *, max_moves: int | N
     Tromp-Taylor scoring counts as alive)."""
     import numpy as np
     engines = (black, white)
-    komi = float(getattr(game, "komi", 7.0))
+    komi = float(game.komi)
     for e in engines:
         e(f"boardsize {game.spec.board_shape[0]}")
         e("clear_board")
