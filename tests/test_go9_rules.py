@@ -529,3 +529,40 @@ def test_random_games_against_reference():
 def test_many_random_games_against_reference():
     plies, bans = compare_random_games(num_games=200, seed=1)
     assert bans > 50
+
+
+def test_diagrams_with_a_string_without_liberties_are_refused_exactly_when_one_exists():
+    """from_diagram's bitboard check against a plain flood fill over random boards."""
+    def dead_string(grid):
+        seen = np.zeros_like(grid, dtype=bool)
+        for r0, c0 in zip(*np.nonzero(grid != ".")):
+            if seen[r0, c0]:
+                continue
+            stack, libs = [(r0, c0)], 0
+            seen[r0, c0] = True
+            while stack:
+                r, c = stack.pop()
+                for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                    if 0 <= rr < 9 and 0 <= cc < 9:
+                        if grid[rr, cc] == ".":
+                            libs += 1
+                        elif grid[rr, cc] == grid[r0, c0] and not seen[rr, cc]:
+                            seen[rr, cc] = True
+                            stack.append((rr, cc))
+            if libs == 0:
+                return True
+        return False
+
+    rng = np.random.default_rng(7)
+    refused = accepted = 0
+    for _ in range(400):
+        grid = rng.choice(np.array(list(".XO")), size=(9, 9), p=[0.45, 0.275, 0.275])
+        diagram = "\n".join("".join(row) for row in grid)
+        if dead_string(grid):
+            with pytest.raises(ValueError, match="without liberties"):
+                GAME.from_diagram(diagram)
+            refused += 1
+        else:
+            GAME.from_diagram(diagram)
+            accepted += 1
+    assert refused > 50 and accepted > 50

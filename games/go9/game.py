@@ -242,34 +242,12 @@ class Go9(KernelGame):
         derived = np.empty((1, 3), dtype=np.int64)
         rules.recompute_derived(state[None], derived)
         state[rules.ATARI], state[rules.ATARI + 1], state[rules.HASH] = derived[0]
-        if self._has_dead_string(state):
+        if rules.has_string_without_liberty(state[rules.BLACK], state[rules.BLACK + 1],
+                                            state[rules.WHITE], state[rules.WHITE + 1]):
             raise ValueError("the diagram has a string without liberties")
         return state
 
     # ---------------------------------------------------------------- helpers
-
-    def _has_dead_string(self, state: np.ndarray) -> bool:
-        """True if some string has no liberty (cannot stand on a Go board)."""
-        grid = self.grid(state)
-        seen = np.zeros_like(grid, dtype=bool)
-        for r0 in range(rules.SIZE):
-            for c0 in range(rules.SIZE):
-                if grid[r0, c0] < 0 or seen[r0, c0]:
-                    continue
-                stack, libs = [(r0, c0)], 0
-                seen[r0, c0] = True
-                while stack:
-                    r, c = stack.pop()
-                    for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                        if 0 <= rr < rules.SIZE and 0 <= cc < rules.SIZE:
-                            if grid[rr, cc] < 0:
-                                libs += 1
-                            elif grid[rr, cc] == grid[r0, c0] and not seen[rr, cc]:
-                                seen[rr, cc] = True
-                                stack.append((rr, cc))
-                if libs == 0:
-                    return True
-        return False
 
     @staticmethod
     def _outcome(state: np.ndarray) -> str:

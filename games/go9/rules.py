@@ -343,17 +343,37 @@ def frame_keys_of(lo, hi, frame, colour):
 
 
 @njit(cache=True)
-def area_difference(b_lo, b_hi, w_lo, w_hi):
-    """Tromp-Taylor: black area - white area (stones + empty points reaching only that colour)."""
+def areas(b_lo, b_hi, w_lo, w_hi):
+    """Tromp-Taylor areas (black lo, black hi, white lo, white hi): a colour's stones and the
+    empty points that reach only that colour's stones."""
     e_lo = ~(b_lo | w_lo)
     e_hi = ~(b_hi | w_hi) & HI_MASK
     n_lo, n_hi = neighbours_of(b_lo, b_hi)
     rb_lo, rb_hi = flood(n_lo & e_lo, n_hi & e_hi, e_lo, e_hi)
     n_lo, n_hi = neighbours_of(w_lo, w_hi)
     rw_lo, rw_hi = flood(n_lo & e_lo, n_hi & e_hi, e_lo, e_hi)
-    black = popcount(b_lo) + popcount(b_hi) + popcount(rb_lo & ~rw_lo) + popcount(rb_hi & ~rw_hi)
-    white = popcount(w_lo) + popcount(w_hi) + popcount(rw_lo & ~rb_lo) + popcount(rw_hi & ~rb_hi)
-    return black - white
+    return (b_lo | (rb_lo & ~rw_lo), b_hi | (rb_hi & ~rw_hi),
+            w_lo | (rw_lo & ~rb_lo), w_hi | (rw_hi & ~rb_hi))
+
+
+@njit(cache=True)
+def area_difference(b_lo, b_hi, w_lo, w_hi):
+    """Tromp-Taylor: black area - white area."""
+    black_lo, black_hi, white_lo, white_hi = areas(b_lo, b_hi, w_lo, w_hi)
+    return popcount(black_lo) + popcount(black_hi) - popcount(white_lo) - popcount(white_hi)
+
+
+@njit(cache=True)
+def has_string_without_liberty(b_lo, b_hi, w_lo, w_hi):
+    """Whether some string of either colour has no empty neighbour (not a Go position)."""
+    e_lo = ~(b_lo | w_lo)
+    e_hi = ~(b_hi | w_hi) & HI_MASK
+    n_lo, n_hi = neighbours_of(e_lo, e_hi)            # points next to an empty point
+    alive_lo, alive_hi = flood(n_lo & b_lo, n_hi & b_hi, b_lo, b_hi)
+    if alive_lo != b_lo or alive_hi != b_hi:
+        return True
+    alive_lo, alive_hi = flood(n_lo & w_lo, n_hi & w_hi, w_lo, w_hi)
+    return alive_lo != w_lo or alive_hi != w_hi
 
 
 @njit(cache=True)
@@ -682,20 +702,8 @@ def ownership(states, out):
     to move's view: +1 own stone or empty point reaching only own stones, -1 the opponent's, 0
     an empty point reaching both or neither."""
     for i in range(states.shape[0]):
-        b_lo = states[i, BLACK]
-        b_hi = states[i, BLACK + 1]
-        w_lo = states[i, WHITE]
-        w_hi = states[i, WHITE + 1]
-        e_lo = ~(b_lo | w_lo)
-        e_hi = ~(b_hi | w_hi) & HI_MASK
-        n_lo, n_hi = neighbours_of(b_lo, b_hi)
-        rb_lo, rb_hi = flood(n_lo & e_lo, n_hi & e_hi, e_lo, e_hi)
-        n_lo, n_hi = neighbours_of(w_lo, w_hi)
-        rw_lo, rw_hi = flood(n_lo & e_lo, n_hi & e_hi, e_lo, e_hi)
-        black_lo = b_lo | (rb_lo & ~rw_lo)
-        black_hi = b_hi | (rb_hi & ~rw_hi)
-        white_lo = w_lo | (rw_lo & ~rb_lo)
-        white_hi = w_hi | (rw_hi & ~rb_hi)
+        black_lo, black_hi, white_lo, white_hi = areas(
+            states[i, BLACK], states[i, BLACK + 1], states[i, WHITE], states[i, WHITE + 1])
         sign = 1 if (states[i, PLY] & 1) == 0 else -1
         for p in range(NUM_POINTS):
             v = 0
