@@ -192,10 +192,32 @@ def test_arena_command_closes_its_players(tmp_path, monkeypatch):
     made, closed = _closing_players(monkeypatch, arena_command)
     assert main(["arena", "--a", "x", "--b", "y", "--games", "2", "--no-sprt", "--quiet",
                  "--records", str(tmp_path / "r.jsonl")]) == 0
-    assert len(made) == 2 and closed == made
-    made, closed = _closing_players(monkeypatch, arena_command, fail_on=1)   # B cannot be made
+    assert len(made) == 2 and sorted(map(id, closed)) == sorted(map(id, made))
+    made, closed = _closing_players(monkeypatch, arena_command, fail_on=1)   # A cannot be made
     assert main(["arena", "--a", "x", "--b", "y", "--games", "2", "--quiet"]) == 2
     assert len(made) == 1 and closed == made
+
+
+def test_arena_plays_every_checkpoint_of_a_folder(tmp_path, capsys):
+    """--a FOLDER: each checkpoint (a run's generations) plays B in turn; a table at the end."""
+    from azero.config import load_config
+    from azero.train import Trainer
+    folder = tmp_path / "generations"
+    config = load_config("connect4_tiny")
+    for g in range(2):
+        Trainer.create(config, GAME, "cpu").save(folder / f"gen-{g:04d}.pt")
+    (folder / "notes.txt").write_text("not a checkpoint")
+    assert main(["arena", "--a", str(folder), "--b", "random", "--games", "2", "--no-sprt",
+                 "--quiet", "--sims", "2", "--records", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("against random:"):].splitlines()[1:]
+    assert [line.split()[0] for line in table] == ["gen-0000.pt", "gen-0001.pt"]
+    assert all("W/D/L" in line and "(2 games)" in line for line in table)
+    for g in range(2):
+        assert len(read_records(GAME, tmp_path / f"r-gen-{g:04d}")) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["arena", "--a", str(tmp_path / "empty"), "--b", "random"]) == 2
+    assert "a folder without checkpoints" in capsys.readouterr().err
 
 
 def test_gate_closes_the_players_it_made_but_not_the_callers(monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from azero.arena import MatchConfig, run_match
 from azero.games import make, names
@@ -15,7 +16,8 @@ from azero.stats import SprtConfig
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arena", help="match two players: W/D/L, Elo, SPRT")
     p.add_argument("--a", required=True,
-                   help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'")
+                   help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'; or a folder "
+                        "of checkpoints (e.g. runs/go9/checkpoints/generations), each playing B")
     p.add_argument("--b", required=True, help="player B, as --a")
     p.add_argument("--game", default="connect4", choices=names())
     p.add_argument("--komi", type=float, default=None,
@@ -66,12 +68,15 @@ def _run(args: argparse.Namespace, players: list) -> int:
     except ValueError as e:
         print(f"azero arena: --komi: {e}", file=sys.stderr)
         return 2
+    specs = _specs_of_a(args.a)
+    if not specs:
+        print(f"azero arena: --a {args.a}: a folder without checkpoints (*.pt)", file=sys.stderr)
+        return 2
     try:
-        a = make_player(args.a, game, simulations=args.sims, seed=args.seed, device=args.device)
-        players.append(a)
         b = make_player(args.b, game, simulations=args.sims, seed=args.seed + 1,
                         device=args.device)
         players.append(b)
+        b_name = b.name
         sprt_cfg = None if args.no_sprt else SprtConfig(args.elo0, args.elo1, args.alpha,
                                                         args.beta, args.sprt_model)
         cfg = MatchConfig(games=args.games, in_flight=args.in_flight,
@@ -79,11 +84,45 @@ def _run(args: argparse.Namespace, players: list) -> int:
     except (PlayerSpecError, ValueError) as e:
         print(f"azero arena: {e}", file=sys.stderr)
         return 2
-    if a.name == b.name:
-        a.name, b.name = f"A:{a.name}", f"B:{b.name}"
-    records = args.records or time.strftime("arena-%Y%m%d-%H%M%S") + record_format(
-        game.spec.name).suffix
+    stamp = time.strftime("arena-%Y%m%d-%H%M%S")
+    suffix = record_format(game.spec.name).suffix
+    results = []
+    for spec in specs:
+        try:
+            a = make_player(spec, game, simulations=args.sims, seed=args.seed, device=args.device)
+        except (PlayerSpecError, ValueError) as e:
+            print(f"azero arena: {e}", file=sys.stderr)
+            return 2
+        players.append(a)
+        b.name = b_name
+        if a.name == b_name:
+            a.name, b.name = f"A:{a.name}", f"B:{b_name}"
+        if args.records:
+            records = args.records if len(specs) == 1 else f"{args.records}-{Path(spec).stem}"
+        else:
+            records = stamp + ("" if len(specs) == 1 else f"-{Path(spec).stem}") + suffix
+        result = _play(args, game, a, b, cfg, records)
+        results.append((spec, result))
+        _close(a)
+        players.remove(a)
+    if len(specs) > 1:
+        print(f"\nagainst {b_name}:")
+        width = max(len(Path(spec).name) for spec, _ in results)
+        for spec, r in results:
+            print(f"{Path(spec).name:<{width}}  {r.stats}")
+    return 0
 
+
+def _specs_of_a(a: str) -> list[str]:
+    """--a: one player spec, or a folder of checkpoints (a run's checkpoints/generations), each
+    playing B in turn, in name order."""
+    path = Path(a)
+    if path.is_dir():
+        return [str(p) for p in sorted(path.glob("*.pt"))]
+    return [a]
+
+
+def _play(args, game, a, b, cfg: MatchConfig, records: str):
     def progress(record, stats) -> None:
         if not args.quiet:
             print(f"game {record.info['game_index'] + 1:>4}: {record.players[0]} - "
@@ -94,4 +133,4 @@ def _run(args: argparse.Namespace, players: list) -> int:
                        info={"match": f"{a.name} vs {b.name}"})
     print(result.summary())
     print(f"records: {records}")
-    return 0
+    return result
