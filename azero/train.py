@@ -118,7 +118,10 @@ class Trainer:
         self.config = config
         self.cfg = config.train
         self.device = resolve_device(device if device is not None else self.cfg.device)
-        self.net = net.to(self.device)
+        # On a CPU, oneDNN's convolutions run ~1.3x faster (forward and backward, measured on
+        # the 2-core box) with channels-last activations and weights.
+        self._layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.net = net.to(self.device, memory_format=self._layout)
         self.optimizer = make_optimizer(self.net, self.cfg)
         self.step = 0                 # optimizer steps taken
         self.samples_trained = 0      # positions drawn into batches so far
@@ -160,7 +163,8 @@ class Trainer:
         obs, policy, value, *rest = batch
         ownership_target = rest[0] if rest else None
         ownership_weight = rest[1] if len(rest) > 1 else None
-        obs = torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True)
+        obs = torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True,
+                                                           memory_format=self._layout)
         policy = torch.as_tensor(policy, dtype=torch.float32).to(self.device, non_blocking=True)
         value = torch.as_tensor(value, dtype=torch.float32).to(self.device, non_blocking=True)
         lr = self._set_lr()
