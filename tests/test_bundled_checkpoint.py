@@ -1,7 +1,8 @@
-"""The Connect Four network shipped inside the package: it loads safely, it plays, it is strong."""
+"""The networks shipped inside the package (Connect Four, Go 9x9): they load safely and play."""
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,3 +37,38 @@ def test_play_without_ckpt_uses_the_bundled_network():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "plays" in out.stdout
+
+
+def test_bundled_go_network_loads_safely_and_plays_over_gtp():
+    """`azero gtp` without --ckpt plays the shipped Go network: legal moves over GTP v2."""
+    path = bundled_checkpoint("go9")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert payload["game"] == "go9" and path.stat().st_size < 5_000_000
+    proc = subprocess.Popen([sys.executable, "-m", "azero.cli", "gtp", "--sims", "8"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+    def ask(command: str) -> str:
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+        lines = []
+        while (line := proc.stdout.readline()) not in ("\n", ""):
+            lines.append(line.rstrip())
+        return "\n".join(lines)
+
+    game = make("go9")
+    state = game.initial_states(1)
+    try:
+        assert ask("1 name") == "=1 azero"
+        for i in range(3):                              # black by the bot, white by us
+            reply = ask(f"{10 + i} genmove b")
+            assert reply.startswith(f"={10 + i} "), reply
+            state = game.step(state, np.array([game.parse_action(state[0], reply.split()[1])]))
+            white = int(np.flatnonzero(game.legal_mask(state)[0, :81])[0])
+            assert ask(f"play w {game.format_action(state[0], white)}") == "="
+            state = game.step(state, np.array([white]))
+        assert ask("quit") == "="
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
