@@ -20,7 +20,7 @@ def check_anchors(config: Config) -> None:
     """Every gate.anchors entry names a player this game can have, and an external engine's
     executable is there: found at the start, not hours later at the first promotion."""
     from azero.config import ConfigError
-    from azero.players import PlayerSpecError, make_player
+    from azero.players import PlayerSpecError, close_players, make_player
 
     if not config.gate.anchors:
         return
@@ -41,8 +41,7 @@ def check_anchors(config: Config) -> None:
                 if shutil.which(argv[0]) is None:
                     raise ConfigError(f"{where}: the engine {argv[0]!r} is not found")
         finally:
-            if callable(getattr(player, "close", None)):
-                player.close()
+            close_players(player)
 
 
 def anchors_owed(run: RunDir, config: Config, best: dict) -> bool:
@@ -62,7 +61,7 @@ def play_anchors(run: RunDir, config: Config, step: int, generation: int, tb) ->
     run.log_metrics("anchors", step=step, generation=generation, **anchors)
     if tb is not None:
         for k, v in anchors.items():
-            if k.endswith(("/score", "/elo")) and v is not None and np.isfinite(v):
+            if k.endswith(("/score", "/elo")) and np.isfinite(v):
                 tb.add_scalar(k, v, step)
 
 
@@ -72,8 +71,8 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
     recorded in arena/anchor-<generation>-<n>.<ext>. Each anchor's match is whole games, no SPRT."""
     from azero.arena import MatchConfig, run_match
     from azero.nets import resolve_device
-    from azero.players import make_player
-    from azero.records import record_format
+    from azero.players import close_players, make_player
+    from azero.records import discard_records, record_format
 
     game = config.make_game()
     device = str(resolve_device(config.train.device))
@@ -81,9 +80,7 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
     out: dict = {}
     for n, spec in enumerate(config.gate.anchors):
         records = run.arena / f"anchor-{generation:04d}-{n}{record_format(config.game).suffix}"
-        if records.is_dir():              # a match cut short by a kill is played afresh
-            shutil.rmtree(records)
-        records.unlink(missing_ok=True)
+        discard_records(records)          # a match cut short by a kill is played afresh
         match_cfg = MatchConfig(games=games, in_flight=min(games, 32),
                                 opening_plies=config.gate.opening_plies, sprt=None,
                                 seed=config.seed + generation)
@@ -101,9 +98,7 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
                             error=f"{type(e).__name__}: {e}")
             continue
         finally:
-            for player in players:
-                if callable(getattr(player, "close", None)):
-                    player.close()
+            close_players(*players)
         out.update({f"anchor/{spec}/{k}": v for k, v in result.stats.as_dict().items()})
         log.info("generation %d against %s: %s", generation, spec, result.stats)
     return out

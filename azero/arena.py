@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from azero.players import Player, make_player, random_legal_actions
+from azero.players import Player, close_players, make_player, random_legal_actions
 from azero.records import GameRecord
 from azero.stats import MatchStats, SprtConfig, SprtResult, sprt
 
@@ -267,9 +267,7 @@ def gate(candidate: Player | str | os.PathLike, best: Player | str | os.PathLike
 
     def close_made() -> None:
         # players made here from specs (GTP engines hold processes); the caller's stay open
-        for p, g in zip(players, given):
-            if p is not g and callable(getattr(p, "close", None)):
-                p.close()
+        close_players(*(p for p, g in zip(players, given) if p is not g))
 
     try:
         for i, (p, name) in enumerate(((candidate, "candidate"), (best, "best"))):

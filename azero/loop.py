@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import signal
 import sys
 import time
@@ -246,13 +245,11 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
     """Gate the candidate of `step` against best; promote it if it clears the gate."""
     from azero.arena import gate
     from azero.nets import resolve_device
-    from azero.records import record_format
+    from azero.records import discard_records, record_format
 
     candidate = run.candidate(step)
     records = run.arena / f"gate-{step:09d}{record_format(config.game).suffix}"
-    if records.is_dir():             # a gate cut short by a kill is replayed from scratch
-        shutil.rmtree(records)
-    records.unlink(missing_ok=True)
+    discard_records(records)         # a gate cut short by a kill is replayed from scratch
     t0 = time.monotonic()
     result = gate(candidate, run.best, config, records=records, seed=config.seed + step,
                   device=str(resolve_device(config.train.device)))

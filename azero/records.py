@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -180,6 +181,15 @@ def record_format(game_name: str) -> RecordFormat:
 def open_record_writer(game, path: str | os.PathLike) -> RecordWriter:
     """A writer appending records of `game` to `path` in the game's format."""
     return record_format(game.spec.name).open_writer(game, Path(path))
+
+
+def discard_records(path: str | os.PathLike) -> None:
+    """Remove the records at `path`, a file or (SGF) a folder of files, if any: a match cut
+    short by a kill is played afresh, its partial records dropped."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    path.unlink(missing_ok=True)
 
 
 def read_records(game, path: str | os.PathLike) -> list[GameRecord]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from azero.arena import MatchConfig, run_match
 from azero.games import make, names
-from azero.players import PlayerSpecError, make_player
+from azero.players import PlayerSpecError, close_players, make_player
 from azero.records import record_format
 from azero.stats import SprtConfig
 
@@ -43,20 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _close(*players) -> None:
-    """Close the players that hold resources (GTP engine processes)."""
-    for p in players:
-        close = getattr(p, "close", None)
-        if callable(close):
-            close()
-
-
 def run(args: argparse.Namespace) -> int:
     players: list = []
     try:
         return _run(args, players)
     finally:
-        _close(*players)
+        close_players(*players)
 
 
 def _run(args: argparse.Namespace, players: list) -> int:
@@ -103,7 +95,7 @@ def _run(args: argparse.Namespace, players: list) -> int:
             records = stamp + ("" if len(specs) == 1 else f"-{Path(spec).stem}") + suffix
         result = _play(args, game, a, b, cfg, records)
         results.append((spec, result))
-        _close(a)
+        close_players(a)
         players.remove(a)
     if len(specs) > 1:
         print(f"\nagainst {b_name}:")

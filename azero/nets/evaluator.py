@@ -51,8 +51,9 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
         step = n if not max_batch else max_batch
         logits_out = np.empty((n, num_actions), np.float32)
         values_out = np.empty((n,), np.float32)
-        was_training = net.training
-        net.eval()
+        was_training = net.training      # a snapshot is always in eval mode: nothing to switch
+        if was_training:
+            net.eval()
         try:
             with torch.inference_mode(), (torch.autocast(device.type, dtype=dtype)
                                           if dtype is not None else contextlib.nullcontext()):
@@ -63,7 +64,8 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
                     logits_out[start:start + step] = logits.float().cpu().numpy()
                     values_out[start:start + step] = values.float().cpu().numpy()
         finally:
-            net.train(was_training)
+            if was_training:
+                net.train()
         return logits_out, values_out
 
     return evaluate

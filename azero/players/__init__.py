@@ -115,6 +115,14 @@ def rollout_search_config(simulations: int):
     return SearchConfig(algorithm="puct", num_simulations=simulations, dirichlet_fraction=0.0)
 
 
+def close_players(*players) -> None:
+    """Close the players that hold resources (GTP engine processes); others have no close()."""
+    for player in players:
+        close = getattr(player, "close", None)
+        if callable(close):
+            close()
+
+
 def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None,
                 seed: int = 0, device: str = "cpu", name: str | None = None) -> Player:
     """The player a spec names (see the module docstring). `simulations` overrides a checkpoint's
@@ -141,6 +149,6 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
 
 
 __all__ = ["Decision", "Player", "PlayerSpec", "PlayerSpecError", "RandomPlayer",
-           "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint", "load_checkpoint",
+           "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint", "close_players", "load_checkpoint",
            "make_player", "parse_player_spec", "random_legal_actions", "random_playout_values",
            "rollout_search_config"]

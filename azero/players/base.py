@@ -23,6 +23,9 @@ class Decision:
     resigned: np.ndarray | None = None       # bool [B]: rows where the player resigns instead
                                              # (its action there is ignored); None = no row
 
+    def resigns(self, row: int = 0) -> bool:
+        return self.resigned is not None and bool(self.resigned[row])
+
 
 @runtime_checkable
 class Player(Protocol):

@@ -62,7 +62,7 @@ def play_terminal(game, bot, *, human_first: bool = True, stdin: TextIO | None =
 
         if int(game.to_play(states)[0]) != human:
             decision = bot.act(states, one)
-            if decision.resigned is not None and bool(decision.resigned[0]):
+            if decision.resigns():
                 say(f"{bot.name} resigns. You win!")
                 return 1.0
             action = int(decision.actions[0])

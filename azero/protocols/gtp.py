@@ -180,8 +180,7 @@ class PlayerMover:
         decision = self.player.act(state[None], np.array([True]))
         search = getattr(decision, "search", None)
         value = float(search.root_value[0]) if search is not None else None
-        resign = decision.resigned is not None and bool(decision.resigned[0])
-        return Choice(int(decision.actions[0]), value, search, resign=resign)
+        return Choice(int(decision.actions[0]), value, search, resign=decision.resigns())
 
 
 def make_mover(spec: str, game, *, simulations: int | None = None, seed: int = 0,
