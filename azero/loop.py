@@ -7,7 +7,9 @@ so the same call on the same run directory resumes a stopped or killed run:
   * trainer.pt holds weights + optimizer + step as of the last candidate; training since then is
     redone, never half-saved;
   * best.pt carries its generation and Elo in its metadata; best.json (the workers' cheap poll
-    signal) is rewritten from it on start.
+    signal) is rewritten from it on start;
+  * best.pt also carries the gate record of its promotion, logged on start if a kill came before
+    metrics.jsonl got it; a gate or anchor matches cut short are played again.
 """
 from __future__ import annotations
 
@@ -64,11 +66,17 @@ def prepare_run(config: Config) -> RunDir:
     return run
 
 
-def _write_best(run: RunDir, model, config: Config, *, step: int, generation: int, elo: float) -> None:
+def _write_best(run: RunDir, model, config: Config, *, step: int, generation: int, elo: float,
+                gate_record: dict | None = None) -> None:
+    """best.pt (and its copy in generations/) with the generation, Elo and, for a promotion, the
+    gate's metrics record, so that a kill before the record reaches metrics.jsonl loses nothing
+    (`_gate_record_owed`)."""
     meta = {"generation": generation, "elo": elo}
+    if gate_record is not None:
+        meta["gate_record"] = gate_record
     ckpt.save(run.generation(generation), model, step=step, config=config, metadata=meta)
     atomic_write_bytes(run.best, run.generation(generation).read_bytes())
-    run.write_best_info({**meta, "step": step})
+    run.write_best_info({"generation": generation, "elo": elo, "step": step})
 
 
 def _sync_best_info(run: RunDir) -> dict:
@@ -122,6 +130,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     stop_reason = "limit"
     try:
         with stop.installed():
+            owed_record = _gate_record_owed(run, best)
+            if owed_record is not None:
+                run.log_metrics("gate", **owed_record, **_strength(config, run.best), recovered=True)
             if _gate_owed(run, trainer.step, tc.checkpoint_every_steps):
                 # Killed after the candidate was saved but before its gate finished.
                 best = _gate(run, config, trainer.step, best, buffer, tb,
@@ -232,6 +243,16 @@ def _all_finite(net) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in net.parameters())
 
 
+def _gate_record_owed(run: RunDir, best: dict) -> dict | None:
+    """The gate record of the promotion that made `best`, when a kill came after best.pt was
+    written but before the record reached metrics.jsonl (the solver figures run in between);
+    None when it is logged already, or for generation 0."""
+    if best["generation"] == 0 or any(r.get("event") == "gate" and r.get("step") == best["step"]
+                                      for r in run.read_metrics()):
+        return None
+    return (ckpt.read_payload(run.best).get("metadata") or {}).get("gate_record")
+
+
 def _gate_owed(run: RunDir, step: int, every: int) -> bool:
     """Whether the candidate of `step` was saved but its gate never finished (a kill mid-gate)."""
     if step == 0 or step % every or not run.candidate(step).exists():
@@ -262,9 +283,10 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
             gained = stats.elo_interval[0] if np.isfinite(stats.elo_interval[0]) else 0.0
         new_elo = best["elo"] + gained
         loaded = ckpt.load(candidate, expected_game=config.game)
-        _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1, elo=new_elo)
+        record.update(new_generation=best["generation"] + 1, elo=new_elo)
+        _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1,
+                    elo=new_elo, gate_record=record)
         best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
-        record.update(new_generation=best["generation"], elo=new_elo)
         record.update(_strength(config, run.best))
     run.log_metrics("gate", **record)
     if result.promoted and config.gate.anchors:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from azero.arena import MatchConfig, play_match
+from azero.arena import MatchConfig
 from azero.cli import main
 from azero.games import make
 from azero.players import PlayerSpecError, make_player, parse_player_spec

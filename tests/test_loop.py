@@ -330,3 +330,24 @@ def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path):
     assert anchors["generation"] == 1 and anchors["anchor/random/games"] == 2
     run_loop(config, Limits(iterations=0), progress=False)           # not played twice
     assert len([r for r in run.read_metrics() if r["event"] == "anchors"]) == 1
+
+
+def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path, monkeypatch):
+    import azero.loop as loop
+
+    def killed(*args, **kwargs):       # best.pt is written; the kill lands before the record
+        raise KeyboardInterrupt
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(loop, "_strength", killed)
+    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    best = run.read_best_info()
+    assert best["generation"] == 1
+    assert not [r for r in run.read_metrics() if r["event"] == "gate"]
+    monkeypatch.undo()
+    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=0), progress=False)
+    (gate,) = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert gate["recovered"] and gate["step"] == best["step"] and gate["new_generation"] == 1
+    assert gate["promoted"] and "solver/search_decisive" in gate
+    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=0), progress=False)
+    assert len([r for r in run.read_metrics() if r["event"] == "gate"]) == 1   # logged once
