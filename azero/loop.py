@@ -130,6 +130,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     stop_reason = "limit"
     try:
         with stop.installed():
+            buffer.refresh()                 # replay counts for the records logged here
             owed_record = _gate_record_owed(run, best)
             if owed_record is not None:
                 run.log_metrics("gate", **owed_record, **_strength(config, run.best), recovered=True)
@@ -283,11 +284,16 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
             gained = stats.elo_interval[0] if np.isfinite(stats.elo_interval[0]) else 0.0
         new_elo = best["elo"] + gained
         loaded = ckpt.load(candidate, expected_game=config.game)
-        record.update(new_generation=best["generation"] + 1, elo=new_elo)
+        # "elo" (with elo_low / elo_high) stays the match's; best_elo is the new best's rating
+        record.update(new_generation=best["generation"] + 1, best_elo=new_elo)
         _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1,
                     elo=new_elo, gate_record=record)
         best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
         record.update(_strength(config, run.best))
+    else:
+        # Written by an earlier promotion of this candidate that a kill cut short before best.pt:
+        # the replayed gate rejected it, so it is no generation of the run.
+        run.generation(best["generation"] + 1).unlink(missing_ok=True)
     run.log_metrics("gate", **record)
     if result.promoted and config.gate.anchors:
         play_anchors(run, config, step, best["generation"], tb)

@@ -349,5 +349,27 @@ def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path,
     (gate,) = [r for r in run.read_metrics() if r["event"] == "gate"]
     assert gate["recovered"] and gate["step"] == best["step"] and gate["new_generation"] == 1
     assert gate["promoted"] and "solver/search_decisive" in gate
+    assert gate["best_elo"] == best["elo"]
     run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=0), progress=False)
     assert len([r for r in run.read_metrics() if r["event"] == "gate"]) == 1   # logged once
+
+
+def test_a_replayed_gate_that_rejects_removes_the_cut_short_promotions_generation(tmp_path,
+                                                                                  monkeypatch):
+    import azero.arena as arena
+    from azero.stats import MatchStats
+
+    def rejecting_gate(*args, **kwargs):
+        return arena.GateResult(promoted=False, reason="test: rejected",
+                                stats=MatchStats(1, 0, 3), sprt=None)
+    run_dir = tmp_path / "run"
+    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    assert run.read_best_info()["generation"] == 1
+    # A promotion of the next candidate wrote generation 2, then a kill came before best.pt.
+    run.generation(2).write_bytes(run.best.read_bytes())
+    monkeypatch.setattr(arena, "gate", rejecting_gate)
+    run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
+    (rejected,) = [r for r in run.read_metrics() if r["event"] == "gate" and not r["promoted"]]
+    assert rejected["elo"] < 0 and rejected["games_seen"] > 0
+    assert not run.generation(2).exists() and run.generation(1).exists()

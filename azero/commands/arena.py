@@ -90,7 +90,9 @@ def _run(args: argparse.Namespace, players: list) -> int:
         if a.name == b_name:
             a.name, b.name = f"A:{a.name}", f"B:{b_name}"
         if args.records:
-            records = args.records if len(specs) == 1 else f"{args.records}-{Path(spec).stem}"
+            given = Path(args.records)     # games.sgf -> games-gen-0003.sgf for each checkpoint
+            records = args.records if len(specs) == 1 else str(
+                given.with_name(f"{given.stem}-{Path(spec).stem}{given.suffix}"))
         else:
             records = stamp + ("" if len(specs) == 1 else f"-{Path(spec).stem}") + suffix
         result = _play(args, game, a, b, cfg, records)

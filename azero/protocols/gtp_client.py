@@ -73,7 +73,10 @@ class GtpClient:
         try:
             self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=self._stderr,
-                                          cwd=cwd, env=env, bufsize=0)
+                                          cwd=cwd, env=env, bufsize=0,
+                                          # own session: a terminal's Ctrl-C goes to the
+                                          # foreground group; the owner decides when to stop
+                                          start_new_session=True)
         except OSError as e:
             self._stderr.close()
             raise GtpEngineError(f"cannot start GTP engine {shlex.join(self.argv)}: {e}") from None
