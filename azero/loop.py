@@ -167,8 +167,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                         tb.add_scalar(f"replay/{k}", v, trainer.step)
                 run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **buffer.stats())
                 if trainer.step % tc.checkpoint_every_steps == 0:
-                    trainer.save(run.candidate(trainer.step))
-                    trainer.save(run.trainer_state)
+                    with stop.critical():
+                        trainer.save(run.candidate(trainer.step))
+                        trainer.save(run.trainer_state)
                     _prune_candidates(run, tc.keep_checkpoints)
                     best = _gate(run, config, trainer.step, best, buffer, tb,
                                  elapsed_before + time.monotonic() - started)
@@ -200,18 +201,37 @@ class _InterruptFlag:
     """Ctrl-C handling for the trainer process. The first SIGINT only sets `requested`: the loop
     stops between two optimizer steps (never inside one), or after the gate under way (raising
     inside it could land in numba's compiler callbacks, where the exception is lost). A second
-    SIGINT raises KeyboardInterrupt at once; the candidate and trainer state are saved before
-    every gate, so nothing is lost but that gate."""
+    SIGINT raises KeyboardInterrupt at once, except inside a `critical()` block (an optimizer
+    step, the candidate and trainer saves), which it lets finish first: the trainer saved on the
+    way out is never a half-applied update, and a saved trainer.pt always has its candidate. The
+    candidate and trainer state are saved before every gate, so nothing is lost but that gate."""
 
     def __init__(self) -> None:
         self.requested = False
+        self._critical = 0
+        self._deferred = False
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
+            if self._critical:
+                self._deferred = True
+                return
             raise KeyboardInterrupt
         self.requested = True
         print("\nstopping after the current step or gate (Ctrl-C again to stop at once)",
               file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def critical(self):
+        """A block that a second Ctrl-C does not cut: its KeyboardInterrupt comes at the end."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+            if self._deferred and not self._critical:
+                self._deferred = False
+                raise KeyboardInterrupt
 
     @contextlib.contextmanager
     def installed(self):
@@ -234,7 +254,10 @@ def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tupl
     for _ in range(steps):
         if stop.requested:
             break
-        for k, v in trainer.train_step(buffer.sample(trainer.cfg.batch_size, rng)).items():
+        batch = buffer.sample(trainer.cfg.batch_size, rng)
+        with stop.critical():
+            losses = trainer.train_step(batch)
+        for k, v in losses.items():
             totals[k] = totals.get(k, 0.0) + v
         done += 1
     return {k: v / max(1, done) for k, v in totals.items()}, done

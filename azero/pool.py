@@ -8,6 +8,7 @@ files in the run directory.
 from __future__ import annotations
 
 import abc
+import collections
 import multiprocessing as mp
 import time
 from typing import Callable
@@ -30,19 +31,22 @@ class WorkerPool(abc.ABC):
 class ProcessWorkerPool(WorkerPool):
     """One OS process per worker (spawn start method: no fork of a process holding torch threads).
 
-    A worker that exits while the pool is running is restarted, up to `max_restarts` times in all,
-    after which `check` raises: a worker that crashes at start-up would otherwise spin forever.
+    A worker that exits while the pool is running is restarted; more than `max_restarts` restarts
+    within `restart_window` seconds make `check` raise: a worker that crashes at start-up would
+    otherwise spin forever, while a run of days must survive the odd death (the OOM killer).
     """
 
-    def __init__(self, target: Callable, num_workers: int, args: tuple = (), max_restarts: int = 20):
+    def __init__(self, target: Callable, num_workers: int, args: tuple = (), max_restarts: int = 20,
+                 restart_window: float = 3600.0):
         self._ctx = mp.get_context("spawn")
         self._target = target
         self._args = args
         self._num_workers = num_workers
         self._stop_event = self._ctx.Event()
         self._procs: list[mp.Process | None] = [None] * num_workers
-        self._restarts = 0
+        self._restart_times: collections.deque[float] = collections.deque()
         self._max_restarts = max_restarts
+        self._restart_window = restart_window
 
     def _spawn(self, worker_id: int) -> None:
         p = self._ctx.Process(target=self._target, args=(worker_id, self._stop_event, *self._args),
@@ -60,10 +64,14 @@ class ProcessWorkerPool(WorkerPool):
             return lines
         for i, p in enumerate(self._procs):
             if p is not None and not p.is_alive():
-                self._restarts += 1
-                if self._restarts > self._max_restarts:
+                now = time.monotonic()
+                self._restart_times.append(now)
+                while self._restart_times[0] < now - self._restart_window:
+                    self._restart_times.popleft()
+                if len(self._restart_times) > self._max_restarts:
                     raise RuntimeError(f"self-play worker {i} keeps dying (exit code {p.exitcode}); "
-                                       f"gave up after {self._max_restarts} restarts")
+                                       f"gave up after {self._max_restarts} restarts within "
+                                       f"{self._restart_window:g} s")
                 lines.append(f"worker {i} exited with code {p.exitcode}; restarted")
                 self._spawn(i)
         return lines

@@ -81,9 +81,28 @@ class AppendingRecordWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "ab")
+        self._drop_torn_tail()
 
     def encode(self, record: GameRecord) -> bytes:
         raise NotImplementedError
+
+    def whole_records_end(self, data: bytes) -> int:
+        """Where the last whole record of `data` ends (every record ends with a newline)."""
+        return data.rfind(b"\n") + 1
+
+    def _drop_torn_tail(self) -> None:
+        """A write cut short (a full disk, a kill inside write()) left part of a record at the
+        end: it is cut off, or the next record would be glued to it and the file unreadable."""
+        size = self._file.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        with open(self.path, "rb") as f:
+            if f.seek(size - 1) >= 0 and f.read(1) == b"\n":
+                return
+            f.seek(0)
+            end = self.whole_records_end(f.read())
+        self._file.truncate(end)
+        os.fsync(self._file.fileno())
 
     def write(self, record: GameRecord) -> None:
         self._file.write(self.encode(record))

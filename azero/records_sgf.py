@@ -207,6 +207,11 @@ class SgfCollectionWriter(AppendingRecordWriter):
     def encode(self, record: GameRecord) -> bytes:
         return record_to_sgf(self.game, record).rstrip(b"\n") + b"\n"
 
+    def whole_records_end(self, data: bytes) -> int:
+        """A game may span lines; each ends with its game tree's ")" and a newline."""
+        end = data.rfind(b")\n")
+        return 0 if end < 0 else end + 2
+
 
 def open_sgf_writer(game, path: Path):
     path = Path(path)

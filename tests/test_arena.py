@@ -100,6 +100,9 @@ def test_torn_last_record_is_skipped(tmp_path):
         f.write('{"game": "connect4", "mov')             # a kill mid-write
     back = read_records(GAME, path)
     assert len(back) == 1 and back[0].moves == [3, 3, 2] and back[0].result_string == "*"
+    with open_record_writer(GAME, path) as w:                # the next run appends: the torn
+        w.write(GameRecord("connect4", ("x", "y"), [4, 4], None))   # tail goes, not the file
+    assert [r.moves for r in read_records(GAME, path)] == [[3, 3, 2], [4, 4]]
 
 
 def test_generic_record_format_lists_moves(tmp_path):

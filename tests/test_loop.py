@@ -373,3 +373,18 @@ def test_a_replayed_gate_that_rejects_removes_the_cut_short_promotions_generatio
     (rejected,) = [r for r in run.read_metrics() if r["event"] == "gate" and not r["promoted"]]
     assert rejected["elo"] < 0 and rejected["games_seen"] > 0
     assert not run.generation(2).exists() and run.generation(1).exists()
+
+
+def test_a_second_ctrl_c_waits_for_the_step_or_save_under_way():
+    from azero.loop import _InterruptFlag
+    flag = _InterruptFlag()
+    flag._handler(None, None)                 # the first Ctrl-C only asks
+    assert flag.requested
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+        with flag.critical():
+            flag._handler(None, None)         # the second, inside an optimizer step
+            finished = True                   # ... which still runs to its end
+    assert finished
+    with pytest.raises(KeyboardInterrupt):
+        flag._handler(None, None)             # outside a critical block: at once

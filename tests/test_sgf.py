@@ -88,6 +88,9 @@ def test_collection_file_and_a_torn_last_game(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:-15])                          # a kill in the middle of game 2
     assert [r.moves for r in read_sgf_records(GAME, path)] == [recs[0].moves]
+    with open_record_writer(GAME, path) as w:             # appending after the torn game
+        w.write(recs[1])
+    assert [r.moves for r in read_records(GAME, path)] == [r.moves for r in recs]
 
 
 def test_reading_foreign_sgf():
