@@ -40,6 +40,10 @@ OPENSPIEL_GAMES = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--game", default="connect4", choices=games.names(), help="game to measure")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds of (ours, peer), interleaved; the best of each is reported "
+                             "(on a shared machine a slow round says something about the "
+                             "neighbours, not the code)")
     parser.add_argument("--batch", type=int, default=4096, help="games played in lockstep")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the playouts")
 
@@ -204,16 +208,21 @@ def measure_openspiel(name: str, seconds: float, seed: int) -> tuple[str, float]
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     game = games.make(args.game)
     variants = [False] + ([True] if hasattr(game, "step_with_info") else [])
-    results = []
-    for fused in variants:
-        rate, _ = measure_ours(game, args.batch, args.seconds, args.seed, fused)
-        results.append((fused, rate))
+    best = {fused: 0.0 for fused in variants}
     peer = None
-    if args.game in OPENSPIEL_GAMES:
-        peer = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed)
-    for fused, rate in results:
+    for _ in range(args.repeats):        # interleaved, so that both sides see the same machine
+        for fused in variants:
+            rate, _ = measure_ours(game, args.batch, args.seconds, args.seed, fused)
+            best[fused] = max(best[fused], rate)
+        if args.game in OPENSPIEL_GAMES:
+            measured = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed)
+            if measured is not None and (peer is None or measured[1] > peer[1]):
+                peer = measured
+    for fused, rate in best.items():
         how = "step_with_info" if fused else "legal_mask/step/terminal"
         yield Measurement(
             name=f"{args.game} random playouts, batched API ({how}), B={args.batch}, 1 core",

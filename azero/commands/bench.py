@@ -35,10 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     measurements = []
-    for m in args.bench_module.measure(args):
-        measurements.append(m)
-        if args.json:
-            write_json_lines([m], sys.stdout)
+    try:
+        for m in args.bench_module.measure(args):
+            measurements.append(m)
+            if args.json:
+                write_json_lines([m], sys.stdout)
+    except ValueError as e:          # a bad argument value: said in one line, not a traceback
+        print(f"azero bench {args.target}: {e}", file=sys.stderr)
+        return 2
     if not args.json:
         write_table(measurements, sys.stdout)
     return 0
