@@ -8,7 +8,9 @@ Games come in colour-swapped pairs: games 2k and 2k+1 start from the same openin
 random plies, or a given book line), with A moving first in 2k and second in 2k+1, so neither side
 profits from a lucky opening or from the first move. After every completed pair the SPRT is
 checked; when it decides, the match stops (games still in flight are abandoned: not counted, not
-recorded).
+recorded). The SPRT and the match's W/D/L count whole pairs only: a finished game whose partner
+was still in flight when the SPRT stopped the match is recorded but not counted (counting it
+would weigh one colour more, and in Connect Four the first move is worth a lot).
 
 Scores are from A's point of view: in `gate`, A is the candidate and B the current best.
 """
@@ -111,8 +113,9 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     moves: list[list[int]] = [[] for _ in range(batch)]
     opening_len = np.zeros(batch, dtype=np.int64)
     max_plies = game.spec.max_game_length
-    pair_done = np.zeros(cfg.pairs, dtype=np.int8)
-    wdl = [0, 0, 0]
+    pair_scores: dict[int, list[float]] = {}   # A's score in each finished game of an open pair
+    wdl = [0, 0, 0]                            # over whole pairs: the SPRT and the result
+    wdl_games = [0, 0, 0]                      # over every finished game: progress reports
     records: list[GameRecord] = []
     next_game = 0
     verdict: SprtResult | None = None
@@ -164,14 +167,17 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
                              int(opening_len[row]), a.name, b.name, info,
                              resigned=bool(resigned[row]))
             score_a = record.info["score_a"]
-            wdl[0 if score_a == 1.0 else 1 if score_a == 0.5 else 2] += 1
+            wdl_games[_wdl_index(score_a)] += 1
             records.append(record)
             pair = int(row_game[row]) // 2
-            pair_done[pair] += 1
-            pair_completed |= bool(pair_done[pair] == 2)
+            pair_scores.setdefault(pair, []).append(score_a)
+            if len(pair_scores[pair]) == 2:
+                for score in pair_scores.pop(pair):
+                    wdl[_wdl_index(score)] += 1
+                pair_completed = True
             row_game[row] = -1
             if on_game is not None:
-                on_game(record, MatchStats(*wdl))
+                on_game(record, MatchStats(*wdl_games))
         if cfg.sprt is not None and pair_completed:
             verdict = sprt(*wdl, cfg.sprt)
             if verdict.decision is not None:
@@ -187,6 +193,10 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     # the SPRT of the final counts whenever an SPRT is configured.
     stopped_early = verdict is not None and verdict.decision is not None and len(records) < total
     return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records, stopped_early)
+
+
+def _wdl_index(score_a: float) -> int:
+    return 0 if score_a == 1.0 else 1 if score_a == 0.5 else 2
 
 
 def _finish(game, state: np.ndarray, index: int, a_side: int, moves: list[int],

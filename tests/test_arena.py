@@ -133,7 +133,15 @@ def test_sprt_stops_early(tmp_path):
     result = run_match(GAME, strong, weak, cfg, records=tmp_path / "r.jsonl")
     assert result.stopped_early and result.sprt.decision == "H1"
     assert result.stats.games < 60
-    assert len(read_records(GAME, tmp_path / "r.jsonl")) == result.stats.games
+    # Every finished game is recorded; the W/D/L counts whole colour-swapped pairs only.
+    records = read_records(GAME, tmp_path / "r.jsonl")
+    pairs = {}
+    for r in records:
+        pairs.setdefault(r.info["pair"], []).append(r)
+    whole = [games for games in pairs.values() if len(games) == 2]
+    assert result.stats.games == 2 * len(whole) <= len(records)
+    assert result.stats.wins == sum(g.info["score_a"] == 1.0 for games in whole for g in games)
+    assert all({g.players[0] for g in games} == {strong.name, weak.name} for games in whole)
 
 
 def test_gate_promotes_stronger_and_keeps_best():
