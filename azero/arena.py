@@ -48,7 +48,7 @@ class MatchConfig:
 class MatchResult:
     a: str
     b: str
-    stats: MatchStats                # W/D/L of A over the finished games
+    stats: MatchStats                # W/D/L of A over the games of whole (finished) pairs
     sprt: SprtResult | None          # verdict at the end (None if the match ran without SPRT)
     records: list[GameRecord]        # finished games, in the order they finished
     stopped_early: bool              # the SPRT decided before all games were played
@@ -57,6 +57,10 @@ class MatchResult:
         lines = [f"{self.a} vs {self.b}: {self.stats}"]
         if self.sprt is not None:
             lines.append(f"SPRT {self.sprt}" + (" (stopped early)" if self.stopped_early else ""))
+        unpaired = len(self.records) - self.stats.games
+        if unpaired > 0:
+            lines.append(f"{unpaired} finished game(s) of pairs cut short by the stop: recorded, "
+                         f"not counted")
         return "\n".join(lines)
 
 

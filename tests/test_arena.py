@@ -142,6 +142,8 @@ def test_sprt_stops_early(tmp_path):
     assert result.stats.games == 2 * len(whole) <= len(records)
     assert result.stats.wins == sum(g.info["score_a"] == 1.0 for games in whole for g in games)
     assert all({g.players[0] for g in games} == {strong.name, weak.name} for games in whole)
+    if len(records) > result.stats.games:
+        assert f"{len(records) - result.stats.games} finished game(s)" in result.summary()
 
 
 def test_gate_promotes_stronger_and_keeps_best():
