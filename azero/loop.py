@@ -32,6 +32,8 @@ from azero.rundir import RunDir
 
 log = logging.getLogger("azero.loop")
 
+ORPHAN_WRITE_GRACE_SECONDS = 60.0   # a shard write takes milliseconds: older temp files are dead
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -52,8 +54,12 @@ def prepare_run(config: Config) -> RunDir:
     check_anchors(config)
     run = RunDir.at(config.run_dir)
     run.make()
-    for folder in (run.root, run.replay, run.checkpoints, run.generation(0).parent, run.arena):
-        remove_stale_temp_files(folder)  # we hold the run's lock: every temp file is a dead write's
+    # We hold the run's lock, so the trainer that wrote these temp files is dead; but self-play
+    # workers it left behind finish their last shard for a second or two after it died (they
+    # check on their parent between moves), so a young temp file in replay/ may still be theirs.
+    for folder in (run.root, run.checkpoints, run.generation(0).parent, run.arena):
+        remove_stale_temp_files(folder)
+    remove_stale_temp_files(run.replay, older_than=ORPHAN_WRITE_GRACE_SECONDS)
     atomic_write_bytes(run.config_file, config.to_yaml().encode())
     if not run.trainer_state.exists():
         game = config.make_game()
@@ -184,6 +190,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     finally:
         bar.close()
         pool.stop()
+        # Our workers have stopped, and any left behind by a killed predecessor are long gone.
+        remove_stale_temp_files(run.replay)
         # Save only a trainer that stopped between whole steps with sound weights: after an
         # error (NaN loss, out of memory, ...) the last saved state is the one to resume from.
         if stop_reason != "error" and _all_finite(trainer.net):

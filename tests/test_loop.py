@@ -388,3 +388,18 @@ def test_a_second_ctrl_c_waits_for_the_step_or_save_under_way():
     assert finished
     with pytest.raises(KeyboardInterrupt):
         flag._handler(None, None)             # outside a critical block: at once
+
+
+def test_start_keeps_a_young_temp_shard_a_left_behind_worker_may_still_write(tmp_path):
+    from azero.loop import ORPHAN_WRITE_GRACE_SECONDS, prepare_run
+    config = tiny_config(tmp_path / "run")
+    run = prepare_run(config)
+    young, old = run.replay / ".shard-a.npz.x1.tmp", run.replay / ".shard-b.npz.x2.tmp"
+    young.write_bytes(b"half")
+    old.write_bytes(b"half")
+    stale = time.time() - ORPHAN_WRITE_GRACE_SECONDS - 5
+    os.utime(old, (stale, stale))
+    stray = run.checkpoints / ".trainer.pt.x3.tmp"   # only the (dead) trainer writes there
+    stray.write_bytes(b"half")
+    prepare_run(config)
+    assert young.exists() and not old.exists() and not stray.exists()
