@@ -97,8 +97,9 @@ class AppendingRecordWriter:
         if size == 0:
             return
         with open(self.path, "rb") as f:
-            if f.seek(size - 1) >= 0 and f.read(1) == b"\n":
-                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return                          # the last record is whole
             f.seek(0)
             end = self.whole_records_end(f.read())
         self._file.truncate(end)
