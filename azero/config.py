@@ -114,6 +114,9 @@ class SelfPlayConfig:
     resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")
     value_target_root_weight: float = _f(0.0, 0, 1, doc="value target (1-w) z + w q: z the result, "
                                          "q the search's root value (0: AlphaZero's z)")
+    random_opening_fraction: float = _f(0.0, 0, 1, doc="share of games opened with random moves "
+                                        "(not recorded as training positions)")
+    random_opening_max_moves: int = _f(0, 0, doc="such an opening has 1..this many uniformly random moves")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
 

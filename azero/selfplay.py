@@ -7,6 +7,14 @@ Invariants:
     every search call is a full batch.
   * Value targets are the final result from each recorded position's side to move; a resigned
     game counts as a loss for the side that resigned.
+  * Random openings (settings.random_opening_fraction > 0): a share of games starts with a
+    uniformly random number (1..random_opening_max_moves) of uniformly random legal moves. Those
+    moves are not searched and their positions are not recorded (a random move's position has no
+    search target, and its result would credit the random moves); the game is searched and
+    recorded from the first position after them. An opening that ends the game is drawn again.
+    Why: self-play alone sees a narrow band of positions; odd positions (the kind random play
+    and weak opponents produce) are otherwise never evaluated. FinishedGame.opening holds the
+    moves so that a record replays the whole game.
   * Ownership targets (games whose Game has `ownership(states)` and a `spec.board_shape`, e.g.
     Go): the ownership of the FINAL position of the game (the game's own scoring, e.g.
     Tromp-Taylor area for go9), seen from each recorded position's side to move: +1 that player
@@ -40,6 +48,10 @@ class SelfPlaySettings:
     # from the position's side to move. 0: AlphaZero's z alone; Oracle's "Lessons from
     # AlphaZero" (Connect Four) trained faster on the average, w = 0.5.
     value_target_root_weight: float = 0.0
+    # Share of games opened with 1..random_opening_max_moves uniformly random moves (see the
+    # module docstring); 0 = every game starts from the initial position.
+    random_opening_fraction: float = 0.0
+    random_opening_max_moves: int = 0
 
 
 @dataclass
@@ -60,6 +72,8 @@ class FinishedGame:
     # did not end by the rules (resigned / move-capped: the target is all zeros); None with
     # ownership_targets None.
     ownership_weight: np.ndarray | None = None
+    # int32 [K]: the random opening moves played before states[0] (K = 0 without one).
+    opening: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
 
 @dataclass
@@ -72,6 +86,7 @@ class _GameLog:
     low_value_streak: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int32))
     playout: bool = False             # resignation disabled for this game
     would_resign_player: int = -1     # first player whose resignation was due (playout games)
+    opening: list = field(default_factory=list)   # random opening moves before the first record
 
 
 class SelfPlay:
@@ -88,8 +103,8 @@ class SelfPlay:
         self.rng = np.random.default_rng(own)
         self.search = BatchedSearch(game, search_config, settings.num_games,
                                     seed=int(search.generate_state(1)[0]))
-        self.states = game.initial_states(settings.num_games)
         self.logs = [self._new_log() for _ in range(settings.num_games)]
+        self.states = self._new_games(np.arange(settings.num_games))
         self.has_ownership = (callable(getattr(game, "ownership", None))
                               and game.spec.board_shape is not None)
 
@@ -97,6 +112,37 @@ class SelfPlay:
         s = self.settings
         playout = s.resign_threshold is not None and self.rng.random() < s.resign_playout_fraction
         return _GameLog(playout=playout)
+
+    def _new_games(self, rows: np.ndarray) -> np.ndarray:
+        """[len(rows), S] starting positions for the games about to start in `rows` (whose logs
+        are fresh): the initial position, or a random opening (recorded in the row's log)."""
+        game, s = self.game, self.settings
+        states = game.initial_states(len(rows))
+        if s.random_opening_fraction <= 0 or s.random_opening_max_moves <= 0:
+            return states
+        opened = self.rng.random(len(rows)) < s.random_opening_fraction
+        target = np.where(opened, self.rng.integers(1, s.random_opening_max_moves + 1, len(rows)), 0)
+        openings = [self.logs[b].opening for b in rows]
+        played = np.zeros(len(rows), np.int64)
+        while True:
+            going = np.flatnonzero(played < target)
+            if going.size == 0:
+                return states
+            legal = game.legal_mask(states[going])                    # bool [G, A]
+            # A uniformly random legal move per row: the first legal action at or after a
+            # uniform draw over the row's legal moves (argmax of cumulative count > draw).
+            draw = (self.rng.random(going.size) * legal.sum(axis=1)).astype(np.int64)
+            actions = np.argmax(np.cumsum(legal, axis=1) > draw[:, None], axis=1)
+            states[going] = game.step(states[going], actions)
+            played[going] += 1
+            for i, b in enumerate(going):
+                openings[b].append(int(actions[i]))
+            over = going[game.terminal(states[going])]
+            if over.size:       # the opening ended the game: draw that opening again
+                states[over] = game.initial_states(over.size)
+                played[over] = 0
+                for b in over:
+                    openings[b].clear()
 
     def play_move(self, evaluator: Evaluator) -> list[FinishedGame]:
         """One search for every row, one move in every game. Returns the games that ended."""
@@ -141,7 +187,7 @@ class SelfPlay:
                     exact = bool(by_rules[b]) and resigning[b] < 0
                     ownership = (final_ownership[i], int(final_to_play[i]), exact)
                 finished.append(self._finish(b, results[b], int(resigning[b]), ownership))
-            self.states[rows] = game.initial_states(len(rows))
+            self.states[rows] = self._new_games(rows)
             self.search.reset(rows)
         return finished
 
@@ -204,4 +250,5 @@ class SelfPlay:
             false_resignation=false_resignation,
             ownership_targets=ownership_targets,
             ownership_weight=ownership_weight,
+            opening=np.asarray(log.opening, np.int32),
         )

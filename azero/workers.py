@@ -52,6 +52,8 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         resign_consecutive=sp_cfg.resign_consecutive,
         resign_playout_fraction=sp_cfg.resign_playout_fraction,
         value_target_root_weight=sp_cfg.value_target_root_weight,
+        random_opening_fraction=sp_cfg.random_opening_fraction,
+        random_opening_max_moves=sp_cfg.random_opening_max_moves,
     )
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
     selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)
@@ -77,9 +79,11 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 tally.add(g)
                 player = f"{config.game}-generation-{generation}"
                 records.write(GameRecord(
-                    game=config.game, players=(player, player), moves=g.actions.tolist(),
+                    game=config.game, players=(player, player),
+                    moves=g.opening.tolist() + g.actions.tolist(),
                     result=(g.result_first_player + 1) / 2,
-                    info={"generation": generation, "resigned": g.resigned, "selfplay": True}))
+                    info={"generation": generation, "resigned": g.resigned, "selfplay": True,
+                          "random_opening_moves": len(g.opening)}))
                 # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
                 # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either

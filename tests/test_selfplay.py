@@ -180,3 +180,41 @@ def test_value_target_mixes_the_result_with_the_root_value():
     assert np.abs(q).max() > 0.05                               # a real signal to mix in
     np.testing.assert_allclose(mixed.value_targets, 0.75 * plain.value_targets + 0.25 * q,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("game_name", ["connect4", "go9"])
+def test_random_openings_are_replayable_and_not_recorded(game_name):
+    """A share of games opens with 1..K uniformly random moves: those moves are kept in
+    `opening` (so the record replays), their positions are not recorded, and the game is played
+    on from the position after them."""
+    game = make(game_name)
+    K = 6
+    sp = SelfPlay(game, SearchConfig(num_simulations=2),
+                  SelfPlaySettings(num_games=8, random_opening_fraction=0.5,
+                                   random_opening_max_moves=K,
+                                   max_moves=None if game_name == "connect4" else 30), seed=5)
+    finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 24)
+    lengths = np.array([len(g.opening) for g in finished])
+    assert lengths.max() <= K
+    # About half the games have an opening (24+ games: both kinds occur).
+    assert (lengths == 0).any() and (lengths > 0).any()
+    for g in finished:
+        state = game.initial_states(1)
+        for a in g.opening:
+            assert game.legal_mask(state)[0, a]
+            state = game.step(state, np.array([a]))
+            assert not game.terminal(state)[0]
+        # The first recorded position is the one after the opening.
+        assert np.array_equal(g.states[0], state[0])
+        assert game.move_number(g.states[:1])[0] == len(g.opening)
+
+
+def test_random_openings_cover_every_legal_move():
+    """The random moves are uniform over the legal moves: every column occurs as a first move."""
+    game = make("connect4")
+    sp = SelfPlay(game, SearchConfig(num_simulations=2),
+                  SelfPlaySettings(num_games=64, random_opening_fraction=1.0,
+                                   random_opening_max_moves=1), seed=2)
+    firsts = [log.opening[0] for log in sp.logs]
+    counts = np.bincount(firsts, minlength=7)
+    assert counts.min() >= 3, counts       # 64 draws over 7 columns
