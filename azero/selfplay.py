@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from azero.players.random_player import random_legal_actions
 from azero.search import BatchedSearch, Evaluator, SearchConfig
 
 
@@ -128,11 +129,7 @@ class SelfPlay:
             going = np.flatnonzero(played < target)
             if going.size == 0:
                 return states
-            legal = game.legal_mask(states[going])                    # bool [G, A]
-            # A uniformly random legal move per row: the first legal action at or after a
-            # uniform draw over the row's legal moves (argmax of cumulative count > draw).
-            draw = (self.rng.random(going.size) * legal.sum(axis=1)).astype(np.int64)
-            actions = np.argmax(np.cumsum(legal, axis=1) > draw[:, None], axis=1)
+            actions = random_legal_actions(game.legal_mask(states[going]), self.rng)
             states[going] = game.step(states[going], actions)
             played[going] += 1
             for i, b in enumerate(going):

@@ -213,8 +213,9 @@ def test_random_openings_cover_every_legal_move():
     """The random moves are uniform over the legal moves: every column occurs as a first move."""
     game = make("connect4")
     sp = SelfPlay(game, SearchConfig(num_simulations=2),
-                  SelfPlaySettings(num_games=64, random_opening_fraction=1.0,
+                  SelfPlaySettings(num_games=700, random_opening_fraction=1.0,
                                    random_opening_max_moves=1), seed=2)
     firsts = [log.opening[0] for log in sp.logs]
     counts = np.bincount(firsts, minlength=7)
-    assert counts.min() >= 3, counts       # 64 draws over 7 columns
+    # 700 draws over 7 columns: 100 each expected, sd ~9.3
+    assert counts.min() >= 60 and counts.max() <= 140, counts
