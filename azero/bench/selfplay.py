@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
-def _net(config, game, ckpt_path: str | None, device: str):
+def bench_net(config, game, ckpt_path: str | None, device):
+    """The net a benchmark runs: `ckpt_path`'s, else the config's architecture with random weights
+    (BatchNorm statistics randomised so that folding them is not a no-op), in eval mode."""
     if ckpt_path is not None:
         from azero import checkpoint
         return checkpoint.load(ckpt_path, expected_game=game.spec.name, device=device).model
@@ -55,7 +57,7 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
 
     config = load_config(name)
     game = config.make_game()
-    net = _net(config, game, args.ckpt, args.device)
+    net = bench_net(config, game, args.ckpt, args.device)
     games = args.games or config.selfplay.games_per_worker
     evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
                   "eager": make_evaluator(net, game, args.device)}

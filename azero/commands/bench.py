@@ -1,4 +1,4 @@
-"""`azero bench {rules,search,selfplay,solver}`: measured figures as a table, or `--json` lines."""
+"""`azero bench {rules,search,net,train,selfplay,solver}`: measured figures as a table, or `--json` lines."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,8 @@ from azero.bench.report import write_json_lines, write_table
 _TARGETS = {
     "rules": "azero.bench.rules",
     "search": "azero.bench.search",
+    "net": "azero.bench.net",
+    "train": "azero.bench.train",
     "selfplay": "azero.bench.selfplay",
     "solver": "azero.bench.solver",
 }

@@ -1,0 +1,102 @@
+"""Network inference throughput: positions per second through the evaluator the search calls, by
+batch size (observation encoding, host-device copies and the forward pass, all included).
+
+Ours is the inference snapshot self-play uses (BatchNorm folded; channels-last on a CPU; bf16
+autocast on a GPU); the peer is the same network through the plain eager evaluator in fp32,
+timed alternately in the same run. The network is the config's architecture with random weights
+(or `--ckpt`); the positions come from random games, so the input is the real encoding.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from azero.bench.report import Measurement
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--game", nargs="+", default=["connect4", "go9"],
+                        help="configs to measure (bundled config names)")
+    parser.add_argument("--ckpt", default=None, help="a checkpoint instead of random weights "
+                        "(only with a single --game)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 16, 128, 1024],
+                        help="positions per evaluator call")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="minimum timed seconds per batch size and evaluator, per round")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="timed rounds, alternating the two evaluators (best round counts)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+
+
+def random_positions(game, count: int, rng: np.random.Generator, min_plies: int = 60) -> np.ndarray:
+    """[count, S] non-terminal positions drawn from uniformly random games: at most 256 games
+    side by side, restarted when they end, for at least `min_plies` plies (so that late positions
+    are among them, not only the first moves), then `count` of the positions met."""
+    from azero.players.random_player import random_legal_actions
+    found = []
+    states = game.initial_states(min(count, 256))
+    for _ in range(max(min_plies, -(-count // len(states)))):
+        found.append(states.copy())
+        states = game.step(states, random_legal_actions(game.legal_mask(states), rng))
+        over = game.terminal(states)
+        states[over] = game.initial_states(int(over.sum()))
+    pool = np.concatenate(found)
+    return pool[rng.choice(len(pool), size=count, replace=False)]
+
+
+def _rate(evaluate, states: np.ndarray, batch: int, min_seconds: float) -> float:
+    """Positions per second of evaluate() over consecutive batches of `states`."""
+    calls = done = 0
+    t0 = time.perf_counter()
+    while True:
+        start = (calls * batch) % (len(states) - batch + 1)
+        evaluate(states[start:start + batch])
+        calls += 1
+        done += batch
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds:
+            return done / elapsed
+
+
+def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
+    from azero.bench.selfplay import bench_net
+    from azero.config import load_config
+    from azero.nets import make_evaluator, resolve_device
+
+    config = load_config(name)
+    game = config.make_game()
+    device = resolve_device(args.device)
+    net = bench_net(config, game, args.ckpt, device)
+    evaluators = {"snapshot": make_evaluator(net, game, device, snapshot=True),
+                  "eager": make_evaluator(net, game, device, amp=False)}
+    rng = np.random.default_rng(0)
+    states = random_positions(game, 2 * max(args.batch), rng)
+    arch = f"{config.model.blocks}x{config.model.channels}"
+    for batch in args.batch:
+        best = dict.fromkeys(evaluators, 0.0)
+        for k, evaluate in evaluators.items():          # warm-up: first calls, allocations
+            evaluate(states[:batch])
+        for _ in range(args.rounds):
+            for k, evaluate in evaluators.items():
+                best[k] = max(best[k], _rate(evaluate, states, batch, args.seconds))
+        yield Measurement(
+            name=f"{name} {arch} net inference, batch {batch}, {device}",
+            value=best["snapshot"], unit="positions/s",
+            peer="same net, eager fp32 evaluator", peer_value=best["eager"])
+
+
+def measure(args: argparse.Namespace) -> Iterator[Measurement]:
+    if args.ckpt is not None and len(args.game) != 1:
+        raise ValueError("--ckpt needs exactly one --game")
+    if min(args.batch) < 1:
+        raise ValueError(f"--batch: sizes must be >= 1, got {min(args.batch)}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    for name in args.game:
+        yield from measure_game(name, args)

@@ -1,0 +1,61 @@
+"""`azero bench net` (inference by batch size) and `azero bench train` (optimizer steps and the
+loop's sample + step): JSON fields, one row per batch size, real inputs, bad arguments."""
+import json
+
+import numpy as np
+import pytest
+
+from azero.bench.net import random_positions
+from azero.cli import main
+from azero.games import make
+
+
+def run_json(capsys, argv):
+    assert main(argv + ["--json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["connect4", "go9"])
+def test_random_positions_are_live_positions_of_all_stages(name):
+    game = make(name)
+    states = random_positions(game, 3000, np.random.default_rng(0))
+    assert states.shape == (3000, game.spec.state_size)
+    assert not game.terminal(states).any()
+    moves = game.move_number(states)
+    assert moves.min() == 0 and moves.max() >= 20         # openings to late positions
+    assert len(np.unique(states, axis=0)) > 1000          # not one game repeated
+
+
+def test_bench_net_rows_per_game_and_batch(capsys):
+    rows = run_json(capsys, ["bench", "net", "--game", "connect4_tiny", "go9_tiny",
+                             "--batch", "1", "8", "--seconds", "0.01", "--rounds", "1"])
+    assert [(r["name"].split()[0], r["name"].split("batch ")[1].split(",")[0]) for r in rows] == [
+        ("connect4_tiny", "1"), ("connect4_tiny", "8"), ("go9_tiny", "1"), ("go9_tiny", "8")]
+    for r in rows:
+        assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio"}
+        assert r["unit"] == "positions/s" and r["value"] > 0 and r["peer_value"] > 0
+        assert r["ratio"] == pytest.approx(r["value"] / r["peer_value"])
+
+
+def test_bench_train_reports_the_step_and_the_loop_step(capsys):
+    rows = run_json(capsys, ["bench", "train", "--game", "connect4_tiny", "go9_tiny",
+                             "--batch", "16", "--steps", "2", "--rounds", "1",
+                             "--positions", "300"])
+    assert len(rows) == 4
+    for game_rows, name in ((rows[:2], "connect4_tiny"), (rows[2:], "go9_tiny")):
+        step, loop = game_rows
+        assert step["name"].startswith(f"{name} ") and "optimizer step, batch 16, cpu" in step["name"]
+        assert "replay sample + optimizer step" in loop["name"]
+        for r in game_rows:
+            assert r["unit"] == "samples/s" and r["value"] > 0
+            assert r["peer"] is None and r["ratio"] is None      # no autocast peer on a CPU
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["bench", "net", "--game", "connect4_tiny", "--batch", "0"], "--batch"),
+    (["bench", "train", "--game", "connect4_tiny", "--batch", "64", "--positions", "32"],
+     "--positions"),
+])
+def test_bench_net_and_train_refuse_bad_sizes(capsys, argv, says):
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
