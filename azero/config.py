@@ -152,6 +152,10 @@ class TrainConfig:
     grad_clip_norm: float | None = _f(10.0, 0, lo_open=True, doc="null = no clipping")
     train_samples_per_position: float = _f(4.0, 0, lo_open=True,
                                            doc="training samples drawn per self-play position generated")
+    max_selfplay_lead: float | None = _f(0.5, 0, doc="self-play pauses while it is ahead of the "
+                                         "trainer (positions not yet paid for at "
+                                         "train_samples_per_position) by more than this share of "
+                                         "replay.window_positions; null = never pause")
     checkpoint_every_steps: int = _f(500, 1, doc="write a candidate checkpoint this often")
     keep_checkpoints: int = _f(10, 1, doc="candidate checkpoints kept on disk")
     device: str = "auto"             # auto | cpu | cuda | cuda:N

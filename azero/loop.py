@@ -132,6 +132,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     bar = tqdm(desc=f"{config.game} training", unit="step", initial=trainer.step,
                disable=not show_progress, dynamic_ncols=True)
     stop = _InterruptFlag()
+    pacer = _SelfPlayPacer(run, config)
     pool.start()
     stop_reason = "limit"
     try:
@@ -154,6 +155,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                     run.log_metrics("worker_restart", detail=line)
                 buffer.refresh()
                 owed = trainer.steps_owed(buffer.positions_seen)
+                pacer.update(owed)
                 if owed == 0:
                     bar.set_postfix_str(_postfix(buffer, best, waiting=True), refresh=True)
                     time.sleep(0.5)
@@ -164,14 +166,17 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                 if done == 0:
                     break
                 bar.update(done)
-                bar.set_postfix_str(_postfix(buffer, best, losses=losses), refresh=False)
+                bar.set_postfix_str(_postfix(buffer, best, losses=losses, paused=pacer.paused),
+                                    refresh=False)
                 elapsed = elapsed_before + time.monotonic() - started
                 if tb is not None:
                     for k, v in losses.items():
                         tb.add_scalar(f"train/{k}", v, trainer.step)
                     for k, v in buffer.stats().items():
                         tb.add_scalar(f"replay/{k}", v, trainer.step)
-                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **buffer.stats())
+                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses,
+                                selfplay_lead=pacer.lead, selfplay_paused=pacer.paused,
+                                **buffer.stats())
                 if trainer.step % tc.checkpoint_every_steps == 0:
                     with stop.critical():
                         trainer.save(run.candidate(trainer.step))
@@ -190,6 +195,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     finally:
         bar.close()
         pool.stop()
+        pacer.release()
         # Our workers have stopped, and any left behind by a killed predecessor are long gone.
         remove_stale_temp_files(run.replay)
         # Save only a trainer that stopped between whole steps with sound weights: after an
@@ -252,6 +258,38 @@ class _InterruptFlag:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+class _SelfPlayPacer:
+    """Holds the ratio of training samples to self-play positions when self-play is faster than
+    the trainer (a GPU with many workers): self-play pauses (RunDir.selfplay_pause_file) while
+    its lead, the positions not yet paid for at train.train_samples_per_position, is more than
+    train.max_selfplay_lead x replay.window_positions, and goes on once the trainer is back
+    within it. Without the pause, the window would turn over before the trainer sampled it and
+    most positions would never be trained on. The lead is measured from written shards between
+    training chunks, and a gate holds the trainer, so it may overshoot the limit by what
+    self-play writes meanwhile (the games of one gate at most)."""
+
+    def __init__(self, run: RunDir, config: Config):
+        self.run = run
+        tc = config.train
+        self.positions_per_step = tc.batch_size / tc.train_samples_per_position
+        self.limit = (None if tc.max_selfplay_lead is None
+                      else tc.max_selfplay_lead * config.replay.window_positions)
+        self.lead = 0.0
+        self.paused = False
+        run.set_selfplay_paused(False)      # a killed predecessor's pause is not ours
+
+    def update(self, steps_owed: int) -> None:
+        self.lead = steps_owed * self.positions_per_step
+        paused = self.limit is not None and self.lead > self.limit
+        if paused != self.paused:
+            self.run.set_selfplay_paused(paused)
+            self.paused = paused
+
+    def release(self) -> None:
+        self.run.set_selfplay_paused(False)
+        self.paused = False
 
 
 def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tuple[dict, int]:
@@ -385,13 +423,16 @@ def _tensorboard(run: RunDir, config: Config):
     return SummaryWriter(str(run.tensorboard))
 
 
-def _postfix(buffer, best: dict, losses: dict | None = None, waiting: bool = False) -> str:
+def _postfix(buffer, best: dict, losses: dict | None = None, waiting: bool = False,
+             paused: bool = False) -> str:
     s = buffer.stats()
     parts = [f"games {s['games_seen']}", f"pos {s['positions_seen']}", f"gen {best['generation']}"]
     if losses:
         parts += [f"pi {losses['policy_loss']:.3f}", f"v {losses['value_loss']:.3f}"]
     if waiting:
         parts.append("waiting for self-play")
+    if paused:
+        parts.append("self-play paused: training catches up")
     return " ".join(parts)
 
 

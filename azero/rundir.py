@@ -13,6 +13,7 @@
       games/                 records of every self-play game (SGF for Go, JSON lines for
                              Connect Four), one file or folder per worker
       metrics.jsonl          one JSON object per event (append-only)
+      selfplay.pause         present while the trainer is too far behind: workers wait
       tb/                    TensorBoard logs
 
 Every file is written with azero/atomic.py, so a kill at any moment leaves each file either old
@@ -90,6 +91,20 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tb"
+
+    @property
+    def selfplay_pause_file(self) -> Path:
+        return self.root / "selfplay.pause"
+
+    def selfplay_paused(self) -> bool:
+        """Whether self-play should wait (the trainer is behind its sample ratio)."""
+        return self.selfplay_pause_file.exists()
+
+    def set_selfplay_paused(self, paused: bool) -> None:
+        if paused:
+            self.selfplay_pause_file.touch()
+        else:
+            self.selfplay_pause_file.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -15,6 +15,8 @@ import numpy as np
 # Finished games wait in memory for at most this long before they are written, so a kill loses
 # little more than the games in flight even when shards fill slowly.
 MAX_UNWRITTEN_SECONDS = 60.0
+# While the run's selfplay.pause file exists (the trainer is behind), check again this often.
+PAUSE_POLL_SECONDS = 0.2
 
 
 def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict) -> None:
@@ -73,6 +75,9 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     try:
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
+            if run.selfplay_paused():           # the trainer is behind: let it catch up
+                time.sleep(PAUSE_POLL_SECONDS)
+                continue
             finished = selfplay.play_move(evaluator)
             tally.played += sp_cfg.games_per_worker          # one move in every game
             for g in finished:

@@ -403,3 +403,31 @@ def test_start_keeps_a_young_temp_shard_a_left_behind_worker_may_still_write(tmp
     stray.write_bytes(b"half")
     prepare_run(config)
     assert young.exists() and not old.exists() and not stray.exists()
+
+
+@pytest.mark.parametrize("max_lead", [0.05, None])
+def test_selfplay_pauses_while_the_trainer_is_behind(tmp_path, max_lead):
+    """A trainer that needs many samples per position falls behind a fast self-play. With
+    train.max_selfplay_lead, self-play waits whenever it is further ahead than that share of the
+    window and goes on once the trainer catches up; without it (null), self-play runs away."""
+    run_dir = tmp_path / "run"
+    config = tiny_config(run_dir, "gate.enabled=false", "train.checkpoint_every_steps=100000",
+                         "train.train_samples_per_position=200",
+                         f"train.max_selfplay_lead={'null' if max_lead is None else max_lead}")
+    run_loop(config, Limits(hours=12 / 3600), progress=False)
+    run = RunDir.at(run_dir)
+    trains = [r for r in run.read_metrics() if r["event"] == "train"]
+    positions_per_step = 16 / 200                      # batch / samples per position
+    final = trains[-1]
+    final_lead = final["positions_seen"] - final["step"] * positions_per_step
+    if max_lead is None:
+        assert not any(r["selfplay_paused"] for r in trains)
+        assert final_lead > 1000, final_lead           # ran away: ~0.08 positions per step paid
+    else:
+        limit = max_lead * 2000                        # share of window_positions
+        assert any(r["selfplay_paused"] for r in trains)
+        # Bounded: the limit plus what was written before the first check (self-play starts
+        # before the trainer) or between two checks (a few shards of 4 games): ~340 measured.
+        assert max(r["selfplay_lead"] for r in trains) <= limit + 600
+        assert final_lead <= limit + 400, final_lead
+    assert not run.selfplay_pause_file.exists()        # a clean stop releases self-play
