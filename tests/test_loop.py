@@ -63,6 +63,16 @@ def test_loop_runs_gates_and_resumes(tmp_path):
     records = read_records(make("connect4"), run.games / "selfplay-w000.jsonl")
     assert len(records) >= games_before > 0
     assert all(r.result in (0.0, 0.5, 1.0) and len(r.moves) >= 7 for r in records)
+    game = make("connect4")
+    for r in records:                       # random opening moves included: whole games
+        state = game.initial_states(1)
+        for move in r.moves:
+            assert game.legal_mask(state)[0, move]
+            state = game.step(state, np.array([move]))
+        assert game.terminal(state)[0]
+    # connect4.yaml opens half the games with random moves (the tiny config inherits it).
+    assert any(r.info["random_opening_moves"] > 0 for r in records)
+    assert any(r.info["random_opening_moves"] == 0 for r in records)
 
     # The same call resumes: the step carries on, nothing is lost.
     summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
