@@ -29,6 +29,7 @@ from azero.atomic import atomic_write_bytes, remove_stale_temp_files
 from azero.anchors import anchors_owed, check_anchors, play_anchors
 from azero.config import Config
 from azero.rundir import RunDir
+from azero.selfplay import check_random_openings
 
 log = logging.getLogger("azero.loop")
 
@@ -99,6 +100,7 @@ def _sync_best_info(run: RunDir) -> dict:
 def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None) -> dict:
     """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict.
     Raises RunDirBusy if another process is running in the same run directory."""
+    check_random_openings(config.selfplay, config.make_game())    # before anything is written
     with RunDir.at(config.run_dir).locked():
         return _run_locked(config, limits, progress)
 
@@ -154,8 +156,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                     log.warning(line)
                     run.log_metrics("worker_restart", detail=line)
                 buffer.refresh()
-                owed = trainer.steps_owed(buffer.positions_seen)
-                pacer.update(owed)
+                owed = pacer.update(trainer, buffer.positions_seen)
                 if owed == 0:
                     bar.set_postfix_str(_postfix(buffer, best, waiting=True), refresh=True)
                     time.sleep(0.5)
@@ -176,6 +177,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
                         tb.add_scalar(f"replay/{k}", v, trainer.step)
                 run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses,
                                 selfplay_lead=pacer.lead, selfplay_paused=pacer.paused,
+                                positions_forgiven=trainer.positions_forgiven,
                                 **buffer.stats())
                 if trainer.step % tc.checkpoint_every_steps == 0:
                     with stop.critical():
@@ -262,30 +264,44 @@ class _InterruptFlag:
 
 class _SelfPlayPacer:
     """Holds the ratio of training samples to self-play positions when self-play is faster than
-    the trainer (a GPU with many workers): self-play pauses (RunDir.selfplay_pause_file) while
-    its lead, the positions not yet paid for at train.train_samples_per_position, is more than
-    train.max_selfplay_lead x replay.window_positions, and goes on once the trainer is back
-    within it. Without the pause, the window would turn over before the trainer sampled it and
-    most positions would never be trained on. The lead is measured from written shards between
-    training chunks, and a gate holds the trainer, so it may overshoot the limit by what
-    self-play writes meanwhile (the games of one gate at most)."""
+    the trainer (a GPU with many workers). The lead is the self-play positions not yet paid for
+    at train.train_samples_per_position (the trainer's owed steps, in positions).
+      * Self-play pauses (RunDir.selfplay_pause_file) while the lead is more than
+        train.max_selfplay_lead x replay.window_positions, and goes on once the trainer is back
+        within it. Without the pause, the window would turn over before the trainer sampled it.
+      * A lead beyond the whole window is written off (Trainer.forgive): those positions have
+        left the window, and training them would mean many passes over the positions in it
+        while self-play waits (a run resumed with a backlog, or the positions self-play wrote
+        while a gate held the trainer).
+    The lead is measured between training chunks from the shards written; a gate holds the
+    trainer, and self-play goes on during it unless it was paused before."""
 
     def __init__(self, run: RunDir, config: Config):
         self.run = run
         tc = config.train
         self.positions_per_step = tc.batch_size / tc.train_samples_per_position
+        self.window = config.replay.window_positions
         self.limit = (None if tc.max_selfplay_lead is None
-                      else tc.max_selfplay_lead * config.replay.window_positions)
-        self.lead = 0.0
+                      else tc.max_selfplay_lead * self.window)
+        self.lead = 0.0              # before the chunk this decides on (logged with it)
         self.paused = False
+        self.forgiven = 0            # positions written off by this invocation
         run.set_selfplay_paused(False)      # a killed predecessor's pause is not ours
 
-    def update(self, steps_owed: int) -> None:
-        self.lead = steps_owed * self.positions_per_step
+    def update(self, trainer, positions_seen: int) -> int:
+        """Pause or release self-play for the trainer's lag; returns the steps owed now."""
+        owed = trainer.steps_owed(positions_seen)
+        if self.limit is not None and owed * self.positions_per_step > self.window:
+            excess = int(owed * self.positions_per_step - self.window)
+            trainer.forgive(excess)
+            self.forgiven += excess
+            owed = trainer.steps_owed(positions_seen)
+        self.lead = owed * self.positions_per_step
         paused = self.limit is not None and self.lead > self.limit
         if paused != self.paused:
             self.run.set_selfplay_paused(paused)
             self.paused = paused
+        return owed
 
     def release(self) -> None:
         self.run.set_selfplay_paused(False)

@@ -11,7 +11,9 @@ Invariants:
     uniformly random number (1..random_opening_max_moves) of uniformly random legal moves. Those
     moves are not searched and their positions are not recorded (a random move's position has no
     search target, and its result would credit the random moves); the game is searched and
-    recorded from the first position after them. An opening that ends the game is drawn again.
+    recorded from the first position after them. An opening that ends the game is drawn again
+    (up to OPENING_REDRAWS_PER_GAME times per game on average, then RuntimeError). Opening moves
+    count as plies of the game: PUCT's temperature_moves and max_moves include them.
     Why: self-play alone sees a narrow band of positions; odd positions (the kind random play
     and weak opponents produce) are otherwise never evaluated. FinishedGame.opening holds the
     moves so that a record replays the whole game.
@@ -33,6 +35,26 @@ import numpy as np
 
 from azero.players.random_player import random_legal_actions
 from azero.search import BatchedSearch, Evaluator, SearchConfig
+
+
+# Redraws of random openings that ended the game, per game started, before giving up (a setting
+# whose openings nearly always end the game would otherwise spin forever).
+OPENING_REDRAWS_PER_GAME = 100
+
+
+def check_random_openings(settings, game) -> None:
+    """ConfigError (naming the selfplay.* key) unless a random opening leaves a game to search.
+    settings: a SelfPlaySettings or the config's SelfPlayConfig (the same field names)."""
+    from azero.config import ConfigError
+    k = settings.random_opening_max_moves
+    if settings.random_opening_fraction <= 0 or k <= 0:
+        return
+    if k >= game.spec.max_game_length:
+        raise ConfigError(f"selfplay.random_opening_max_moves: {k} random moves would fill a "
+                          f"{game.spec.name} game ({game.spec.max_game_length} plies at most)")
+    if settings.max_moves is not None and k >= settings.max_moves:
+        raise ConfigError(f"selfplay.random_opening_max_moves: {k} is not below "
+                          f"selfplay.max_moves ({settings.max_moves}): no move would be searched")
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,7 @@ class SelfPlay:
 
     def __init__(self, game, search_config: SearchConfig, settings: SelfPlaySettings,
                  seed: int | np.random.SeedSequence = 0):
+        check_random_openings(settings, game)
         self.game = game
         self.settings = settings
         self.search_config = search_config
@@ -125,6 +148,7 @@ class SelfPlay:
         target = np.where(opened, self.rng.integers(1, s.random_opening_max_moves + 1, len(rows)), 0)
         openings = [self.logs[b].opening for b in rows]
         played = np.zeros(len(rows), np.int64)
+        redraws_left = OPENING_REDRAWS_PER_GAME * len(rows)
         while True:
             going = np.flatnonzero(played < target)
             if going.size == 0:
@@ -136,6 +160,11 @@ class SelfPlay:
                 openings[b].append(int(actions[i]))
             over = going[game.terminal(states[going])]
             if over.size:       # the opening ended the game: draw that opening again
+                redraws_left -= over.size
+                if redraws_left < 0:
+                    raise RuntimeError(
+                        f"random openings of up to {s.random_opening_max_moves} moves keep "
+                        f"ending {game.spec.name} games: lower selfplay.random_opening_max_moves")
                 states[over] = game.initial_states(over.size)
                 played[over] = 0
                 for b in over:

@@ -125,6 +125,9 @@ class Trainer:
         self.optimizer = make_optimizer(self.net, self.cfg)
         self.step = 0                 # optimizer steps taken
         self.samples_trained = 0      # positions drawn into batches so far
+        # Self-play positions whose training was written off (they left the replay window
+        # before the trainer got to them; see forgive()); steps_owed does not count them.
+        self.positions_forgiven = 0
         # bf16 autocast only: fp16 training would need loss scaling (GradScaler); GPUs without bf16
         # train in fp32 instead.
         amp_dtype = autocast_dtype(self.device) if self.cfg.amp else None
@@ -151,9 +154,14 @@ class Trainer:
         positions generated. 0 before replay.min_positions_to_train positions exist."""
         if positions_generated < self.config.replay.min_positions_to_train:
             return 0
-        target = math.floor(positions_generated * self.cfg.train_samples_per_position
-                            / self.cfg.batch_size)
+        target = math.floor((positions_generated - self.positions_forgiven)
+                            * self.cfg.train_samples_per_position / self.cfg.batch_size)
         return max(0, target - self.step)
+
+    def forgive(self, positions: int) -> None:
+        """Write off the training owed for `positions` positions (steps_owed drops by
+        positions x train_samples_per_position / batch_size)."""
+        self.positions_forgiven += max(0, int(positions))
 
     def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
         """One optimizer step on batch = (obs [B, C, H, W], policy [B, A], value [B]
@@ -223,7 +231,8 @@ class Trainer:
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, Any]:
         return {"version": TRAINER_STATE_VERSION, "step": self.step,
-                "samples_trained": self.samples_trained}
+                "samples_trained": self.samples_trained,
+                "positions_forgiven": self.positions_forgiven}
 
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         """Atomic checkpoint with everything needed to resume (net, optimizer, step, config)."""
@@ -246,6 +255,7 @@ class Trainer:
         state = checkpoint.trainer_state or {}
         self.step = int(state.get("step", checkpoint.step))
         self.samples_trained = int(state.get("samples_trained", self.step * self.cfg.batch_size))
+        self.positions_forgiven = int(state.get("positions_forgiven", 0))
         self._set_lr()
 
     @classmethod

@@ -76,7 +76,11 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
             if run.selfplay_paused():           # the trainer is behind: let it catch up
+                if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
+                    write(writer.flush())
+                paused_since = time.monotonic()
                 time.sleep(PAUSE_POLL_SECONDS)
+                tally.paused += time.monotonic() - paused_since
                 continue
             finished = selfplay.play_move(evaluator)
             tally.played += sp_cfg.games_per_worker          # one move in every game
@@ -86,9 +90,8 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 records.write(GameRecord(
                     game=config.game, players=(player, player),
                     moves=g.opening.tolist() + g.actions.tolist(),
-                    result=(g.result_first_player + 1) / 2,
-                    info={"generation": generation, "resigned": g.resigned, "selfplay": True,
-                          "random_opening_moves": len(g.opening)}))
+                    result=(g.result_first_player + 1) / 2, opening_plies=len(g.opening),
+                    info={"generation": generation, "resigned": g.resigned, "selfplay": True}))
                 # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
                 # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
@@ -133,15 +136,17 @@ class _Tally:
         now = time.monotonic()
         out = {}
         if hasattr(self, "since"):
-            seconds = max(1e-9, now - self.since)
+            seconds = max(1e-9, now - self.since - self.paused)
             # positions: of the games finished (stored); positions_per_second: moves searched
-            # and played, finished or not (games finish in bursts, moves do not).
+            # and played, finished or not (games finish in bursts, moves do not), over the
+            # time not spent paused (selfplay.pause).
             out = {"games": self.games, "positions": self.positions, "resigned": self.resigned,
                    "resign_checked": self.resign_checked,
                    "false_resignations": self.false_resignations,
                    "positions_per_second": self.played / seconds}
         self.games = self.positions = self.resigned = self.played = 0
         self.resign_checked = self.false_resignations = 0
+        self.paused = 0.0
         self.since = now
         return out
 

@@ -18,7 +18,8 @@ from azero.rundir import RunDir
 
 
 def tiny_config(run_dir, *extra):
-    return load_config("connect4_tiny", [f"run_dir={run_dir}", *extra])
+    return load_config("connect4_tiny", [f"run_dir={run_dir}", "selfplay.random_opening_fraction=0.5",
+                                         "selfplay.random_opening_max_moves=16", *extra])
 
 
 def stored_games(run: RunDir) -> int:
@@ -70,9 +71,9 @@ def test_loop_runs_gates_and_resumes(tmp_path):
             assert game.legal_mask(state)[0, move]
             state = game.step(state, np.array([move]))
         assert game.terminal(state)[0]
-    # connect4.yaml opens half the games with random moves (the tiny config inherits it).
-    assert any(r.info["random_opening_moves"] > 0 for r in records)
-    assert any(r.info["random_opening_moves"] == 0 for r in records)
+    # Half the games open with random moves (tiny_config), recorded as the opening.
+    assert any(r.opening_plies > 0 for r in records)
+    assert any(r.opening_plies == 0 for r in records)
 
     # The same call resumes: the step carries on, nothing is lost.
     summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
@@ -441,3 +442,42 @@ def test_selfplay_pauses_while_the_trainer_is_behind(tmp_path, max_lead):
         assert max(r["selfplay_lead"] for r in trains) <= limit + 600
         assert final_lead <= limit + 400, final_lead
     assert not run.selfplay_pause_file.exists()        # a clean stop releases self-play
+
+
+def test_random_openings_longer_than_the_game_are_refused_at_the_start(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4", "--config",
+         "connect4_tiny", "--run-dir", str(tmp_path / "r"), "--set",
+         "selfplay.random_opening_max_moves=50"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "selfplay.random_opening_max_moves" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_backlog_beyond_the_window_is_written_off_and_the_pause_lifts(tmp_path):
+    """A run resumed with more owed training than the window holds (its trainer fell behind)
+    writes off the part beyond the window instead of training the window over and over while
+    self-play waits; self-play pauses until the trainer is within the lead, then goes on. The
+    write-off survives a save and restore."""
+    from azero.loop import _SelfPlayPacer
+    from azero.train import Trainer
+    config = tiny_config(tmp_path / "run", "train.train_samples_per_position=4",
+                         "train.max_selfplay_lead=0.25")      # window 2000: lead limit 500
+    run = RunDir.at(config.run_dir)
+    run.make()
+    trainer = Trainer.create(config, load_config("connect4_tiny").make_game(), "cpu")
+    pacer = _SelfPlayPacer(run, config)
+    owed = pacer.update(trainer, positions_seen=10_000)        # 8,000 positions beyond the window
+    assert trainer.positions_forgiven == 8_000
+    assert owed == 2_000 * 4 // 16 and pacer.lead == 2_000
+    assert run.selfplay_paused()
+    trainer.step += owed - 500 * 4 // 16                       # the trainer catches up to 500
+    assert pacer.update(trainer, positions_seen=10_000) == 125 and not run.selfplay_paused()
+    trainer.save(run.trainer_state)
+    restored = Trainer.from_checkpoint(run.trainer_state, config)
+    assert restored.positions_forgiven == 8_000 and restored.steps_owed(10_000) == 125
+    # Without a lead limit nothing is written off or paused (the old behaviour).
+    free = _SelfPlayPacer(run, tiny_config(tmp_path / "run", "train.max_selfplay_lead=null"))
+    fresh = Trainer.create(config, load_config("connect4_tiny").make_game(), "cpu")
+    assert free.update(fresh, positions_seen=10_000) == 10_000 * 4 // 16
+    assert fresh.positions_forgiven == 0 and not run.selfplay_paused()

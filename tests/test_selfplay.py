@@ -219,3 +219,25 @@ def test_random_openings_cover_every_legal_move():
     counts = np.bincount(firsts, minlength=7)
     # 700 draws over 7 columns: 100 each expected, sd ~9.3
     assert counts.min() >= 60 and counts.max() <= 140, counts
+
+
+@pytest.mark.parametrize("extra, says", [
+    ({"random_opening_max_moves": 42}, "42 random moves would fill"),
+    ({"random_opening_max_moves": 10, "max_moves": 10}, "selfplay.max_moves"),
+])
+def test_random_openings_that_leave_nothing_to_search_are_config_errors(extra, says):
+    from azero.config import ConfigError
+    settings = SelfPlaySettings(num_games=2, random_opening_fraction=0.5, **extra)
+    with pytest.raises(ConfigError, match="selfplay.random_opening_max_moves") as e:
+        SelfPlay(make("connect4"), SearchConfig(num_simulations=2), settings)
+    assert says in str(e.value)
+
+
+def test_openings_that_keep_ending_the_game_give_up(monkeypatch):
+    """Redraws are bounded: a setting whose openings end the game raises instead of spinning."""
+    import azero.selfplay as selfplay
+    monkeypatch.setattr(selfplay, "OPENING_REDRAWS_PER_GAME", 0)
+    settings = SelfPlaySettings(num_games=64, random_opening_fraction=1.0,
+                                random_opening_max_moves=36)
+    with pytest.raises(RuntimeError, match="keep ending connect4 games"):
+        SelfPlay(make("connect4"), SearchConfig(num_simulations=2), settings, seed=0)
