@@ -285,7 +285,6 @@ class _SelfPlayPacer:
                       else tc.max_selfplay_lead * self.window)
         self.lead = 0.0              # before the chunk this decides on (logged with it)
         self.paused = False
-        self.forgiven = 0            # positions written off by this invocation
         run.set_selfplay_paused(False)      # a killed predecessor's pause is not ours
 
     def update(self, trainer, positions_seen: int) -> int:
@@ -294,7 +293,6 @@ class _SelfPlayPacer:
         if self.limit is not None and owed * self.positions_per_step > self.window:
             excess = int(owed * self.positions_per_step - self.window)
             trainer.forgive(excess)
-            self.forgiven += excess
             owed = trainer.steps_owed(positions_seen)
         self.lead = owed * self.positions_per_step
         paused = self.limit is not None and self.lead > self.limit

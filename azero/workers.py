@@ -72,12 +72,17 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         if path is not None:
             run.log_metrics("selfplay", worker=worker_id, generation=generation, **tally.take())
 
+    def write_if_stale() -> None:
+        """Write the pending finished games once MAX_UNWRITTEN_SECONDS have passed since the
+        last write."""
+        if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
+            write(writer.flush())
+
     try:
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
             if run.selfplay_paused():           # the trainer is behind: let it catch up
-                if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
-                    write(writer.flush())
+                write_if_stale()
                 paused_since = time.monotonic()
                 time.sleep(PAUSE_POLL_SECONDS)
                 tally.paused += time.monotonic() - paused_since
@@ -105,8 +110,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                     g.states, g.policy_targets, g.value_targets,
                     generation=np.full(len(g.value_targets), generation, np.int32),
                     false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional))
-            if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
-                write(writer.flush())
+            write_if_stale()
             if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:
                 last_poll = time.monotonic()
                 info = run.read_best_info()
