@@ -27,7 +27,7 @@ import torch
 from azero import checkpoint as ckpt
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
 from azero.anchors import anchors_owed, check_anchors, play_anchors
-from azero.config import Config
+from azero.config import Config, ConfigError
 from azero.rundir import RunDir
 from azero.selfplay import check_random_openings
 
@@ -47,9 +47,25 @@ class Limits:
         return self.iterations is not None and iterations_done >= self.iterations
 
 
-def prepare_run(config: Config) -> RunDir:
+def check_init(config: Config, init: str | Path | None) -> ckpt.Checkpoint | None:
+    """The network a new run starts from (`azero selfplay --init CKPT`), loaded and checked before
+    anything is written: CheckpointError if it is unreadable, of another game or of another
+    architecture than config.model; ConfigError if the run has started already."""
+    if init is None:
+        return None
+    run = RunDir.at(config.run_dir)
+    if run.trainer_state.exists():
+        raise ConfigError(f"--init: the run in {run.root} has started already; --init only starts "
+                          "a new run (resume it without --init)")
+    from azero.nets import architecture_for
+    return ckpt.load(init, expected_game=config.game,
+                     expected_architecture=architecture_for(config.make_game().spec, config.model))
+
+
+def prepare_run(config: Config, init: ckpt.Checkpoint | None = None) -> RunDir:
     """Create the run directory and its first network (generation 0) if missing, and write the
-    run's config. Returns the RunDir."""
+    run's config. A new run's first network takes `init`'s weights (check_init) when given; its
+    optimizer, step and schedule start afresh. Returns the RunDir."""
     from azero.train import Trainer
 
     check_anchors(config)
@@ -65,6 +81,10 @@ def prepare_run(config: Config) -> RunDir:
     if not run.trainer_state.exists():
         game = config.make_game()
         trainer = Trainer.create(config, game, device="cpu")
+        if init is not None:
+            trainer.load_weights(init)
+            run.log_metrics("init", checkpoint=str(init.path), source_step=init.step,
+                            source_generation=init.metadata.get("generation"))
         trainer.save(run.trainer_state)
     if not run.best.exists():
         first = ckpt.load(run.trainer_state, expected_game=config.game)
@@ -97,15 +117,19 @@ def _sync_best_info(run: RunDir) -> dict:
     return info
 
 
-def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None) -> dict:
+def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None,
+             init: str | Path | None = None) -> dict:
     """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict.
+    `init`: a checkpoint whose network a new run starts from (see check_init).
     Raises RunDirBusy if another process is running in the same run directory."""
     check_random_openings(config.selfplay, config.make_game())    # before anything is written
+    init_checkpoint = check_init(config, init)
     with RunDir.at(config.run_dir).locked():
-        return _run_locked(config, limits, progress)
+        return _run_locked(config, limits, progress, init_checkpoint)
 
 
-def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
+def _run_locked(config: Config, limits: Limits, progress: bool | None,
+                init: ckpt.Checkpoint | None) -> dict:
     from tqdm import tqdm
 
     from azero.nets import set_torch_threads
@@ -114,7 +138,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None) -> dict:
     from azero.train import Trainer
     from azero.workers import selfplay_worker
 
-    run = prepare_run(config)
+    run = prepare_run(config, init)
     game = config.make_game()
     sp, tc = config.selfplay, config.train
     set_torch_threads(tc.threads, processes=sp.workers + 1)

@@ -239,13 +239,18 @@ class Trainer:
         return ckpt.save(path, self.net, self.optimizer, step=self.step, config=self.config,
                          game_name=self.config.game, metadata=metadata, trainer_state=self.state())
 
-    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        """Take weights, optimizer state and counters from a loaded checkpoint (same architecture)."""
+    def load_weights(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Take the net's weights from a loaded checkpoint (same architecture); the optimizer and
+        the counters stay as they are."""
         try:
             self.net.load_state_dict(checkpoint.model.state_dict())
         except RuntimeError as e:
             raise ckpt.CheckpointError(f"checkpoint {checkpoint.path}: architecture mismatch with the "
                                        f"trainer's net ({str(e).splitlines()[0]})") from None
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Take weights, optimizer state and counters from a loaded checkpoint (same architecture)."""
+        self.load_weights(checkpoint)
         if checkpoint.optimizer_state is not None:
             try:
                 self.optimizer.load_state_dict(checkpoint.optimizer_state)

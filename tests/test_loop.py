@@ -16,6 +16,8 @@ from azero.config import load_config
 from azero.loop import Limits, run_loop
 from azero.rundir import RunDir
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def tiny_config(run_dir, *extra):
     return load_config("connect4_tiny", [f"run_dir={run_dir}", "selfplay.random_opening_fraction=0.5",
@@ -133,6 +135,57 @@ def test_config_error_names_the_key(tmp_path):
     assert out.returncode == 2
     assert "search.num_simulatons" in out.stderr and "num_simulations" in out.stderr
     assert not (tmp_path / "r").exists()          # nothing written on error
+
+
+def test_init_starts_a_new_run_from_a_checkpoints_network(tmp_path):
+    """--init: generation 0 is the given network (its architecture, not the config's), the
+    optimizer and step start afresh; an existing run, another game's or another architecture's
+    checkpoint is refused before anything is written."""
+    import torch
+
+    from azero.train import Trainer
+    source_config = tiny_config(tmp_path / "source", "model.blocks=2", "model.channels=12")
+    source = Trainer.create(source_config, source_config.make_game(), "cpu")
+    with torch.no_grad():
+        for w in source.net.parameters():
+            w.uniform_(-0.5, 0.5)              # not what a fresh net of any seed would hold
+    source.step = 777
+    src = source.save(tmp_path / "source.pt", metadata={"generation": 5})
+
+    def selfplay(run_dir, *extra):
+        return subprocess.run(
+            [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4", "--config",
+             "connect4_tiny", "--run-dir", str(run_dir), "--no-progress", *extra],
+            capture_output=True, text=True, timeout=300)
+
+    run_dir = tmp_path / "run"
+    out = selfplay(run_dir, "--init", str(src), "--iterations", "1")
+    assert out.returncode == 0, out.stderr
+    run = RunDir.at(run_dir)
+    first = ckpt.load(run.generation(0), expected_game="connect4")
+    assert first.architecture["blocks"] == 2 and first.architecture["channels"] == 12
+    assert first.step == 0
+    expected = source.net.state_dict()
+    assert all(torch.equal(v.cpu(), expected[k].cpu()) for k, v in first.model.state_dict().items())
+    assert load_config(str(run.config_file)).model.channels == 12       # config.yaml tells the truth
+    init = [r for r in run.read_metrics() if r["event"] == "init"]
+    assert len(init) == 1 and init[0]["source_step"] == 777 and init[0]["source_generation"] == 5
+    assert ckpt.read_payload(run.trainer_state)["step"] > 0                # it trained on
+
+    metrics_before = run.metrics.read_bytes()
+    again = selfplay(run_dir, "--init", str(src), "--iterations", "1")
+    assert again.returncode == 2 and "--init" in again.stderr and "started already" in again.stderr
+    assert run.metrics.read_bytes() == metrics_before                     # nothing ran
+
+    go = selfplay(tmp_path / "r2", "--init", str(REPO / "azero" / "checkpoints" / "go9.pt"))
+    assert go.returncode == 2 and "go9.pt" in go.stderr and "go9" in go.stderr
+    other = selfplay(tmp_path / "r3", "--init", str(src), "--set", "model.channels=8")
+    assert other.returncode == 2 and "architecture mismatch" in other.stderr
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(src.read_bytes()[:1000])
+    cut = selfplay(tmp_path / "r4", "--init", str(broken))
+    assert cut.returncode == 2 and "broken.pt" in cut.stderr
+    assert not any((tmp_path / d).exists() for d in ("r2", "r3", "r4"))
 
 
 def test_resume_refuses_another_games_run(tmp_path):

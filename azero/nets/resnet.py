@@ -137,6 +137,15 @@ def architecture_for(spec, model_config) -> dict[str, Any]:
     }
 
 
+def model_settings_of(architecture: dict[str, Any]) -> dict[str, Any]:
+    """The config.ModelConfig fields that describe `architecture`: the inverse of architecture_for
+    (for a run that starts from a trained network's weights)."""
+    names = {"kind": "kind", "blocks": "blocks", "channels": "channels",
+             "policy_channels": "policy_channels", "value_channels": "value_channels",
+             "value_hidden": "value_hidden", "ownership": "ownership_head"}
+    return {field: architecture[key] for key, field in names.items() if key in architecture}
+
+
 def build_net(architecture: dict[str, Any]) -> PolicyValueNet:
     """Rebuild a net from its architecture dict. Raises ValueError on a dict it cannot build."""
     arch = dict(architecture)
