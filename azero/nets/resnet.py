@@ -122,28 +122,26 @@ class PolicyValueNet(nn.Module):
         return fused.requires_grad_(False)
 
 
+# config.ModelConfig field -> its key in the architecture dict (the rest of that dict comes from
+# the game: observation_shape, num_actions).
+_ARCHITECTURE_KEYS = {"kind": "kind", "blocks": "blocks", "channels": "channels",
+                      "policy_channels": "policy_channels", "value_channels": "value_channels",
+                      "value_hidden": "value_hidden", "ownership_head": "ownership"}
+
+
 def architecture_for(spec, model_config) -> dict[str, Any]:
     """The architecture dict of the net `model_config` (config.ModelConfig) describes for a game."""
     return {
-        "kind": model_config.kind,
         "observation_shape": [int(d) for d in spec.observation_shape],
         "num_actions": int(spec.num_actions),
-        "blocks": model_config.blocks,
-        "channels": model_config.channels,
-        "policy_channels": model_config.policy_channels,
-        "value_channels": model_config.value_channels,
-        "value_hidden": model_config.value_hidden,
-        "ownership": model_config.ownership_head,
+        **{key: getattr(model_config, field) for field, key in _ARCHITECTURE_KEYS.items()},
     }
 
 
 def model_settings_of(architecture: dict[str, Any]) -> dict[str, Any]:
     """The config.ModelConfig fields that describe `architecture`: the inverse of architecture_for
     (for a run that starts from a trained network's weights)."""
-    names = {"kind": "kind", "blocks": "blocks", "channels": "channels",
-             "policy_channels": "policy_channels", "value_channels": "value_channels",
-             "value_hidden": "value_hidden", "ownership": "ownership_head"}
-    return {field: architecture[key] for key, field in names.items() if key in architecture}
+    return {field: architecture[key] for field, key in _ARCHITECTURE_KEYS.items() if key in architecture}
 
 
 def build_net(architecture: dict[str, Any]) -> PolicyValueNet:
