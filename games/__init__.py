@@ -1,15 +1,50 @@
 """Game registry: `make("connect4")` returns a `Game` (see protocol.py). A new game is one folder
-plus one line in `_REGISTRY`."""
+plus one entry in `_REGISTRY`.
+
+Everything a generic module needs to know about one game hangs off its entry, so that no module
+outside games/ names a game:
+  * `factory`: the `Game` class (or function) and its rule options;
+  * `record_format`: how its games are stored (azero/records.py `RecordFormat`); none means JSON
+    lines with the moves in the game's notation;
+  * `measure_promoted`: the game's own measure of a newly promoted network (`PromotedFigures`),
+    beside the anchors a config names (gate.anchors), which any game can have;
+  * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp").
+Hooks are "module:attribute" strings, imported on first use: importing one game never compiles
+another, and the registry imports nothing of azero.
+"""
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from .protocol import Game, GameSpec, IllegalActionError
 
-# name -> "module:factory", imported lazily so that importing one game never compiles another.
-_REGISTRY: dict[str, str] = {
-    "connect4": "azero.games.connect4.game:ConnectFour",
-    "go9": "azero.games.go9.game:Go9",
+
+@dataclass(frozen=True)
+class GameEntry:
+    factory: str                           # "module:callable" -> Game, called with rule options
+    record_format: str | None = None       # "module:attribute" -> RecordFormat
+    # "module:callable" (config, checkpoint path) -> PromotedFigures
+    measure_promoted: str | None = None
+    protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
+
+
+@dataclass(frozen=True)
+class PromotedFigures:
+    """A game's measure of one network: flat figures (metrics.jsonl, TensorBoard) and the short
+    text a terminal line shows, e.g. "solver decisive 0.912 policy / 0.951 search"."""
+    figures: dict[str, float]
+    summary: str
+
+
+# Insertion order matters: the first entry is the commands' default game (`default_name`).
+_REGISTRY: dict[str, GameEntry] = {
+    "connect4": GameEntry(
+        factory="azero.games.connect4.game:ConnectFour"),
+    "go9": GameEntry(
+        factory="azero.games.go9.game:Go9",
+        protocols=("gtp",)),
 }
 
 
@@ -17,15 +52,41 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def default_name() -> str:
+    """The game a command plays when none is named."""
+    return next(iter(_REGISTRY))
+
+
+def entry(name: str) -> GameEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown game {name!r}; known games: {', '.join(names())}") from None
+
+
+def games_speaking(protocol: str) -> list[str]:
+    """The games that speak an engine protocol ("gtp"), sorted; [] for a protocol none speaks."""
+    return [name for name in names() if protocol in _REGISTRY[name].protocols]
+
+
+def hook(name: str, which: str) -> Any:
+    """The object a game's hook field (`record_format`, `measure_promoted`) names, imported on
+    first use; None where the game has no such hook. ValueError for an unknown game."""
+    target = getattr(entry(name), which)
+    return None if target is None else _load(target)
+
+
+def _load(target: str) -> Any:
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def make(name: str, **options) -> Game:
     """The game registered as `name`, built with its rule options (Go: komi=7.5). An option the
     game does not have raises TypeError; a bad value, ValueError."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown game {name!r}; known games: {', '.join(names())}") from None
-    module_name, factory = target.split(":")
-    return getattr(importlib.import_module(module_name), factory)(**options)
+    factory: Callable[..., Game] = _load(entry(name).factory)
+    return factory(**options)
 
 
-__all__ = ["Game", "GameSpec", "IllegalActionError", "make", "names"]
+__all__ = ["Game", "GameEntry", "GameSpec", "IllegalActionError", "PromotedFigures",
+           "default_name", "entry", "games_speaking", "hook", "make", "names"]
