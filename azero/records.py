@@ -1,9 +1,8 @@
 """Game records: what a finished game is (`GameRecord`) and how it is stored, one format per game.
 
-Formats are pluggable per game (`register_record_format`): Connect Four writes JSON lines with the
-moves as one string of 1-indexed column digits ("4453"), the form of the perfect-play set in
-shared/bench/connect4; a game without its own format gets JSON lines with a list of moves in the
-game's notation. Go (SGF) and chess (PGN) register theirs beside their rules.
+Each game names its format in the registry (games/__init__.py, `record_format`), beside its rules:
+JSON lines with the moves as one string where every move is one character (`json_lines_format`),
+SGF, PGN. A game without its own format gets JSON lines with a list of moves in its notation.
 
 Records are appended one line at a time and each line is flushed and fsynced: a kill loses at most
 the line being written, and readers skip a torn last line. (A whole-file atomic rewrite per game
@@ -25,7 +24,7 @@ RESULT_STRINGS = {1.0: "1-0", 0.5: "1/2-1/2", 0.0: "0-1"}
 
 @dataclass
 class GameRecord:
-    game: str                           # registry name, e.g. "connect4"
+    game: str                           # the game's registry name
     players: tuple[str, str]            # (first player, second player)
     moves: list[int]                    # actions, in the order played
     result: float | None                # score of the first player: 1, 0.5 or 0; None if unfinished
@@ -174,28 +173,14 @@ def json_lines_format(compact_moves: bool = False) -> RecordFormat:
         read=lambda game, path: _read_json_lines(game, path, compact_moves))
 
 
-_FORMATS: dict[str, RecordFormat] = {
-    "connect4": json_lines_format(compact_moves=True),
-}
 _DEFAULT_FORMAT = json_lines_format(compact_moves=False)
 
 
-# Formats living in their own modules, imported on first use: game name -> "module:attribute".
-_LAZY_FORMATS: dict[str, str] = {
-    "go9": "azero.records_sgf:SGF_FORMAT",      # SGF, a folder of .sgf files by default
-}
-
-
-def register_record_format(game_name: str, fmt: RecordFormat) -> None:
-    _FORMATS[game_name] = fmt
-
-
 def record_format(game_name: str) -> RecordFormat:
-    if game_name not in _FORMATS and game_name in _LAZY_FORMATS:
-        import importlib
-        module, attribute = _LAZY_FORMATS[game_name].split(":")
-        _FORMATS[game_name] = getattr(importlib.import_module(module), attribute)
-    return _FORMATS.get(game_name, _DEFAULT_FORMAT)
+    """The record format of a registered game (its registry hook, or JSON lines of moves in its
+    notation). ValueError for an unknown game."""
+    from azero.games import hook
+    return hook(game_name, "record_format") or _DEFAULT_FORMAT
 
 
 def open_record_writer(game, path: str | os.PathLike) -> RecordWriter:

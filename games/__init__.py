@@ -41,9 +41,11 @@ class PromotedFigures:
 # Insertion order matters: the first entry is the commands' default game (`default_name`).
 _REGISTRY: dict[str, GameEntry] = {
     "connect4": GameEntry(
-        factory="azero.games.connect4.game:ConnectFour"),
+        factory="azero.games.connect4.game:ConnectFour",
+        record_format="azero.games.connect4.records:RECORD_FORMAT"),
     "go9": GameEntry(
         factory="azero.games.go9.game:Go9",
+        record_format="azero.games.go9.records:SGF_FORMAT",
         protocols=("gtp",)),
 }
 

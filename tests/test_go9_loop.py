@@ -82,7 +82,7 @@ def test_go9_promoted_network_plays_the_gnu_go_anchor(tmp_path):
     the end, recorded as SGF with the run's komi, 7.5 here)."""
     import pytest
     from azero.protocols.gtp_client import find_gnugo
-    from azero.records_sgf import read_sgf_records
+    from azero.games.go9.records import read_sgf_records
     if find_gnugo() is None:
         pytest.skip("GNU Go is not installed (apt-get install gnugo)")
     run_dir = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""SGF records of go9 games (azero/records_sgf.py): written through sgfmill, read back equal."""
+"""SGF records of go9 games (games/go9/records.py): written through sgfmill, read back equal."""
 import numpy as np
 import pytest
 from sgfmill import sgf
@@ -7,7 +7,7 @@ from azero.arena import MatchConfig, run_match
 from azero.games import make
 from azero.players import make_player
 from azero.records import GameRecord, open_record_writer, read_records, record_format
-from azero.records_sgf import (SgfError, game_to_sgf, parse_sgf, read_sgf_records, record_to_sgf,
+from azero.games.go9.records import (SgfError, game_to_sgf, parse_sgf, read_sgf_records, record_to_sgf,
                                sgf_game_to_record)
 
 GAME = make("go9")
