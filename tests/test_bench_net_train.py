@@ -10,6 +10,10 @@ from azero.cli import main
 from azero.games import make
 
 
+FIELDS = {"name", "value", "unit", "peer", "peer_value", "ratio", "baseline", "baseline_value",
+          "baseline_ratio", "date", "machine", "command"}
+
+
 def run_json(capsys, argv):
     assert main(argv + ["--json"]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -32,9 +36,15 @@ def test_bench_net_rows_per_game_and_batch(capsys):
     assert [(r["name"].split()[0], r["name"].split("batch ")[1].split(",")[0]) for r in rows] == [
         ("connect4_tiny", "1"), ("connect4_tiny", "8"), ("go9_tiny", "1"), ("go9_tiny", "8")]
     for r in rows:
-        assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio"}
-        assert r["unit"] == "positions/s" and r["value"] > 0 and r["peer_value"] > 0
-        assert r["ratio"] == pytest.approx(r["value"] / r["peer_value"])
+        assert set(r) == FIELDS
+        # The eager fp32 evaluator is our own other path: a baseline, never a peer.
+        assert r["peer"] is None and r["peer_value"] is None and r["ratio"] is None
+        assert r["baseline"] == "same net, eager fp32 evaluator"
+        assert r["unit"] == "positions/s" and r["value"] > 0 and r["baseline_value"] > 0
+        assert r["baseline_ratio"] == pytest.approx(r["value"] / r["baseline_value"])
+        assert r["command"] == ("azero bench net --game connect4_tiny go9_tiny --batch 1 8 "
+                                "--seconds 0.01 --rounds 1")
+        assert r["date"] and "cores" in r["machine"]
 
 
 def test_bench_train_reports_the_step_and_the_loop_step(capsys):
@@ -48,7 +58,9 @@ def test_bench_train_reports_the_step_and_the_loop_step(capsys):
         assert "replay sample + optimizer step" in loop["name"]
         for r in game_rows:
             assert r["unit"] == "samples/s" and r["value"] > 0
-            assert r["peer"] is None and r["ratio"] is None      # no autocast peer on a CPU
+            assert set(r) == FIELDS
+            assert r["peer"] is None and r["ratio"] is None      # no outside peer
+            assert r["baseline"] is None and r["baseline_ratio"] is None   # no autocast on a CPU
 
 
 @pytest.mark.parametrize("argv, says", [

@@ -12,9 +12,12 @@ def test_bench_selfplay_json_lines_for_both_games():
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["name"].split()[0] for r in rows] == ["connect4_tiny", "go9_tiny"]
     for r in rows:
-        assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio"}
-        assert r["unit"] == "positions/s" and r["value"] > 0 and r["peer_value"] > 0
-        assert abs(r["ratio"] - r["value"] / r["peer_value"]) < 1e-9
+        assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio", "baseline",
+                          "baseline_value", "baseline_ratio", "date", "machine", "command"}
+        # The eager evaluator is our own other path: a baseline, never a peer.
+        assert r["peer"] is None and r["ratio"] is None
+        assert r["unit"] == "positions/s" and r["value"] > 0 and r["baseline_value"] > 0
+        assert abs(r["baseline_ratio"] - r["value"] / r["baseline_value"]) < 1e-9
         assert "4 games" in r["name"]
 
 

@@ -1,1 +1,49 @@
-"""Benchmarks behind `azero bench`: each module returns a list of `Measurement`s."""
+"""Benchmarks behind `azero bench`: each target's module provides `add_arguments(parser)` and
+`measure(args) -> Iterable[Measurement]` (azero/bench/report.py)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+
+# bench target -> its module
+TARGETS = {
+    "rules": "azero.bench.rules",
+    "search": "azero.bench.search",
+    "net": "azero.bench.net",
+    "train": "azero.bench.train",
+    "selfplay": "azero.bench.selfplay",
+    "solver": "azero.bench.solver",
+    "all": "azero.bench.headline",
+}
+
+# Output flags `azero bench` adds to every target: not part of what a target measures.
+OUTPUT_FLAGS = ("json", "markdown")
+
+
+def target_parser(target: str) -> argparse.ArgumentParser:
+    """A parser of `azero bench TARGET`'s own arguments (without the output flags)."""
+    module = importlib.import_module(TARGETS[target])
+    parser = argparse.ArgumentParser(prog=f"azero bench {target}")
+    module.add_arguments(parser)
+    return parser
+
+
+def command_line(target: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """`azero bench TARGET ...` naming every argument of `parser` whose value in `args` differs
+    from its default: parsing it again with `parser` gives the same values."""
+    words = ["azero", "bench", target]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help" or action.dest in OUTPUT_FLAGS:
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        option = action.option_strings[-1]
+        if isinstance(action, argparse._StoreConstAction):    # store_true / store_false
+            words.append(option)
+        elif isinstance(value, (list, tuple)):
+            words += [option, *map(str, value)]
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)

@@ -2,9 +2,10 @@
 batch size (observation encoding, host-device copies and the forward pass, all included).
 
 Ours is the inference snapshot self-play uses (BatchNorm folded; channels-last on a CPU; bf16
-autocast on a GPU); the peer is the same network through the plain eager evaluator in fp32,
-timed alternately in the same run. The network is the config's architecture with random weights
-(or `--ckpt`); the positions come from random games, so the input is the real encoding.
+autocast on a GPU); the baseline (our own other path, not a peer) is the same network through the
+plain eager evaluator in fp32, timed alternately in the same run. The network is the config's
+architecture with random weights (or `--ckpt`); the positions come from random games, so the
+input is the real encoding.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         yield Measurement(
             name=f"{name} {arch} net inference, batch {batch}, {device}",
             value=best["snapshot"], unit="positions/s",
-            peer="same net, eager fp32 evaluator", peer_value=best["eager"])
+            baseline="same net, eager fp32 evaluator", baseline_value=best["eager"])
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:

@@ -28,7 +28,8 @@ from azero.search import BatchedSearch, SearchConfig
 
 
 class TrivialGame:
-    """Synthetic rules that cost ~nothing: all actions legal, never terminal, state = ply."""
+    """Synthetic rules that cost ~nothing: all actions legal, never terminal, state = ply, the
+    two players alternate (as mctx's discount -1 has it)."""
 
     def __init__(self, num_actions: int, max_batch: int = 4096):
         self.spec = GameSpec(name=f"trivial{num_actions}", num_actions=num_actions,
@@ -48,6 +49,15 @@ class TrivialGame:
 
     def terminal(self, states):
         return self._false[:len(states)]
+
+    def truncated(self, states):
+        return self._false[:len(states)]
+
+    def move_number(self, states):
+        return states[:, 0]
+
+    def to_play(self, states):
+        return states[:, 0] & 1
 
     def result(self, states):
         return self._zero[:len(states)]

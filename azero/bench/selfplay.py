@@ -1,6 +1,7 @@
 """Self-play throughput: positions per second of one self-play process (the config's network and
 search, many games in lockstep), with the inference snapshot the workers use beside the plain
-eager PyTorch evaluator, timed alternately in the same run.
+eager PyTorch evaluator as the baseline (our own other path, not a peer), timed alternately in
+the same run.
 
 A position is one move searched and played in one game; `--games` games advance together, so a
 self-play step adds `--games` positions. The network is the config's architecture with random
@@ -77,13 +78,13 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, {games} games "
              f"x {s.num_simulations} {s.algorithm} sims, {args.threads} thread(s), {args.device}")
     yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
-                      peer="same, eager torch evaluator (no BN folding)",
-                      peer_value=positions / seconds["eager"])
+                      baseline="same, eager torch evaluator (no BN folding)",
+                      baseline_value=positions / seconds["eager"])
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     if args.ckpt is not None and len(args.game) != 1:
-        raise SystemExit("azero bench selfplay: --ckpt needs exactly one --game")
+        raise ValueError("--ckpt needs exactly one --game")
     torch.set_num_threads(args.threads)
     for name in args.game:
         yield from measure_game(name, args)

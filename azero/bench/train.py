@@ -2,10 +2,11 @@
 the loop's whole step (replay sample with symmetry augmentation + optimizer step).
 
 Ours is the trainer as the loop runs it (bf16 autocast on a GPU with `train.amp`); on a GPU the
-peer is the same step in fp32, timed alternately in the same run (on a CPU there is no autocast,
-so no peer). The replay store is a temporary one filled with positions from random games (uniform
-policy targets, random results; ownership targets where the config's net has that head): the
-cost of a step does not depend on what the targets say.
+baseline (our own other path, not a peer) is the same step in fp32, timed alternately in the same
+run (on a CPU there is no autocast, so no baseline). The replay store is a temporary one filled
+with positions from random games (uniform policy targets, random results; ownership targets
+where the config's net has that head): the cost of a step does not depend on what the targets
+say.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="batch sizes (default: the config's train.batch_size)")
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps per timed round")
     parser.add_argument("--rounds", type=int, default=2,
-                        help="timed rounds, alternating ours and the peer (best round counts)")
+                        help="timed rounds, alternating ours and the fp32 baseline "
+                             "(best round counts)")
     parser.add_argument("--positions", type=int, default=20000,
                         help="positions in the temporary replay store")
     parser.add_argument("--threads", type=int, default=None,
@@ -98,10 +100,10 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
                 ours = trainers["ours"]
                 loop = max(loop, _rate(lambda: ours.train_step(buffer.sample(batch, rng)),
                                        device, args.steps, batch))
-            peer = ("same step in fp32", best["fp32"]) if "fp32" in trainers else (None, None)
+            fp32 = ("same step in fp32", best["fp32"]) if "fp32" in trainers else (None, None)
             yield Measurement(name=f"{name} {arch} optimizer step, batch {batch}, {device}",
-                              value=best["ours"], unit="samples/s", peer=peer[0],
-                              peer_value=peer[1])
+                              value=best["ours"], unit="samples/s", baseline=fp32[0],
+                              baseline_value=fp32[1])
             yield Measurement(name=f"{name} {arch} replay sample + optimizer step, batch {batch}, "
                               f"{device}", value=loop, unit="samples/s")
 

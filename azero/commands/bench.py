@@ -1,28 +1,20 @@
-"""`azero bench {rules,search,net,train,selfplay,solver}`: measured figures as a table, or `--json` lines."""
+"""`azero bench {rules,search,net,train,selfplay,solver,all}`: measured figures as a table,
+`--json` lines or a `--markdown` table (each row with its date, machine and command)."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 
-from azero.bench.report import write_json_lines, write_table
-
-# bench target -> module in azero.bench providing `add_arguments(parser)` and
-# `measure(args) -> Iterable[Measurement]`.
-_TARGETS = {
-    "rules": "azero.bench.rules",
-    "search": "azero.bench.search",
-    "net": "azero.bench.net",
-    "train": "azero.bench.train",
-    "selfplay": "azero.bench.selfplay",
-    "solver": "azero.bench.solver",
-}
+from azero.bench import TARGETS, command_line
+from azero.bench.report import (describe_machine, stamped, write_json_lines, write_markdown,
+                                write_table)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="measure speed and strength, beside peers")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
-    for name, module_name in _TARGETS.items():
+    for name, module_name in TARGETS.items():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
@@ -30,21 +22,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 raise
             continue
         p = targets.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        p.add_argument("--json", action="store_true", help="one JSON object per line")
         module.add_arguments(p)
-        p.set_defaults(func=run, bench_module=module)
+        p.set_defaults(func=run, bench_module=module, bench_parser=p)
+        output = p.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="one JSON object per line")
+        output.add_argument("--markdown", action="store_true",
+                            help="a markdown table; each row with its date, machine and command")
 
 
 def run(args: argparse.Namespace) -> int:
+    command = command_line(args.target, args.bench_parser, args)
+    machine = describe_machine()
     measurements = []
     try:
         for m in args.bench_module.measure(args):
+            m = stamped(m, command=command, machine=machine)
             measurements.append(m)
             if args.json:
                 write_json_lines([m], sys.stdout)
     except ValueError as e:          # a bad argument value: said in one line, not a traceback
         print(f"azero bench {args.target}: {e}", file=sys.stderr)
         return 2
-    if not args.json:
+    if args.markdown:
+        write_markdown(measurements, sys.stdout)
+    elif not args.json:
         write_table(measurements, sys.stdout)
     return 0
