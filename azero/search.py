@@ -55,7 +55,9 @@ ADDITIONS (beyond the contract):
 SEMANTICS (tests/reference_mcts.py is the executable specification; tests/test_search_mctx.py
 checks equality with mctx):
     Values are stored for the side to move at each node; backing up through the edge into a node,
-    G_parent = reward + discount * G_node (AlphaZero: reward 0, discount -1). The root and every
+    G_parent = reward + discount * G_node. Over a game's rules reward is 0 and the discount is the
+    sign from the players: +1 where game.to_play is the same at parent and child (a player who
+    moves again; every edge of a one-player game), -1 where the turn passes. The root and every
     new leaf count one visit worth their evaluation (terminal leaves: game.result, never the
     evaluator). Ties between equal scores go to the lowest action.
     PUCT: argmax Qn(a) + sqrt(N) (c_init + log((N + c_base + 1) / c_base)) P(a) / (1 + n(a)).
@@ -67,10 +69,11 @@ checks equality with mctx):
 HOW A SIMULATION STEP RUNS (both classes):
 
     parents, actions, new = core.select(True)  # C++, GIL released: int32 [3, L], L <= B * leaves
-    children = step(nodes.take(parents, axis=0), actions)  # the rules, or the model's dynamics
-    nodes[new] = children                      # node data [B * N, ...]: row * N + node id
-    logits, values = evaluator(children)       # ONE call for the whole batch
-    core.expand_backup(values, logits, legal, terminal=..., rewards=..., discounts=...)
+    leaves = step_leaves(game, nodes.take(parents, axis=0), actions)  # the rules (fused
+                                               # step_with_info), or the model's dynamics
+    nodes[new] = leaves.children               # node data [B * N, ...]: row * N + node id
+    logits, values = evaluator(leaves.children)  # ONE call for the whole batch
+    core.expand_backup(values, logits, leaves.legal, terminal=..., rewards=..., discounts=...)
 
 `core` is `azero._mcts.Search` (see its docstrings: `help(azero._mcts.Search)`); `select()`
 without `True` gives (row, parent, action, new) ids instead of flat indices. Node ids are per
@@ -90,7 +93,7 @@ an unknown scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -306,14 +309,42 @@ class _TreeSearch:
         self.core.reset(rows.astype(np.int32).reshape(-1))
 
 
+class LeafStep(NamedTuple):
+    """The rules' half of expanding L leaves (`step_leaves`)."""
+    children: np.ndarray    # [L, S] state_dtype: the new leaves' states
+    legal: np.ndarray       # bool [L, A]: their legal actions (all False where terminal)
+    terminal: np.ndarray    # bool [L]
+    result: np.ndarray      # float32 [L]: game.result, side to move at the child (0 if not terminal)
+    discounts: np.ndarray   # float32 [L]: the sign of the backup through each edge: +1 where the
+                            # side to move at the child is the parent's (it moves again), else -1
+
+
+def step_leaves(game, parents: np.ndarray, actions: np.ndarray) -> LeafStep:
+    """parents [L, S] states, actions int32 [L] -> LeafStep. The one place where the search steps
+    the rules (`azero bench rules` times this function, so its figure is the search's path): the
+    fused `game.step_with_info` when the game has it, else step + legal_mask + terminal + result.
+    The backup signs come from `game.to_play` of parent and child, not from alternation."""
+    step_with_info = getattr(game, "step_with_info", None)
+    if step_with_info is not None:
+        children, legal, terminal, result = step_with_info(parents, actions)
+    else:
+        children = game.step(parents, actions)
+        legal, terminal = game.legal_mask(children), game.terminal(children)
+        result = np.asarray(game.result(children), np.float32)
+    same_player = game.to_play(children) == game.to_play(parents)
+    discounts = np.where(same_player, np.float32(1.0), np.float32(-1.0))
+    return LeafStep(children, legal, terminal, result, discounts)
+
+
 class BatchedSearch(_TreeSearch):
     """B independent searches over a game's rules, one evaluator call per simulation step."""
 
     def __init__(self, game, config: SearchConfig, batch_size: int, seed: int = 0):
         spec = game.spec
-        discount = -1.0 if spec.num_players == 2 else 1.0
+        # Every expansion passes its edges' discounts (step_leaves: +1 where the mover moves
+        # again, -1 where the turn passes), so the core's default discount is never used.
         super().__init__(spec.num_actions, config, batch_size, seed, (spec.state_size,),
-                         spec.state_dtype, discount)
+                         spec.state_dtype, discount=-1.0)
         self.game = game
 
     def run(self, states, evaluator: Evaluator, *, add_noise: bool = True,
@@ -340,27 +371,26 @@ class BatchedSearch(_TreeSearch):
 
     def _expander(self, evaluator: Evaluator) -> Callable:
         game, core = self.game, self.core
-        step, is_terminal, result, legal_mask = game.step, game.terminal, game.result, game.legal_mask
         expand_backup = core.expand_backup
         f32 = np.float32
 
         def expand(nodes, parents, actions, new):
-            children = step(nodes.take(parents, axis=0), actions)
+            children, legal, terminal, result, discounts = step_leaves(
+                game, nodes.take(parents, axis=0), actions)
             nodes[new] = children
-            terminal = is_terminal(children)
             if not terminal.any():
                 logits, values = evaluator(children)
-                expand_backup(np.asarray(values, f32), np.asarray(logits, f32), legal_mask(children))
+                expand_backup(np.asarray(values, f32), np.asarray(logits, f32), legal,
+                              discounts=discounts)
                 return
-            values = np.asarray(result(children), f32).copy()
+            values = result.copy()           # terminal leaves: the result, never the evaluator
             live = ~terminal
-            logits = legal = None
+            logits = live_legal = None
             if live.any():
-                alive = children[live]
-                logits, live_values = evaluator(alive)
+                logits, live_values = evaluator(children[live])
                 values[live] = live_values
-                logits, legal = np.asarray(logits, f32), legal_mask(alive)
-            expand_backup(values, logits, legal, terminal=terminal)
+                logits, live_legal = np.asarray(logits, f32), legal[live]
+            expand_backup(values, logits, live_legal, terminal=terminal, discounts=discounts)
 
         return expand
 

@@ -4,6 +4,7 @@ Bandit: one move, then the game is over; arm values known, so the best arm is kn
 RandomTree: a pseudo-random game tree (hash of the move path), varying legal actions per node,
 terminal positions at varying depths with results -1 / 0 / +1: a stand-in for real rules.
 Both are two-player games unless `num_players=1`.
+TurnTree: a RandomTree whose side to move comes from the state, where a player sometimes moves twice.
 DropThree: Connect Four's rules on a 3x4 board, 3 in a row to win, with a mirror symmetry: a real
 little game for the learning stack's tests (nets, replay, trainer, checkpoints).
   State row (S = 16): 12 cells (row-major, row 0 = bottom; 0 empty, 1 = player 0, 2 = player 1),
@@ -11,6 +12,8 @@ little game for the learning stack's tests (nets, replay, trainer, checkpoints).
   Symmetry 1 = left-right mirror (column c <-> 3 - c).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -183,6 +186,34 @@ class RandomTree(_Base):
         logits = (unit(h) * 4.0 - 2.0).astype(np.float32)
         values = (unit(mix(key ^ np.uint64(4242))) * 1.8 - 0.9).astype(np.float32)
         return logits, values
+
+
+class TurnTree(RandomTree):
+    """RandomTree where a player sometimes moves twice in a row (as after a capture in checkers or
+    a chain in Dots and Boxes): after each move the mover keeps the turn when a hash of the new key
+    is below `repeat_rate`. State [4]: RandomTree's (key, depth, seed) and the side to move, which
+    `to_play` reads; results and evaluations are from that side's view."""
+
+    def __init__(self, num_actions: int = 5, max_depth: int = 6, terminal_rate: float = 0.15,
+                 legal_rate: float = 0.7, repeat_rate: float = 0.4):
+        super().__init__(num_actions, max_depth, terminal_rate, num_players=2,
+                         legal_rate=legal_rate)
+        self.repeat_rate = repeat_rate
+        self.spec = dataclasses.replace(self.spec, name="turntree", observation_shape=(4,),
+                                        state_size=4)
+
+    def roots(self, seeds):
+        tree = super().roots(seeds)
+        return np.concatenate([tree, np.zeros((len(tree), 1), np.int64)], axis=1)
+
+    def _step(self, states, actions):
+        out = super()._step(states, actions)
+        again = unit(mix(self._key(out) ^ np.uint64(0x5EED))) < self.repeat_rate
+        out[:, 3] = np.where(again, states[:, 3], 1 - states[:, 3])
+        return out
+
+    def to_play(self, states):
+        return states[:, 3].astype(np.int8)
 
 
 def uniform_evaluator(num_actions: int):

@@ -5,8 +5,11 @@ an argmax over the legal actions in increasing order (ties go to the lowest acti
 Semantics (the same as csrc/, which follows the AlphaZero pseudocode and mctx):
   * A node stores visits and value_sum from the point of view of its side to move; the root and
     every new leaf start with one visit worth the evaluator's value (terminal: game.result).
-  * Backing up through the edge into a node: G_parent = reward + discount * G_child
-    (AlphaZero two-player: reward 0, discount -1). An edge's Q is the mean of those G_parent.
+  * Backing up through the edge into a node: G_parent = reward + discount * G_child. Over a
+    game's rules reward is 0 and the discount is the sign from the players: +1 where
+    game.to_play(child) == game.to_play(parent) (the mover moves again; every edge of a one-player
+    game), -1 where the turn passes, terminal children included (their result is from the side to
+    move at the child). An edge's Q is the mean of those G_parent.
   * PUCT: argmax Qn(a) + sqrt(N) * c(N) * P(a) / (1 + n(a)), c(N) = c_init + log((N + c_base + 1) /
     c_base); Qn normalises Q to [0, 1] by fixed bounds, or by min/max over the node's value and its
     visited children's Q; unvisited children have Qn = 0.
@@ -91,7 +94,7 @@ class Node:
 class ReferenceMCTS:
     def __init__(self, game, evaluator, *, algorithm="puct", num_simulations=32,
                  pb_c_base=19652.0, pb_c_init=1.25, value_bounds=(-1.0, 1.0),
-                 max_num_considered_actions=16, c_visit=50.0, c_scale=0.1, discount=None):
+                 max_num_considered_actions=16, c_visit=50.0, c_scale=0.1):
         self.game = game
         self.evaluator = evaluator
         self.algorithm = algorithm
@@ -100,8 +103,6 @@ class ReferenceMCTS:
         self.value_bounds = value_bounds
         self.m = max_num_considered_actions
         self.c_visit, self.c_scale = c_visit, c_scale
-        self.discount = discount if discount is not None else (
-            -1.0 if game.spec.num_players == 2 else 1.0)
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -154,7 +155,8 @@ class ReferenceMCTS:
                 path.append(node)
                 continue
             child_state = self.game.step(node.state[None], np.array([a]))[0]
-            child = Node(child_state, reward=0.0, discount=self.discount)
+            players = self.game.to_play(np.stack([node.state, child_state]))
+            child = Node(child_state, reward=0.0, discount=1.0 if players[0] == players[1] else -1.0)
             node.children[a] = child
             path.append(child)
             self._backup(path, self._evaluate(child))

@@ -1,11 +1,12 @@
 """The C++ search equals the pure-Python reference (tests/reference_mcts.py) on the same inputs:
 same visit counts, improved policy, root value and Q, same Gumbel action; PUCT and Gumbel, fixed and
-min-max value normalisation, with and without (the same) root noise, several rows per batch."""
+min-max value normalisation, with and without (the same) root noise, several rows per batch, and
+games where a player sometimes moves twice in a row (backup signs from to_play)."""
 import numpy as np
 import pytest
 
 from azero.search import BatchedSearch, SearchConfig
-from fake_games import Bandit, RandomTree
+from fake_games import Bandit, RandomTree, TurnTree
 from reference_mcts import ReferenceMCTS
 
 
@@ -29,7 +30,7 @@ def compare(game, roots, evaluator, config: SearchConfig, noise=None):
         np.testing.assert_allclose(out.root_q[b], r["root_q"], atol=1e-6)
         if config.algorithm == "gumbel":
             assert out.actions[b] == r["action"], f"row {b}"
-    return out
+    return search, out
 
 
 def live_roots(game, seeds):
@@ -45,7 +46,7 @@ def test_equals_reference_without_noise(algorithm, value_bounds, num_actions, de
     roots = live_roots(game, np.arange(6) + 1000 * num_actions)
     config = SearchConfig(algorithm=algorithm, num_simulations=sims, value_bounds=value_bounds,
                           max_num_considered_actions=4)
-    out = compare(game, roots, game.evaluate, config)
+    _, out = compare(game, roots, game.evaluate, config)
     assert (out.visit_counts.sum(axis=1) == sims).all()
 
 
@@ -82,6 +83,44 @@ def test_one_player_games_use_discount_plus_one():
     for algorithm in ("puct", "gumbel"):
         compare(game, roots, game.evaluate, SearchConfig(algorithm=algorithm, num_simulations=20,
                                                          value_bounds=None))
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+@pytest.mark.parametrize("value_bounds", [(-1.0, 1.0), None])
+def test_backup_signs_follow_the_side_to_move(algorithm, value_bounds):
+    """A player sometimes moves twice: every edge's stored discount is +1 where to_play is the
+    same at parent and child and -1 where the turn passes (both occur), and the search equals the
+    reference, which takes its signs from to_play too (strict alternation fails this)."""
+    game = TurnTree(5, 7, repeat_rate=0.4)
+    roots = live_roots(game, np.arange(8) + 31)
+    config = SearchConfig(algorithm=algorithm, num_simulations=40, value_bounds=value_bounds,
+                          max_num_considered_actions=4)
+    search, _ = compare(game, roots, game.evaluate, config)
+    signs = []
+    for b in range(len(roots)):
+        for n in range(1, int(search.core.num_nodes()[b])):
+            info = search.core.node(b, n)
+            players = game.to_play(search.nodes[b, [info["parent"], n]])
+            assert info["discount"] == (1.0 if players[0] == players[1] else -1.0), (b, n)
+            signs.append(info["discount"])
+    assert signs.count(1.0) > 20 and signs.count(-1.0) > 20
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_a_player_who_always_moves_again_is_searched_as_one_player(algorithm):
+    """Two players, but player 0 always keeps the turn: the same search, visit for visit and
+    value for value, as the one-player game with the same tree (no reference involved)."""
+    two = TurnTree(4, 6, terminal_rate=0.1, repeat_rate=1.0)
+    one = RandomTree(4, 6, terminal_rate=0.1, num_players=1)
+    roots = live_roots(one, np.arange(6) + 5)
+    config = SearchConfig(algorithm=algorithm, num_simulations=30)
+    outs = [BatchedSearch(game, config, len(roots)).run(game_roots, game.evaluate, add_noise=False,
+                                                         temperature=0.0)
+            for game, game_roots in ((one, roots), (two, two.roots(roots[:, 2])))]
+    np.testing.assert_array_equal(outs[0].visit_counts, outs[1].visit_counts)
+    np.testing.assert_array_equal(outs[0].actions, outs[1].actions)
+    np.testing.assert_allclose(outs[0].root_value, outs[1].root_value, atol=1e-6)
+    np.testing.assert_allclose(outs[0].root_q, outs[1].root_q, atol=1e-6)
 
 
 def test_priors_are_the_reference_softmax_bit_for_bit():
