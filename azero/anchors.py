@@ -53,16 +53,33 @@ def anchors_owed(run: RunDir, config: Config, best: dict) -> bool:
                    for r in run.read_metrics())
 
 
-def play_anchors(run: RunDir, config: Config, step: int, generation: int, tb) -> None:
-    """The anchor matches of a newly promoted network, logged as one "anchors" event. An anchor
-    that fails (an engine that crashes or hangs) is logged as "anchor_error" and skipped: the
-    anchors measure the run, they must not stop it."""
+def play_anchors(run: RunDir, config: Config, step: int, generation: int, tb) -> dict:
+    """The anchor matches of a newly promoted network, logged as one "anchors" event and returned
+    (keys "anchor/<spec>/<field>"). An anchor that fails (an engine that crashes or hangs) is
+    logged as "anchor_error" and skipped: the anchors measure the run, they must not stop it."""
     anchors = _anchor_matches(run, config, generation)
     run.log_metrics("anchors", step=step, generation=generation, **anchors)
     if tb is not None:
         for k, v in anchors.items():
             if k.endswith(("/score", "/elo")) and np.isfinite(v):
                 tb.add_scalar(k, v, step)
+    return anchors
+
+
+def describe_anchors(specs: list[str], anchors: dict) -> str:
+    """One line's worth of `play_anchors`' figures, e.g. "against gnugo:level=1: W/D/L 3/0/7
+    (10 games), score 30.0%, Elo ..."; an anchor whose match failed says so."""
+    from azero.stats import MatchStats
+
+    parts = []
+    for spec in specs:
+        key = f"anchor/{spec}/"
+        if key + "wins" not in anchors:
+            parts.append(f"against {spec}: failed (anchor_error in metrics.jsonl)")
+            continue
+        stats = MatchStats(*(int(anchors[key + k]) for k in ("wins", "draws", "losses")))
+        parts.append(f"against {spec}: {stats}")
+    return " | ".join(parts)
 
 
 def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
@@ -100,5 +117,5 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
         finally:
             close_players(*players)
         out.update({f"anchor/{spec}/{k}": v for k, v in result.stats.as_dict().items()})
-        log.info("generation %d against %s: %s", generation, spec, result.stats)
+        log.debug("generation %d against %s: %s", generation, spec, result.stats)
     return out

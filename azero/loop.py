@@ -26,7 +26,7 @@ import torch
 
 from azero import checkpoint as ckpt
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
-from azero.anchors import anchors_owed, check_anchors, play_anchors
+from azero.anchors import anchors_owed, check_anchors, describe_anchors, play_anchors
 from azero.config import Config, ConfigError
 from azero.rundir import RunDir
 from azero.selfplay import check_random_openings
@@ -166,7 +166,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
             buffer.refresh()                 # replay counts for the records logged here
             owed_record = _gate_record_owed(run, best)
             if owed_record is not None:
-                run.log_metrics("gate", **owed_record, **_strength(config, run.best), recovered=True)
+                owed_record = {**owed_record, **_strength(config, run.best)}
+                run.log_metrics("gate", **owed_record, recovered=True)
+                _announce(gate_line(owed_record))
             if _gate_owed(run, trainer.step, tc.checkpoint_every_steps):
                 # Killed after the candidate was saved but before its gate finished.
                 best = _gate(run, config, trainer.step, best, buffer, tb,
@@ -174,7 +176,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                 iterations += 1
             elif anchors_owed(run, config, best):
                 # Killed (or stopped) after a promotion, before its anchor matches ended.
-                play_anchors(run, config, best["step"], best["generation"], tb)
+                anchors = play_anchors(run, config, best["step"], best["generation"], tb)
+                _announce(f"step {best['step']}: generation {best['generation']} | "
+                          + describe_anchors(config.gate.anchors, anchors))
             while not limits.reached(started, iterations) and not stop.requested:
                 for line in pool.check():
                     log.warning(line)
@@ -377,6 +381,7 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
     from azero.records import discard_records, record_format
 
     candidate = run.candidate(step)
+    strength: dict[str, float] = {}      # the promoted network's figures (_strength)
     records = run.arena / f"gate-{step:09d}{record_format(config.game).suffix}"
     discard_records(records)         # a gate cut short by a kill is replayed from scratch
     t0 = time.monotonic()
@@ -396,45 +401,61 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
         _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1,
                     elo=new_elo, gate_record=record)
         best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
-        record.update(_strength(config, run.best))
+        strength = _strength(config, run.best)
+        record.update(strength)
     else:
         # Written by an earlier promotion of this candidate that a kill cut short before best.pt:
         # the replayed gate rejected it, so it is no generation of the run.
         run.generation(best["generation"] + 1).unlink(missing_ok=True)
     run.log_metrics("gate", **record)
+    line = gate_line(record)
     if result.promoted and config.gate.anchors:
-        play_anchors(run, config, step, best["generation"], tb)
+        anchors = play_anchors(run, config, step, best["generation"], tb)
+        line += " | " + describe_anchors(config.gate.anchors, anchors)
+    _announce(line)
     if tb is not None:
         tb.add_scalar("gate/score", result.stats.score, step)
         tb.add_scalar("gate/promoted", float(result.promoted), step)
         tb.add_scalar("best/generation", best["generation"], step)
         tb.add_scalar("best/elo", best["elo"], step)
         for k, v in record.items():
-            if k.startswith("solver/"):
+            if k in strength:
                 tb.add_scalar(k, v, step)
-    log.info("step %d: %s", step, result.reason)
     return best
 
 
-def _strength(config: Config, best_path: Path) -> dict:
-    """Game-specific strength figures of a newly promoted network (Connect Four: accuracy against
-    perfect play on the dev positions, raw policy and with search). Empty where none exists."""
-    if config.game != "connect4":
-        return {}
-    from azero.bench import solver
+def _strength(config: Config, best_path: Path) -> dict[str, float]:
+    """Figures of a newly promoted network on its game's perfect-play set, where the game has one
+    (registry hook `solved_positions`: azero/bench/solver.py `promoted_figures`); {} otherwise.
+    A game's anchors (gate.anchors) are played after the gate record is logged."""
+    from azero.bench.solver import promoted_figures
+    return promoted_figures(config, best_path)
 
-    if not Path(solver.DEFAULT_POSITIONS).is_file():
-        return {}
-    game = config.make_game()
-    positions = solver.load_positions()
-    states = solver.position_states(game, positions)
-    out = {}
-    for label, mover in solver.movers_for(str(best_path), game, seed=config.seed):
-        key = "policy" if label == "raw policy" else "search"
-        scores = solver.score_moves(positions, mover(states))["all"]
-        out[f"solver/{key}_decisive"] = scores.decisive_accuracy
-        out[f"solver/{key}_optimal"] = scores.optimal_rate
-    return out
+
+def gate_line(record: dict) -> str:
+    """The terminal's line for one gate record (a "gate" event of metrics.jsonl): the generation,
+    the candidate's W/D/L, score and Elo with its 95% interval against the best, and the
+    promoted network's perfect-play figures where there are some."""
+    from azero.bench.solver import summary
+    from azero.stats import MatchStats
+
+    stats = MatchStats(int(record["wins"]), int(record["draws"]), int(record["losses"]))
+    if record["promoted"]:
+        line = (f"step {record['step']}: generation {record['new_generation']} promoted, "
+                f"{record['reason']}")
+    else:
+        line = (f"step {record['step']}: candidate rejected, {record['reason']}; generation "
+                f"{record['generation']} stays")
+    if stats.games:
+        line += f" | against generation {record['generation']}: {stats}"
+    solved = summary(record)
+    return line if solved is None else f"{line} | {solved}"
+
+
+def _announce(line: str) -> None:
+    """A line for the terminal, printed above the progress bar without garbling it."""
+    from tqdm import tqdm
+    tqdm.write(line, file=sys.stdout)
 
 
 def _prune_candidates(run: RunDir, keep: int) -> None:

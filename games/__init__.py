@@ -6,8 +6,9 @@ outside games/ names a game:
   * `factory`: the `Game` class (or function) and its rule options;
   * `record_format`: how its games are stored (azero/records.py `RecordFormat`); none means JSON
     lines with the moves in the game's notation;
-  * `measure_promoted`: the game's own measure of a newly promoted network (`PromotedFigures`),
-    beside the anchors a config names (gate.anchors), which any game can have;
+  * `solved_positions`: a perfect-play set, on which the loop measures every newly promoted
+    network (azero/bench/solver.py) and `azero bench solver` any player; beside it, or instead
+    (Go), the anchors a config names (gate.anchors: GNU Go), which any game can have;
   * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp").
 Hooks are "module:attribute" strings, imported on first use: importing one game never compiles
 another, and the registry imports nothing of azero.
@@ -25,24 +26,17 @@ from .protocol import Game, GameSpec, IllegalActionError
 class GameEntry:
     factory: str                           # "module:callable" -> Game, called with rule options
     record_format: str | None = None       # "module:attribute" -> RecordFormat
-    # "module:callable" (config, checkpoint path) -> PromotedFigures
-    measure_promoted: str | None = None
+    # "module:callable" (game, path or None: the shipped set) -> (positions, states [N, S])
+    solved_positions: str | None = None
     protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
-
-
-@dataclass(frozen=True)
-class PromotedFigures:
-    """A game's measure of one network: flat figures (metrics.jsonl, TensorBoard) and the short
-    text a terminal line shows, e.g. "solver decisive 0.912 policy / 0.951 search"."""
-    figures: dict[str, float]
-    summary: str
 
 
 # Insertion order matters: the first entry is the commands' default game (`default_name`).
 _REGISTRY: dict[str, GameEntry] = {
     "connect4": GameEntry(
         factory="azero.games.connect4.game:ConnectFour",
-        record_format="azero.games.connect4.records:RECORD_FORMAT"),
+        record_format="azero.games.connect4.records:RECORD_FORMAT",
+        solved_positions="azero.games.connect4.solver:solved_positions"),
     "go9": GameEntry(
         factory="azero.games.go9.game:Go9",
         record_format="azero.games.go9.records:SGF_FORMAT",
@@ -72,7 +66,7 @@ def games_speaking(protocol: str) -> list[str]:
 
 
 def hook(name: str, which: str) -> Any:
-    """The object a game's hook field (`record_format`, `measure_promoted`) names, imported on
+    """The object a game's hook field (`record_format`, `solved_positions`) names, imported on
     first use; None where the game has no such hook. ValueError for an unknown game."""
     target = getattr(entry(name), which)
     return None if target is None else _load(target)
@@ -90,5 +84,4 @@ def make(name: str, **options) -> Game:
     return factory(**options)
 
 
-__all__ = ["Game", "GameEntry", "GameSpec", "IllegalActionError", "PromotedFigures",
-           "default_name", "entry", "games_speaking", "hook", "make", "names"]
+__all__ = ["Game", "GameEntry", "GameSpec", "IllegalActionError", "default_name", "entry", "games_speaking", "hook", "make", "names"]

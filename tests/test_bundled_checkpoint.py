@@ -9,6 +9,7 @@ import torch
 from azero import checkpoint as ckpt
 from azero.bench import solver
 from azero.games import make
+from azero.games.connect4.solver import DEFAULT_POSITIONS, load_positions, position_states
 from azero.players import bundled_checkpoint
 
 
@@ -20,11 +21,11 @@ def test_bundled_checkpoint_loads_with_weights_only():
     assert loaded.step > 0 and path.stat().st_size < 5_000_000
 
 
-@pytest.mark.skipif(not solver.DEFAULT_POSITIONS.is_file(), reason="perfect-play positions not found")
+@pytest.mark.skipif(not DEFAULT_POSITIONS.is_file(), reason="perfect-play positions not found")
 def test_bundled_network_beats_random_play_against_the_solver():
     game = make("connect4")
-    positions = solver.load_positions()[::4]       # 250 positions: a quick check
-    states = solver.position_states(game, positions)
+    positions = load_positions()[::4]       # 250 positions: a quick check
+    states = position_states(game, positions)
     movers = dict(solver.movers_for(str(bundled_checkpoint("connect4")), game, simulations=16))
     policy = solver.score_moves(positions, movers["raw policy"](states))["all"]
     # A uniformly random mover scores ~0.34 decisive accuracy; the shipped net (generation 5 of

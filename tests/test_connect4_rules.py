@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from azero.bench.solver import DEFAULT_POSITIONS as POSITIONS
+from azero.games.connect4.solver import DEFAULT_POSITIONS as POSITIONS
 from azero.games import IllegalActionError, make
 from azero.games.connect4 import rules
 from azero.games.connect4.game import ConnectFour

@@ -46,7 +46,36 @@ def assert_run_is_whole(run: RunDir, game="connect4", killed=False):
             assert killed and p.name.startswith("."), p
 
 
-def test_loop_runs_gates_and_resumes(tmp_path):
+def gate_lines(text: str) -> list[str]:
+    """The lines `azero selfplay` prints for its gates (azero.loop.gate_line)."""
+    return [line for line in text.splitlines() if re.match(r"step \d+: ", line)]
+
+
+def assert_line_tells_the_gate(line: str, record: dict) -> None:
+    """A gate's terminal line gives the generation, the candidate's W/D/L, score and Elo with
+    its interval against the best, and a promoted network's solver figures, as logged."""
+    assert line.startswith(f"step {record['step']}: ")
+    if record["promoted"]:
+        assert f": generation {record['new_generation']} promoted, " in line
+    else:
+        assert f": candidate rejected, " in line
+        assert f"generation {record['generation']} stays" in line
+    if record["games"]:
+        wdl = "/".join(str(record[k]) for k in ("wins", "draws", "losses"))
+        assert (f"against generation {record['generation']}: W/D/L {wdl} ({record['games']} "
+                f"games), score {100 * record['score']:.1f}%, Elo ") in line
+        elo = re.search(r"Elo ([+-]\S+) \[([+-]\S+), ([+-]\S+)\] \(95%\)", line)
+        low, high = record["elo_low"], record["elo_high"]   # null in JSON where infinite
+        assert elo and float(elo[2]) == pytest.approx(-np.inf if low is None else low, abs=0.06)
+        assert float(elo[3]) == pytest.approx(np.inf if high is None else high, abs=0.06)
+    if record["promoted"] and "solver/policy_decisive" in record:
+        assert (f"solver decisive {record['solver/policy_decisive']:.3f} policy / "
+                f"{record['solver/search_decisive']:.3f} search") in line
+    else:
+        assert "solver" not in line
+
+
+def test_loop_runs_gates_and_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     summary = run_loop(tiny_config(run_dir), Limits(iterations=2), progress=False)
     run = RunDir.at(run_dir)
@@ -57,6 +86,11 @@ def test_loop_runs_gates_and_resumes(tmp_path):
     assert events.count("gate") == 2 and events[0] == "start" and events[-1] == "stop"
     gates = [r for r in run.read_metrics() if r["event"] == "gate"]
     assert all(g["games"] > 0 and "score" in g for g in gates)
+    # The terminal sees one line per gate.
+    lines = gate_lines(capsys.readouterr().out)
+    assert len(lines) == 2
+    for line, gate in zip(lines, gates):
+        assert_line_tells_the_gate(line, gate)
     assert list(run.arena.glob("gate-*.jsonl"))   # connect4 records are JSON lines
     assert_run_is_whole(run)
     games_before = stored_games(run)
@@ -77,9 +111,15 @@ def test_loop_runs_gates_and_resumes(tmp_path):
     assert any(r.opening_plies > 0 for r in records)
     assert any(r.opening_plies == 0 for r in records)
 
-    # The same call resumes: the step carries on, nothing is lost.
-    summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
+    # The same call resumes: the step carries on, nothing is lost. With the progress bar on,
+    # the gate's line still comes whole on stdout and the bar stays on stderr.
+    capsys.readouterr()
+    summary2 = run_loop(tiny_config(run_dir), Limits(iterations=1), progress=True)
     assert summary2["step"] > summary["step"]
+    out, err = capsys.readouterr()
+    (line,) = gate_lines(out)
+    assert_line_tells_the_gate(line, [r for r in run.read_metrics() if r["event"] == "gate"][-1])
+    assert "connect4 training" in err and "training" not in out
     assert stored_games(run) >= games_before
     assert [r["event"] for r in run.read_metrics()].count("start") == 2
 
@@ -319,7 +359,7 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644   # readable by others, like open()
 
 
-def test_promoted_networks_are_kept_and_play_the_anchors(tmp_path):
+def test_promoted_networks_are_kept_and_play_the_anchors(tmp_path, capsys):
     """gate.anchors: every promoted network (gating off: every candidate) is kept as
     generations/gen-<g>.pt and plays each anchor; the figures go to metrics.jsonl as strict JSON
     (a clean sweep's infinite Elo as null) and every anchor game is recorded."""
@@ -354,11 +394,22 @@ def test_promoted_networks_are_kept_and_play_the_anchors(tmp_path):
             assert len(records) == 4
             assert {rec.info["anchor"] for rec in records} == {spec}
             assert sum(rec.info["score_a"] for rec in records) == 4 * r[f"anchor/{spec}/score"]
+    # Each promotion's line: the solver figures (Connect Four has a perfect-play set) and the
+    # anchors' results, as logged.
+    lines = gate_lines(capsys.readouterr().out)
+    gates = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert len(lines) == 2
+    for line, gate, r in zip(lines, gates, anchors):
+        assert "solver/policy_decisive" in gate
+        assert_line_tells_the_gate(line, gate)
+        for spec in ["random", "mcts-rollout:8"]:
+            wdl = "/".join(str(r[f"anchor/{spec}/{k}"]) for k in ("wins", "draws", "losses"))
+            assert f"against {spec}: W/D/L {wdl} (4 games)" in line
 
 
 def test_bad_anchors_are_config_errors_at_the_start(tmp_path):
     from azero.config import ConfigError
-    cases = [("connect4_tiny", "gnugo:level=1", "GTP engines play Go"),
+    cases = [("connect4_tiny", "gnugo:level=1", "GTP engines play go9, not connect4"),
              ("go9_tiny", "gnugo:level=11", "levels are 0..10"),
              ("go9_tiny", "gtp:/no/such/engine --mode gtp", "'/no/such/engine' is not found"),
              ("connect4_tiny", "mcts-rollout:x", "")]
@@ -370,7 +421,7 @@ def test_bad_anchors_are_config_errors_at_the_start(tmp_path):
     assert written <= {".lock"}                      # refused before anything was written
 
 
-def test_a_failing_anchor_is_logged_and_training_goes_on(tmp_path):
+def test_a_failing_anchor_is_logged_and_training_goes_on(tmp_path, capsys):
     dies = f"gtp:{sys.executable} -c 'import sys; sys.exit(3)'"   # an engine that dies at once
     config = load_config("go9_tiny", [f"run_dir={tmp_path / 'run'}", "gate.enabled=false",
                                       f"gate.anchors=[\"{dies}\", random]", "gate.anchor_games=2"])
@@ -381,6 +432,13 @@ def test_a_failing_anchor_is_logged_and_training_goes_on(tmp_path):
     assert [e["generation"] for e in errors] == [1, 2] and "exited" in errors[0]["error"].lower()
     anchors = [r for r in run.read_metrics() if r["event"] == "anchors"]
     assert [a["anchor/random/games"] for a in anchors] == [2, 2]   # the other anchor still played
+    # Go has no perfect-play set: its lines give the anchors, the failed one as failed.
+    lines = gate_lines(capsys.readouterr().out)
+    assert len(lines) == 2
+    for line, a in zip(lines, anchors):
+        assert "solver" not in line and f"against {dies}: failed" in line
+        wdl = "/".join(str(a[f"anchor/random/{k}"]) for k in ("wins", "draws", "losses"))
+        assert f"against random: W/D/L {wdl} (2 games)" in line
 
 
 def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path):
@@ -396,7 +454,8 @@ def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path):
     assert len([r for r in run.read_metrics() if r["event"] == "anchors"]) == 1
 
 
-def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path, monkeypatch):
+def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path, monkeypatch,
+                                                                       capsys):
     import azero.loop as loop
 
     def killed(*args, **kwargs):       # best.pt is written; the kill lands before the record
@@ -414,6 +473,8 @@ def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path,
     assert gate["recovered"] and gate["step"] == best["step"] and gate["new_generation"] == 1
     assert gate["promoted"] and "solver/search_decisive" in gate
     assert gate["best_elo"] == best["elo"]
+    (line,) = gate_lines(capsys.readouterr().out)        # the recovered gate's line
+    assert_line_tells_the_gate(line, gate)
     run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=0), progress=False)
     assert len([r for r in run.read_metrics() if r["event"] == "gate"]) == 1   # logged once
 

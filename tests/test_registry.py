@@ -31,7 +31,7 @@ def test_importing_one_game_compiles_no_other():
     for name in games.names():
         others = [n for n in games.names() if n != name]
         code = (f"import sys; from azero import games; games.make({name!r}); "
-                f"[games.hook({name!r}, f) for f in ('record_format', 'measure_promoted')]; "
+                f"[games.hook({name!r}, f) for f in ('record_format', 'solved_positions')]; "
                 f"print([m for m in sys.modules if any(m.startswith('azero.games.' + o) "
                 f"for o in {others!r})])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from azero.bench.solver import (DEFAULT_POSITIONS, STAGES, SolvedPosition, load_positions,
-                                one_hot, policy_mover, position_states, score_moves,
-                                uniform_mover)
+from azero.bench.solver import (STAGES, SolvedPosition, load_solved_positions, one_hot,
+                                policy_mover, score_moves, uniform_mover)
+from azero.games.connect4.solver import DEFAULT_POSITIONS, load_positions, position_states
 from azero.cli import main
 from azero.games import make
 
@@ -127,3 +127,18 @@ def test_cli_rollout_search(tmp_path, capsys):
     decisive = [r for r in rows if r["name"].startswith("connect4 solver decisive accuracy, "
                                                         "mcts-rollout:64, all")]
     assert len(decisive) == 1 and 0.0 <= decisive[0]["value"] <= 1.0
+
+
+@needs_positions
+def test_the_registry_hook_gives_the_shipped_set(dev):
+    positions, states = load_solved_positions(GAME)
+    assert positions == dev[0] and np.array_equal(states, dev[1])
+
+
+def test_a_game_without_a_perfect_play_set_is_a_clear_error(capsys):
+    with pytest.raises(ValueError, match="go9 has no perfect-play positions; games with them: "
+                                         "connect4"):
+        load_solved_positions(make("go9"))
+    with pytest.raises(SystemExit):                  # argparse: --game offers connect4 only
+        main(["bench", "solver", "--game", "go9", "--ckpt", "random"])
+    assert "invalid choice: 'go9'" in capsys.readouterr().err

@@ -1,22 +1,23 @@
-"""Connect Four against perfect play: decisive accuracy and optimal rate on solved positions.
+"""Strength against a game's perfect-play set: decisive accuracy and optimal rate on solved positions.
 
-The positions (shared/bench/connect4, see its README; a copy ships in azero/bench/data) carry the exact score of every legal move.
+A game with such a set names it in the registry (hook `solved_positions`, games/__init__.py):
+(game, path or None for the set shipped with the package) -> (positions, states [N, S]).
+Connect Four's is the dev set of shared/bench/connect4 (games/connect4/solver.py).
 Two figures, overall and by stage (early / middle / late):
   * decisive accuracy: the share of positions where the chosen move keeps the game-theoretic value
-    (win stays win, draw stays draw), over the positions where some legal move does not (a
-    uniformly random mover: ~34%);
+    (win stays win, draw stays draw), over the positions where some legal move does not (for
+    Connect Four's dev set a uniformly random mover scores ~34%);
   * optimal rate: the share of all positions where the chosen move is one of the best (fastest win,
     or longest survival; random: ~39%).
 A mover is scored through the probability it gives each move: a deterministic bot puts 1 on its
 move, the random baseline 1/legal on every legal move, so its figures are exact expectations.
+The loop measures every newly promoted network this way (`promoted_figures`).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -24,8 +25,6 @@ import numpy as np
 from azero.bench.report import Measurement
 
 STAGES = ("early", "middle", "late")
-# The dev set of shared/bench/connect4, shipped with the package (see data/README.md).
-DEFAULT_POSITIONS = Path(__file__).resolve().parent / "data" / "connect4_positions_dev.jsonl"
 
 # positions -> (states [N, S]) -> probabilities [N, A] of each move being chosen
 Mover = Callable[[np.ndarray], np.ndarray]
@@ -33,9 +32,9 @@ Mover = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class SolvedPosition:
-    moves: str                     # 1-indexed column digits from the empty board
+    moves: str                     # the position as its set names it (Connect Four: column digits)
     stage: str                     # early | middle | late
-    legal: tuple[int, ...]         # legal actions (0-indexed columns)
+    legal: tuple[int, ...]         # legal actions
     optimal: tuple[int, ...]       # actions whose score equals the position's value
     preserving: tuple[int, ...]    # actions that keep the sign of the value
 
@@ -43,38 +42,6 @@ class SolvedPosition:
     def decisive(self) -> bool:
         """A mistake is possible: some legal move changes the outcome."""
         return len(self.preserving) < len(self.legal)
-
-
-def load_positions(path: str | os.PathLike = DEFAULT_POSITIONS) -> list[SolvedPosition]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"solver positions {path} not found (pass --positions FILE)")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                out.append(SolvedPosition(
-                    moves=obj["moves"], stage=obj["stage"],
-                    legal=tuple(c for c, s in enumerate(obj["scores"]) if s is not None),
-                    optimal=tuple(c - 1 for c in obj["optimal"]),
-                    preserving=tuple(c - 1 for c in obj["value_preserving"])))
-            except (KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{number}: not a solved position: {e}") from None
-    return out
-
-
-def position_states(game, positions: list[SolvedPosition]) -> np.ndarray:
-    """[N, S] states of the positions; checks the file's legal columns against the rules."""
-    states = np.stack([game.from_moves(p.moves) for p in positions])
-    legal = game.legal_mask(states)
-    for p, row in zip(positions, legal):
-        if tuple(np.flatnonzero(row)) != p.legal:
-            raise ValueError(f"position {p.moves!r}: the file's legal columns {p.legal} differ "
-                             f"from the rules' {tuple(np.flatnonzero(row))}")
-    return states
 
 
 @dataclass
@@ -142,26 +109,47 @@ def player_mover(game, player, batch_size: int = 256) -> Mover:
     return move
 
 
-def measurements(label: str, scores: dict[str, SolverScore]) -> list[Measurement]:
+def measurements(game_name: str, label: str, scores: dict[str, SolverScore]) -> list[Measurement]:
     out = []
     for stage in ("all", *STAGES):
         s = scores[stage]
         out.append(Measurement(
-            f"connect4 solver decisive accuracy, {label}, {stage} (n={s.decisive_positions})",
+            f"{game_name} solver decisive accuracy, {label}, {stage} (n={s.decisive_positions})",
             s.decisive_accuracy, "fraction"))
         out.append(Measurement(
-            f"connect4 solver optimal rate, {label}, {stage} (n={s.positions})",
+            f"{game_name} solver optimal rate, {label}, {stage} (n={s.positions})",
             s.optimal_rate, "fraction"))
     return out
 
 
+def games_with_solved_positions() -> list[str]:
+    from azero.games import entry, names
+    return [name for name in names() if entry(name).solved_positions is not None]
+
+
+def load_solved_positions(game, path: str | os.PathLike | None = None
+                          ) -> tuple[list[SolvedPosition], np.ndarray]:
+    """(positions, states [N, S]) of the game's perfect-play set: `path`, or the set shipped with
+    the package. ValueError for a game without one; FileNotFoundError for a missing file."""
+    from azero.games import hook
+    load = hook(game.spec.name, "solved_positions")
+    if load is None:
+        raise ValueError(f"{game.spec.name} has no perfect-play positions; games with them: "
+                         f"{', '.join(games_with_solved_positions()) or 'none'}")
+    return load(game, path)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    have = games_with_solved_positions()
+    parser.add_argument("--game", default=have[0] if have else None, choices=have,
+                        help="a game with a perfect-play set (default: %(default)s)")
     parser.add_argument("--ckpt", required=True,
                         help="checkpoint file, 'random' (uniform baseline) or 'mcts-rollout:N'")
     parser.add_argument("--sims", type=int, default=None,
                         help="search simulations (default: the checkpoint's config)")
-    parser.add_argument("--positions", default=str(DEFAULT_POSITIONS),
-                        help="solved positions, JSON lines (default: %(default)s)")
+    parser.add_argument("--positions", default=None,
+                        help="solved positions in the game's file format (default: the set "
+                             "shipped with the package)")
     parser.add_argument("--batch", type=int, default=256, help="positions searched side by side")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
@@ -189,9 +177,40 @@ def movers_for(spec: str, game, *, simulations: int | None = None, device: str =
 
 def measure(args: argparse.Namespace) -> Iterable[Measurement]:
     from azero.games import make
-    game = make("connect4")
-    positions = load_positions(args.positions)
-    states = position_states(game, positions)
+    if args.game is None:
+        raise ValueError("no registered game has a perfect-play set")
+    game = make(args.game)
+    positions, states = load_solved_positions(game, args.positions)
     for label, mover in movers_for(args.ckpt, game, simulations=args.sims, device=args.device,
                                    seed=args.seed, batch_size=args.batch):
-        yield from measurements(label, score_moves(positions, mover(states)))
+        yield from measurements(game.spec.name, label, score_moves(positions, mover(states)))
+
+
+def promoted_figures(config, checkpoint: str | os.PathLike) -> dict[str, float]:
+    """A newly promoted network against its game's shipped perfect-play set, raw policy and
+    search: {"solver/policy_decisive", "solver/policy_optimal", "solver/search_decisive",
+    "solver/search_optimal"} over all positions. {} for a game without a set, or an install
+    without its file."""
+    game = config.make_game()
+    if config.game not in games_with_solved_positions():
+        return {}
+    try:
+        positions, states = load_solved_positions(game)
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for label, mover in movers_for(str(checkpoint), game, seed=config.seed):
+        key = "policy" if label == "raw policy" else "search"
+        scores = score_moves(positions, mover(states))["all"]
+        out[f"solver/{key}_decisive"] = scores.decisive_accuracy
+        out[f"solver/{key}_optimal"] = scores.optimal_rate
+    return out
+
+
+def summary(figures: dict[str, float]) -> str | None:
+    """The terminal's words for `promoted_figures`, e.g. "solver decisive 0.912 policy / 0.951
+    search"; None when there are none."""
+    if "solver/policy_decisive" not in figures:
+        return None
+    return (f"solver decisive {figures['solver/policy_decisive']:.3f} policy / "
+            f"{figures['solver/search_decisive']:.3f} search")

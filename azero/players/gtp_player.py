@@ -92,8 +92,11 @@ class GtpPlayer:
     def __init__(self, game, spec: GtpEngineSpec, *, name: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, move_timeout: float = DEFAULT_MOVE_TIMEOUT,
                  startup_timeout: float = DEFAULT_STARTUP_TIMEOUT):
-        if game.spec.board_shape is None or game.spec.name != "go9":
-            raise ValueError(f"GTP engines play Go: use --game go9, not {game.spec.name}")
+        from azero.games import games_speaking
+        speakers = games_speaking("gtp")
+        if game.spec.name not in speakers:
+            raise ValueError(f"GTP engines play {', '.join(speakers) or 'no registered game'}, "
+                             f"not {game.spec.name}")
         self.game = game
         self.spec = spec
         self.name = name or spec.label
