@@ -9,7 +9,8 @@ outside games/ names a game:
   * `solved_positions`: a perfect-play set, on which the loop measures every newly promoted
     network (azero/bench/solver.py) and `azero bench solver` any player; beside it, or instead
     (Go), the anchors a config names (gate.anchors: GNU Go), which any game can have;
-  * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp").
+  * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp");
+  * `openspiel`: its name in OpenSpiel, the peer `azero bench rules` measures beside it.
 Hooks are "module:attribute" strings, imported on first use: importing one game never compiles
 another, and the registry imports nothing of azero.
 """
@@ -29,6 +30,7 @@ class GameEntry:
     # "module:callable" (game, path or None: the shipped set) -> (positions, states [N, S])
     solved_positions: str | None = None
     protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
+    openspiel: str | None = None           # the same game in OpenSpiel (the rules bench's peer)
 
 
 # Insertion order matters: the first entry is the commands' default game (`default_name`).
@@ -36,11 +38,13 @@ _REGISTRY: dict[str, GameEntry] = {
     "connect4": GameEntry(
         factory="azero.games.connect4.game:ConnectFour",
         record_format="azero.games.connect4.records:RECORD_FORMAT",
-        solved_positions="azero.games.connect4.solver:solved_positions"),
+        solved_positions="azero.games.connect4.solver:solved_positions",
+        openspiel="connect_four"),
     "go9": GameEntry(
         factory="azero.games.go9.game:Go9",
         record_format="azero.games.go9.records:SGF_FORMAT",
-        protocols=("gtp",)),
+        protocols=("gtp",),
+        openspiel="go(board_size=9,komi=7.5)"),
 }
 
 

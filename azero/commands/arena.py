@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from azero.arena import MatchConfig, run_match
-from azero.games import make, names
+from azero.games import default_name, make, names
 from azero.players import PlayerSpecError, close_players, make_player
 from azero.records import record_format
 from azero.stats import SprtConfig
@@ -17,9 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arena", help="match two players: W/D/L, Elo, SPRT")
     p.add_argument("--a", required=True,
                    help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'; or a folder "
-                        "of checkpoints (e.g. runs/go9/checkpoints/generations), each playing B")
+                        "of checkpoints (e.g. runs/GAME/checkpoints/generations), each playing B")
     p.add_argument("--b", required=True, help="player B, as --a")
-    p.add_argument("--game", default="connect4", choices=names())
+    p.add_argument("--game", default=default_name(), choices=names())
     p.add_argument("--komi", type=float, default=None,
                    help="Go: komi of every game (default: the rules' 7; 7.5 rules out draws)")
     p.add_argument("--games", type=int, default=100, help="at most this many games (pairs)")

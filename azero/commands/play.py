@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from azero.games import make, names
+from azero.games import default_name, make, names
 from azero.players import PlayerSpecError, bundled_checkpoint, make_player
 from azero.players.human import play_terminal
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("play", help="play against a bot in the terminal")
-    p.add_argument("--game", default="connect4", choices=names())
+    p.add_argument("--game", default=default_name(), choices=names())
     p.add_argument("--ckpt", default=None,
                    help="checkpoint to play against (default: the bundled one), or 'random' / "
                         "'mcts-rollout:N'")

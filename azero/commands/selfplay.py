@@ -9,10 +9,12 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from azero.games import names
+
     p = sub.add_parser("selfplay", help="train a network by self-play (resumes an existing run)",
                        description="Self-play, training and gating into a run directory. Running "
                                    "the same command again resumes where it stopped.")
-    p.add_argument("--game", required=True, help="game name, e.g. connect4")
+    p.add_argument("--game", required=True, choices=names())
     p.add_argument("--config", help="config file or bundled config name (default: the game's)")
     p.add_argument("--run-dir", help="run directory (default: the config's run_dir, runs/<game>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
