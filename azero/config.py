@@ -85,6 +85,8 @@ class SearchSection:
     reuse_tree: bool = True
     value_bounds: list[float] | None = _f([-1.0, 1.0], doc="PUCT Q normalisation: [min, max], or "
                                           "null = by parent and siblings")
+    tree_min_max: bool = _f(False, doc="PUCT: normalise Q by the running min/max over the whole "
+                            "tree (MuZero's MinMaxStats), starting from value_bounds if set")
 
     def __post_init__(self) -> None:
         if self.value_bounds is not None and (len(self.value_bounds) != 2

@@ -39,8 +39,12 @@ ADDITIONS (beyond the contract):
     SearchConfig.value_bounds = (-1.0, 1.0)
         PUCT normalises Q to [0, 1] by these fixed bounds, unvisited children counting as the lower
         bound (the AlphaZero pseudocode, mctx `qtransform_by_min_max`). None: by the parent's value
-        and its children's Q (mctx `qtransform_by_parent_and_siblings`, MuZero's min-max), for
-        values without known bounds. Gumbel always uses mctx's completed-Q transform.
+        and its children's Q (mctx `qtransform_by_parent_and_siblings`), for values without known
+        bounds. Gumbel always uses mctx's completed-Q transform.
+    SearchConfig.tree_min_max = False
+        True (PUCT): by the running min/max of the Qs backed up anywhere in the tree during this
+        search (the MuZero pseudocode's MinMaxStats; a kept tree's edge Qs seed it, and
+        value_bounds, when given, are its starting bounds as the pseudocode's KnownBounds).
     SearchOutput rows that were not active hold action -1, zero visits / policy, NaN values.
     run(..., root_noise=None): float32 [B, A] noise to use instead of drawing it (Gumbel: gumbel
         samples, already scaled; PUCT: Gamma(alpha) samples, normalised over each root's legal
@@ -85,8 +89,10 @@ latent vector per node instead of a game state; `run(root_latents, root_logits, 
 recurrent_fn, root_legal=...)` calls `recurrent_fn(latents [L, ...], actions int32 [L]) ->
 (next_latents, rewards [L], discounts [L] or None, logits [L, A], values [L])` once per step.
 Illegal actions are masked at the root only (every action is legal inside the model, as in
-MuZero). Rewards are from the point of view of the player who acted, values from the side to move
-at the new node, and Q = reward + discount * value: for two-player games pass discount -gamma
+MuZero). The root arguments count at every run: after `advance` the kept root gets the real
+observation's latent, value and priors, and subtrees under actions illegal there are dropped.
+Rewards are from the point of view of the player who acted, values from the side to move at the
+new node, and Q = reward + discount * value: for two-player games pass discount -gamma
 (-1 by default); for one-player games +gamma. Use `SearchConfig(value_bounds=None)` for values on
 an unknown scale.
 """
@@ -126,12 +132,17 @@ class SearchConfig:
     reuse_tree: bool = True
     # PUCT's Q normalisation: fixed (min, max) bounds (AlphaZero), or None = by parent and siblings
     value_bounds: tuple[float, float] | None = (-1.0, 1.0)
+    # PUCT: normalise Q by the running min/max of every Q backed up in the tree during the search
+    # (MuZero pseudocode's MinMaxStats), seeded by value_bounds when given (its KnownBounds)
+    tree_min_max: bool = False
 
     def __post_init__(self):
         if self.algorithm not in ("gumbel", "puct"):
             raise ValueError(f"algorithm must be 'gumbel' or 'puct', got {self.algorithm!r}")
         if self.num_simulations < 0:
             raise ValueError(f"num_simulations must be >= 0, got {self.num_simulations}")
+        if self.tree_min_max and self.algorithm != "puct":
+            raise ValueError("tree_min_max normalises PUCT's Q; Gumbel rescales completed Q per node")
         if self.value_bounds is not None:
             object.__setattr__(self, "value_bounds", tuple(float(v) for v in self.value_bounds))
 
@@ -154,7 +165,7 @@ def make_core(num_actions: int, config: SearchConfig, batch_size: int,
         pb_c_init=config.pb_c_init, value_bounds=config.value_bounds,
         max_num_considered_actions=config.max_num_considered_actions, c_visit=config.c_visit,
         c_scale=config.c_scale, leaves_per_step=config.leaves_per_step,
-        virtual_loss=config.virtual_loss, discount=discount)
+        virtual_loss=config.virtual_loss, discount=discount, tree_min_max=config.tree_min_max)
 
 
 class _TreeSearch:
@@ -407,24 +418,34 @@ class ModelSearch(_TreeSearch):
     def run(self, root_latents, root_logits, root_values, recurrent_fn: RecurrentFn, *,
             root_legal=None, add_noise: bool = True, temperature: float = 1.0,
             active=None, root_noise=None) -> SearchOutput:
-        """root_latents [B, *latent_shape], root_logits float32 [B, A], root_values float32 [B],
-        root_legal bool [B, A] (None: all legal). Rows that kept a tree through `advance` reuse
-        it and ignore their root arguments."""
-        B = self.batch_size
+        """root_latents [B, *latent_shape], root_logits float32 [B, A], root_values float32 [B]:
+        the representation and prediction networks on the real observation; root_legal bool
+        [B, A] (None: all legal). Every active root takes these, also in a row that kept a tree
+        through `advance` (as in MuZero): there the root's latent, value and priors are replaced,
+        the subtrees under root actions now illegal are dropped, and the rest is reused."""
+        B, A = self.batch_size, self.num_actions
         root_latents = np.ascontiguousarray(root_latents, dtype=self.nodes.dtype)
         if root_latents.shape != (B,) + self.nodes.shape[2:]:
             raise ValueError(f"root_latents must have shape {(B,) + self.nodes.shape[2:]}, "
                              f"got {root_latents.shape}")
+        root_logits = np.asarray(root_logits, np.float32)
+        root_values = np.asarray(root_values, np.float32)
+        if root_logits.shape != (B, A) or root_values.shape != (B,):
+            raise ValueError(f"root_logits must have shape {(B, A)} and root_values {(B,)}, got "
+                             f"{root_logits.shape} and {root_values.shape}")
+        if root_legal is not None:
+            root_legal = np.asarray(root_legal, bool)
+            if root_legal.shape != (B, A):
+                raise ValueError(f"root_legal must have shape {(B, A)}, got {root_legal.shape}")
         active = self._active(active)
-        has_tree = self.core.num_nodes() > 0
-        new_roots = np.flatnonzero(active & ~has_tree)
-        if len(new_roots):
-            legal = None if root_legal is None else np.asarray(root_legal, bool)[new_roots]
-            self.core.expand_roots(new_roots.astype(np.int32),
-                                   np.asarray(root_values, np.float32)[new_roots],
-                                   np.ascontiguousarray(np.asarray(root_logits, np.float32)[new_roots]),
-                                   legal)
-            self.nodes[new_roots, 0] = root_latents[new_roots]
+        rows = np.flatnonzero(active)
+        if len(rows):
+            kept_rows, new, old = self.core.refresh_roots(
+                rows.astype(np.int32), root_values[rows], np.ascontiguousarray(root_logits[rows]),
+                None if root_legal is None else np.ascontiguousarray(root_legal[rows]))
+            if len(kept_rows):
+                self.nodes[kept_rows, new] = self.nodes[kept_rows, old]
+            self.nodes[rows, 0] = root_latents[rows]
         self._start(active, add_noise, root_noise)
         core, f32 = self.core, np.float32
 

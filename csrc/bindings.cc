@@ -123,6 +123,19 @@ struct Evaluations {
   }
 };
 
+// (row, new id, old id) triples as int32 [3, K].
+CArray<int32_t> mapping_array(const std::vector<int32_t>& mapping) {
+  const py::ssize_t K = static_cast<py::ssize_t>(mapping.size() / 3);
+  CArray<int32_t> out({py::ssize_t{3}, K});
+  int32_t* o = out.mutable_data();
+  for (py::ssize_t i = 0; i < K; ++i) {
+    o[i] = mapping[3 * i];
+    o[K + i] = mapping[3 * i + 1];
+    o[2 * K + i] = mapping[3 * i + 2];
+  }
+  return out;
+}
+
 py::dict node_info(Search& s, int32_t row, int32_t node) {
   auto& trees = s.trees();
   if (row < 0 || row >= s.batch_size()) throw py::index_error("row out of range");
@@ -199,7 +212,8 @@ B search trees side by side and the two GIL-free halves of a simulation step.
       .def(py::init([](int32_t batch_size, int32_t num_actions, const std::string& algorithm,
                        double pb_c_base, double pb_c_init, py::object value_bounds,
                        int32_t max_num_considered_actions, double c_visit, double c_scale,
-                       int32_t leaves_per_step, double virtual_loss, float discount) {
+                       int32_t leaves_per_step, double virtual_loss, float discount,
+                       bool tree_min_max) {
              SearchParams p;
              if (algorithm == "puct") p.algorithm = Algorithm::kPuct;
              else if (algorithm == "gumbel") p.algorithm = Algorithm::kGumbel;
@@ -220,6 +234,7 @@ B search trees side by side and the two GIL-free halves of a simulation step.
              p.leaves_per_step = leaves_per_step;
              p.virtual_loss = virtual_loss;
              p.default_discount = discount;
+             p.tree_min_max = tree_min_max;
              return new Search(batch_size, num_actions, p);
            }),
            py::arg("batch_size"), py::arg("num_actions"), py::kw_only(),
@@ -228,9 +243,13 @@ B search trees side by side and the two GIL-free halves of a simulation step.
            py::arg("max_num_considered_actions") = 16, py::arg("c_visit") = 50.0,
            py::arg("c_scale") = 0.1, py::arg("leaves_per_step") = 1,
            py::arg("virtual_loss") = 1.0, py::arg("discount") = -1.0f,
+           py::arg("tree_min_max") = false,
            "value_bounds: (min, max) normalises PUCT's Q by fixed bounds (AlphaZero); None by the "
-           "parent's value and its children's Q (mctx/MuZero). discount: per-edge discount when "
-           "expand_backup gets none (-1: two players, sign flip).")
+           "parent's value and its children's Q (mctx qtransform_by_parent_and_siblings). "
+           "tree_min_max: PUCT normalises Q by the running min/max of the Qs backed up in the "
+           "whole tree during the search (MuZero pseudocode's MinMaxStats), starting from "
+           "value_bounds if given. discount: per-edge discount when expand_backup gets none "
+           "(-1: two players, sign flip).")
       .def_property_readonly("batch_size", &Search::batch_size)
       .def_property_readonly("num_actions", &Search::num_actions)
       .def_property_readonly("node_capacity", [](Search& s) { return s.trees().node_capacity; })
@@ -262,6 +281,27 @@ B search trees side by side and the two GIL-free halves of a simulation step.
            py::arg("legal_actions") = py::none(), py::arg("legal_offsets") = py::none(),
            "rows int32 [K], values float32 [K], logits float32 [K, A], legal bool [K, A] or "
            "legal_actions int32 [sum] + legal_offsets int32 [K + 1] (neither: all legal).")
+      .def("refresh_roots",
+           [](Search& s, py::object rows, py::object values, py::object logits, py::object legal,
+              py::object legal_actions, py::object legal_offsets) {
+             auto r = input<int32_t>(rows, "rows", {-1});
+             const int32_t k = static_cast<int32_t>(r.shape(0));
+             Evaluations ev(k, s.num_actions(), values, logits, legal, legal_actions, legal_offsets,
+                            py::none(), py::none(), py::none());
+             if (ev.ev.rows != k) throw py::value_error("logits must have one row per root");
+             std::vector<int32_t> mapping;
+             {
+               py::gil_scoped_release release;
+               s.refresh_roots(r.data(), k, ev.ev, mapping);
+             }
+             return mapping_array(mapping);
+           },
+           py::arg("rows"), py::arg("values"), py::arg("logits"), py::arg("legal") = py::none(),
+           py::arg("legal_actions") = py::none(), py::arg("legal_offsets") = py::none(),
+           "MuZero: give each listed row's root this evaluation (arguments as expand_roots). A "
+           "row without a tree gets a root; a kept tree gets the new root value and priors and "
+           "keeps only the subtrees under legal root actions. Returns int32 [3, K]: (row, new id, "
+           "old id) of every node of a kept tree, to move node data along.")
       .def("start",
            [](Search& s, int32_t num_simulations, py::object active, py::object gumbel,
               py::object dirichlet, double dirichlet_fraction) {
@@ -360,15 +400,7 @@ B search trees side by side and the two GIL-free halves of a simulation step.
                py::gil_scoped_release release;
                s.advance(a.data(), active.is_none() ? nullptr : bool_ptr(act), mapping);
              }
-             const py::ssize_t K = static_cast<py::ssize_t>(mapping.size() / 3);
-             CArray<int32_t> out({py::ssize_t{3}, K});
-             int32_t* o = out.mutable_data();
-             for (py::ssize_t i = 0; i < K; ++i) {
-               o[i] = mapping[3 * i];
-               o[K + i] = mapping[3 * i + 1];
-               o[2 * K + i] = mapping[3 * i + 2];
-             }
-             return out;
+             return mapping_array(mapping);
            },
            py::arg("actions"), py::arg("active") = py::none(),
            "After actions[b] (int32 [B]) was played in each active row: keep the child's subtree "

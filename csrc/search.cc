@@ -48,6 +48,10 @@ Search::Search(int32_t batch_size, int32_t num_actions, const SearchParams& para
   if (params_.fixed_value_bounds && !(params_.value_max > params_.value_min)) {
     throw std::invalid_argument("value bounds must satisfy min < max");
   }
+  if (params_.tree_min_max && params_.algorithm != Algorithm::kPuct) {
+    throw std::invalid_argument("tree_min_max normalises PUCT's Q; Gumbel rescales its completed Q "
+                                "per node (mctx)");
+  }
   if (params_.max_num_considered_actions < 1) {
     throw std::invalid_argument("max_num_considered_actions must be >= 1");
   }
@@ -73,6 +77,10 @@ Search::Search(int32_t batch_size, int32_t num_actions, const SearchParams& para
   seen_stamp_.assign(A, 0);
   sort_scratch_.reserve(A);
   exp_scratch_.assign(A, 0.0f);
+  block_action_.assign(A + 1, 0);
+  block_prior_.assign(A + 1, 0.0f);
+  tree_q_min_.assign(B, 0.0);
+  tree_q_max_.assign(B, 0.0);
   pending_.reserve(B * params_.leaves_per_step);
 }
 
@@ -199,17 +207,14 @@ void Search::validate_evaluations(const LeafEvaluations& ev, int32_t count, cons
   }
 }
 
-// Writes node n's edge block from the evaluation of leaf i (validated; capacity reserved, plus one
-// slack edge for the branch-free compaction). Priors: softmax over the legal actions, edges in
-// action order.
-void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations& ev, int32_t i) {
+// Writes the legal actions of evaluation i (validated) in increasing order to action
+// [legal_count_[i] + 1] and their priors, softmax over the legal actions, to prior (same size: the
+// branch-free compaction may write one slot past the end).
+void Search::fill_block(const LeafEvaluations& ev, int32_t i, int32_t* action, float* prior) {
   const int32_t A = num_actions();
   const int32_t r = logit_row_[i];
   const float* logits = ev.logits + static_cast<int64_t>(r) * A;
   const float m = max_logit_[i];
-  const int32_t first = trees_.num_edges_used[b];
-  int32_t* action = t.edge_action + first;
-  float* prior = t.edge_prior + first;
   const int32_t count = legal_count_[i];
   if (ev.legal.actions != nullptr) {
     // Lists may come in any order; the block is kept in action order.
@@ -236,6 +241,14 @@ void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations
     }
   }
   normalise_row(prior, count);
+}
+
+// Writes node n's edge block from the evaluation of leaf i (validated; capacity reserved, plus one
+// slack edge for the branch-free compaction).
+void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations& ev, int32_t i) {
+  const int32_t first = trees_.num_edges_used[b];
+  const int32_t count = legal_count_[i];
+  fill_block(ev, i, t.edge_action + first, t.edge_prior + first);
   t.first_edge[n] = first;
   t.num_edges[n] = count;
   t.num_visited[n] = 0;
@@ -244,8 +257,8 @@ void Search::write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations
   trees_.num_edges_used[b] = first + count;
 }
 
-void Search::expand_roots(const int32_t* rows, int32_t count, const LeafEvaluations& ev) {
-  if (step_in_progress()) throw std::logic_error("expand_roots during a simulation step");
+void Search::check_root_rows(const int32_t* rows, int32_t count, const LeafEvaluations& ev) {
+  if (step_in_progress()) throw std::logic_error("roots set during a simulation step");
   const int32_t B = batch_size();
   if (ev.terminal != nullptr) throw std::invalid_argument("roots cannot be terminal");
   for (int32_t i = 0; i < count; ++i) {
@@ -255,20 +268,48 @@ void Search::expand_roots(const int32_t* rows, int32_t count, const LeafEvaluati
     }
   }
   validate_evaluations(ev, count, nullptr, logit_row_);
+}
+
+// Replaces the tree of row b by a root from evaluation i (validated; edge capacity reserved).
+void Search::expand_root(int32_t b, const LeafEvaluations& ev, int32_t i) {
+  trees_.clear(b);
+  run_active_[b] = 0;
+  root_noisy_[b] = 0;
+  TreeRow t = trees_.row(b);
+  const int32_t n = trees_.new_node(b, kNoParent, -1);
+  write_edges(b, t, n, ev, i);
+  t.raw_value[n] = ev.values[i];
+  t.visits[n] = 1;
+  t.value_sum[n] = ev.values[i];
+}
+
+void Search::expand_roots(const int32_t* rows, int32_t count, const LeafEvaluations& ev) {
+  check_root_rows(rows, count, ev);
   int64_t need = 0;
   for (int32_t i = 0; i < count; ++i) need = std::max<int64_t>(need, legal_count_[i]);
   trees_.reserve_edges(need + 1);
+  for (int32_t i = 0; i < count; ++i) expand_root(rows[i], ev, i);
+}
+
+void Search::refresh_roots(const int32_t* rows, int32_t count, const LeafEvaluations& ev,
+                           std::vector<int32_t>& mapping) {
+  check_root_rows(rows, count, ev);
+  int64_t need = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    need = std::max<int64_t>(need, trees_.num_edges_used[rows[i]] + legal_count_[i]);
+  }
+  trees_.reserve_edges(need + 1);
   for (int32_t i = 0; i < count; ++i) {
     const int32_t b = rows[i];
-    trees_.clear(b);
+    if (trees_.num_nodes[b] == 0) {
+      expand_root(b, ev, i);
+      continue;
+    }
     run_active_[b] = 0;
-    root_noisy_[b] = 0;
-    TreeRow t = trees_.row(b);
-    const int32_t n = trees_.new_node(b, kNoParent, -1);
-    write_edges(b, t, n, ev, i);
-    t.raw_value[n] = ev.values[i];
-    t.visits[n] = 1;
-    t.value_sum[n] = ev.values[i];
+    root_noisy_[b] = 0;  // the priors written below are clean
+    fill_block(ev, i, block_action_.data(), block_prior_.data());
+    trees_.row(b).raw_value[kRootIndex] = ev.values[i];
+    trees_.replace_root_edges(b, block_action_.data(), block_prior_.data(), legal_count_[i], mapping);
   }
 }
 
@@ -352,6 +393,7 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
     if (!on) continue;
     sims_started_[b] = 0;
     sims_target_[b] = num_simulations;
+    if (params_.tree_min_max) seed_tree_min_max(b);
     TreeRow t = trees_.row(b);
     const int32_t ne = t.num_edges[0], nv = t.num_visited[0];
     int32_t* base = root_base_visits_.data() + static_cast<int64_t>(b) * A;
@@ -390,6 +432,25 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
   }
 }
 
+// The tree-wide min/max at the start of a search: [value_min, value_max] with fixed bounds (else
+// empty), widened by the Q of every visited edge of the tree kept from earlier searches.
+void Search::seed_tree_min_max(int32_t b) {
+  double lo = params_.fixed_value_bounds ? params_.value_min : kInf;
+  double hi = params_.fixed_value_bounds ? params_.value_max : -kInf;
+  TreeRow t = trees_.row(b);
+  for (int32_t n = 0; n < trees_.num_nodes[b]; ++n) {
+    const int32_t first = t.first_edge[n];
+    for (int32_t e = first; e < first + t.num_visited[n]; ++e) {
+      if (t.edge_visits[e] == 0) continue;
+      const double q = t.edge_q_sum[e] / t.edge_visits[e];
+      lo = std::min(lo, q);
+      hi = std::max(hi, q);
+    }
+  }
+  tree_q_min_[b] = lo;
+  tree_q_max_[b] = hi;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Selection
 
@@ -404,7 +465,7 @@ int32_t Search::best_unvisited(TreeRow& t, int32_t n) {
 }
 
 template <bool kVL>
-int32_t Search::select_puct(TreeRow& t, int32_t n) {
+int32_t Search::select_puct(int32_t b, TreeRow& t, int32_t n) {
   const int32_t first = t.first_edge[n];
   const int32_t nv = t.num_visited[n];
   const double N = static_cast<double>(t.visits[n] + (kVL ? t.in_flight[n] : 0));
@@ -413,7 +474,11 @@ int32_t Search::select_puct(TreeRow& t, int32_t n) {
   double* q = q_scratch_.data();
   for (int32_t i = 0; i < nv; ++i) q[i] = edge_q<kVL>(t, first + i);
   double lo, denom;
-  if (params_.fixed_value_bounds) {
+  if (params_.tree_min_max) {
+    const bool spread = tree_q_max_[b] > tree_q_min_[b];
+    lo = spread ? tree_q_min_[b] : 0.0;  // no spread yet: Q unnormalised (MuZero pseudocode)
+    denom = spread ? tree_q_max_[b] - tree_q_min_[b] : 1.0;
+  } else if (params_.fixed_value_bounds) {
     lo = params_.value_min;
     denom = params_.value_max - params_.value_min;
   } else {
@@ -459,8 +524,11 @@ Search::CompletedQ Search::completed_q(TreeRow& t, int32_t n) {
   }
   const double raw = t.raw_value[n];
   c.mixed = nv == 0 ? raw : (raw + sum_visits * (sum_pq / sum_probs)) / (sum_visits + 1);
-  double lo = c.has_unvisited ? c.mixed : kInf;
-  double hi = c.has_unvisited ? c.mixed : -kInf;
+  // The min/max run over all A actions (mctx): the mixed value joins them while any action, legal
+  // or not, has no visit.
+  const bool completed_by_mixed = nv < num_actions();
+  double lo = completed_by_mixed ? c.mixed : kInf;
+  double hi = completed_by_mixed ? c.mixed : -kInf;
   for (int32_t i = 0; i < nv; ++i) {
     lo = std::min(lo, q_scratch_[i]);
     hi = std::max(hi, q_scratch_[i]);
@@ -544,11 +612,11 @@ Search::DescentResult Search::descend(int32_t b, TreeRow& t) {
   for (;;) {
     const uint8_t st = t.state[n];
     if (st == kTerminal) {
-      backup(t, n, t.raw_value[n], false);
+      backup(b, t, n, t.raw_value[n], false);
       return kTerminalRevisit;
     }
     if (st == kPending) return kCollision;
-    const int32_t e = !gumbel ? select_puct<kVL>(t, n)
+    const int32_t e = !gumbel ? select_puct<kVL>(b, t, n)
                       : n == kRootIndex ? select_gumbel_root<kVL>(b, t)
                                         : select_gumbel_interior<kVL>(t, n);
     const int32_t first = t.first_edge[n];
@@ -623,15 +691,21 @@ const std::vector<Leaf>& Search::select() {
   return pending_;
 }
 
-void Search::backup(TreeRow& t, int32_t n, double value, bool remove_in_flight) {
+void Search::backup(int32_t b, TreeRow& t, int32_t n, double value, bool remove_in_flight) {
   t.visits[n] += 1;
   t.value_sum[n] += value;
   if (remove_in_flight) t.in_flight[n] -= 1;
+  const bool track = params_.tree_min_max;
   while (n != kRootIndex) {
     const int32_t e = t.parent_edge[n];
     value = t.reward[n] + t.discount[n] * value;
     t.edge_visits[e] += 1;
     t.edge_q_sum[e] += value;
+    if (track) {
+      const double q = t.edge_q_sum[e] / t.edge_visits[e];
+      tree_q_min_[b] = std::min(tree_q_min_[b], q);
+      tree_q_max_[b] = std::max(tree_q_max_[b], q);
+    }
     n = t.parent[n];
     t.visits[n] += 1;
     t.value_sum[n] += value;
@@ -678,7 +752,7 @@ void Search::expand_backup(const LeafEvaluations& ev) {
     } else {
       write_edges(leaf.row, t, n, ev, i);
     }
-    backup(t, n, value, use_virtual_loss_);
+    backup(leaf.row, t, n, value, use_virtual_loss_);
   }
   pending_.clear();
 }

@@ -10,6 +10,7 @@
 //     expand_backup(...)           create the leaves' edge blocks and back the values up
 //   outputs(...)                   visit counts, Q, improved policy, action
 //   advance(actions)               keep the played child's subtree as the next root
+//   refresh_roots(rows, ...)       (MuZero) give kept roots the real observation's evaluation
 //
 // All array arguments are raw pointers to C-contiguous data; shapes are validated by the bindings,
 // values (ids, actions, finiteness) here. Errors throw std::invalid_argument (bad values),
@@ -30,13 +31,20 @@ struct SearchParams {
   // PUCT, AlphaZero pseudocode: c(N) = pb_c_init + log((N + pb_c_base + 1) / pb_c_base)
   double pb_c_base = 19652.0;
   double pb_c_init = 1.25;
-  // PUCT value normalisation of Q to [0, 1], unvisited children at 0:
-  //   fixed bounds (AlphaZero with values in [-1, 1]; mctx qtransform_by_min_max), or
-  //   min/max over the node's value and its children's Q (mctx qtransform_by_parent_and_siblings,
-  //   MuZero's running min-max).
+  // PUCT value normalisation of Q to [0, 1], unvisited children at 0, one of:
+  //   fixed bounds (AlphaZero with values in [-1, 1]; mctx qtransform_by_min_max);
+  //   per node: min/max over the node's value and its children's Q
+  //   (mctx qtransform_by_parent_and_siblings): fixed_value_bounds false, tree_min_max false;
+  //   tree-wide: the running min/max of every edge Q backed up in the row's tree during this
+  //   search (the MuZero pseudocode's MinMaxStats, one per search), seeded by the Q of every
+  //   visited edge of a kept tree and, with fixed_value_bounds, by [value_min, value_max] (its
+  //   KnownBounds). While max <= min, Q is used unnormalised, as in the pseudocode. The
+  //   pseudocode also feeds it the root's own value through an edge the root does not have;
+  //   here only edge Qs, the values PUCT compares, enter.
   bool fixed_value_bounds = true;
   double value_min = -1.0;
   double value_max = 1.0;
+  bool tree_min_max = false;
   // Gumbel (mctx gumbel_muzero_policy + qtransform_completed_by_mix_value)
   int32_t max_num_considered_actions = 16;
   double c_visit = 50.0;
@@ -98,6 +106,15 @@ class Search {
   // evals.terminal must be null (roots are never terminal).
   void expand_roots(const int32_t* rows, int32_t count, const LeafEvaluations& evals);
 
+  // MuZero: the root's evaluation comes from the real observation at every move, also where
+  // `advance` kept a tree (whose root was a model prediction). Each listed row without a tree
+  // gets a root as in expand_roots; a row with one keeps it, with the new root value as
+  // raw_value, the new priors over the new legal actions, and only the subtrees under still-legal
+  // root actions (the others are dropped; see Trees::replace_root_edges). Appends (row, new id,
+  // old id) of every node of a kept tree to `mapping`. Same arguments as expand_roots.
+  void refresh_roots(const int32_t* rows, int32_t count, const LeafEvaluations& evals,
+                     std::vector<int32_t>& mapping);
+
   // Begins a search of `num_simulations` on the active rows (all if active == nullptr).
   // gumbel [B, A] (Gumbel only, may be null = 0): noise added to the root logits.
   // dirichlet [B, A] (PUCT only, may be null): Gamma(alpha, 1) samples, normalised here over each
@@ -133,27 +150,33 @@ class Search {
   enum DescentResult { kNewLeaf, kTerminalRevisit, kCollision };
 
   // Completed-Q transform of a node's children (mctx qtransform_completed_by_mix_value); fills
-  // q_scratch_ for the visited prefix.
+  // q_scratch_ for the visited prefix. As in mctx the rescaling min/max run over all A actions,
+  // each action without a visit (illegal ones too: mctx sees them as unvisited actions with a
+  // masked prior) completed by the mixed value.
   struct CompletedQ {
     double lo, denom, scale, mixed;
     int32_t sum_visits;
-    bool has_unvisited;
+    bool has_unvisited;  // a legal action without a visit
     double sigma(double q) const { return scale * ((q - lo) / denom); }
   };
 
   // kVL: virtual loss in use (leaves_per_step > 1); without it in-flight counts are all 0.
   template <bool kVL> DescentResult descend(int32_t b, TreeRow& t);
-  template <bool kVL> int32_t select_puct(TreeRow& t, int32_t n);
+  template <bool kVL> int32_t select_puct(int32_t b, TreeRow& t, int32_t n);
   template <bool kVL> int32_t select_gumbel_interior(TreeRow& t, int32_t n);
   template <bool kVL> int32_t select_gumbel_root(int32_t b, TreeRow& t);
   int32_t best_unvisited(TreeRow& t, int32_t n);
   void prefetch_root(int32_t b);
   static constexpr int32_t kPrefetchAhead = 4;
   template <bool kVL> CompletedQ completed_q(TreeRow& t, int32_t n);
-  void backup(TreeRow& t, int32_t n, double value, bool remove_in_flight);
+  void backup(int32_t b, TreeRow& t, int32_t n, double value, bool remove_in_flight);
   void validate_evaluations(const LeafEvaluations& evals, int32_t count, const uint8_t* terminal,
                             std::vector<int32_t>& logit_row);
+  void check_root_rows(const int32_t* rows, int32_t count, const LeafEvaluations& evals);
+  void expand_root(int32_t b, const LeafEvaluations& evals, int32_t i);
+  void fill_block(const LeafEvaluations& evals, int32_t i, int32_t* action, float* prior);
   void write_edges(int32_t b, TreeRow& t, int32_t n, const LeafEvaluations& evals, int32_t r);
+  void seed_tree_min_max(int32_t b);
   template <bool kVL>
   static int32_t visits_of(const TreeRow& t, int32_t e) {
     return kVL ? t.edge_visits[e] + t.edge_in_flight[e] : t.edge_visits[e];
@@ -183,6 +206,8 @@ class Search {
   std::vector<int32_t> root_base_visits_;       // child visits before this search (tree reuse)
   std::vector<double> root_score_;              // Gumbel: gumbel + log prior
   std::vector<float> root_clean_prior_;         // priors before Dirichlet noise
+  std::vector<double> tree_q_min_;              // [B] tree-wide running min / max of edge Q
+  std::vector<double> tree_q_max_;              //     (params_.tree_min_max)
 
   // Scratch, sized once.
   std::vector<double> q_scratch_;               // [A]
@@ -194,6 +219,8 @@ class Search {
   std::vector<uint32_t> seen_stamp_;            // [A], duplicate check of legal lists
   std::vector<int32_t> sort_scratch_;           // [A], unsorted legal lists
   std::vector<float> exp_scratch_;              // [A]
+  std::vector<int32_t> block_action_;           // [A + 1] a root's new edge block
+  std::vector<float> block_prior_;              // [A + 1]
   uint32_t stamp_ = 0;
 };
 

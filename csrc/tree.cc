@@ -1,6 +1,7 @@
 #include "tree.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace azero {
@@ -115,12 +116,111 @@ void Trees::reroot(int32_t b, int32_t new_root, std::vector<int32_t>& mapping) {
     const int32_t p = t.parent[n];
     if (p >= new_root && new_id[p] >= 0) new_id[n] = kept++;
   }
+  compact(b, new_id, new_root, 0, mapping);
+}
+
+void Trees::replace_root_edges(int32_t b, const int32_t* actions, const float* priors,
+                               int32_t count, std::vector<int32_t>& mapping) {
+  const int32_t nodes = num_nodes[b];
+  int32_t ne0, nv0;
+  {
+    TreeRow t = row(b);
+    ne0 = t.num_edges[0];  // the root's block is [0, ne0): blocks come in node-id order
+    nv0 = t.num_visited[0];
+  }
+  // listed[a]: position + 1 of action a in `actions`, 0 if not listed.
+  std::vector<int32_t> listed(num_actions, 0);
+  for (int32_t k = 0; k < count; ++k) listed[actions[k]] = k + 1;
+  // The root grows a block longer than its old one: shift the other blocks right first, so that
+  // every block still starts at or after the slot compact() moves it to.
+  const int32_t shift = count - ne0;
+  if (shift > 0) {
+    reserve_edges(static_cast<int64_t>(num_edges_used[b]) + shift);
+    TreeRow t = row(b);
+    const int32_t used = num_edges_used[b];
+    std::copy_backward(t.edge_action + ne0, t.edge_action + used, t.edge_action + used + shift);
+    std::copy_backward(t.edge_child + ne0, t.edge_child + used, t.edge_child + used + shift);
+    std::copy_backward(t.edge_visits + ne0, t.edge_visits + used, t.edge_visits + used + shift);
+    std::copy_backward(t.edge_in_flight + ne0, t.edge_in_flight + used, t.edge_in_flight + used + shift);
+    std::copy_backward(t.edge_prior + ne0, t.edge_prior + used, t.edge_prior + used + shift);
+    std::copy_backward(t.edge_q_sum + ne0, t.edge_q_sum + used, t.edge_q_sum + used + shift);
+    for (int32_t n = 1; n < nodes; ++n) {
+      if (t.num_edges[n] == 0) continue;
+      t.first_edge[n] += shift;
+      if (t.best_unvisited[n] >= 0) t.best_unvisited[n] += shift;
+    }
+    num_edges_used[b] = used + shift;
+  }
+  TreeRow t = row(b);
+  // Kept nodes: the root, the children of its listed visited edges, and their descendants.
+  std::vector<int32_t> new_id(nodes, -1);
+  int32_t kept = 0;
+  new_id[0] = kept++;
+  for (int32_t n = 1; n < nodes; ++n) {
+    const int32_t p = t.parent[n];
+    if (new_id[p] < 0) continue;
+    if (p == 0 && listed[t.edge_action[t.parent_edge[n]]] == 0) continue;
+    new_id[n] = kept++;
+  }
+  // The root's new block, built aside (it may overlap the old one) and written at [0, count).
+  std::vector<int32_t> block_action, block_child, block_visits;
+  std::vector<double> block_q_sum;
+  block_action.reserve(count);
+  int32_t visits = 1;
+  double value_sum = t.raw_value[0];
+  for (int32_t e = 0; e < nv0; ++e) {
+    const int32_t a = t.edge_action[e];
+    if (listed[a] == 0) continue;
+    block_action.push_back(a);
+    block_child.push_back(new_id[t.edge_child[e]]);
+    block_visits.push_back(t.edge_visits[e]);
+    block_q_sum.push_back(t.edge_q_sum[e]);
+    visits += t.edge_visits[e];
+    value_sum += t.edge_q_sum[e];
+    listed[a] = -listed[a];  // has a child: not among the unvisited edges below
+  }
+  const int32_t num_visited = static_cast<int32_t>(block_action.size());
+  for (int32_t k = 0; k < count; ++k) {
+    if (listed[actions[k]] > 0) block_action.push_back(actions[k]);
+  }
+  for (int32_t e = 0; e < count; ++e) {
+    const int32_t a = block_action[e];
+    t.edge_action[e] = a;
+    t.edge_prior[e] = priors[std::abs(listed[a]) - 1];
+    if (e < num_visited) {
+      t.edge_child[e] = block_child[e];
+      t.edge_visits[e] = block_visits[e];
+      t.edge_in_flight[e] = 0;
+      t.edge_q_sum[e] = block_q_sum[e];
+    } else {
+      t.edge_child[e] = kUnvisited;
+    }
+  }
+  t.first_edge[0] = 0;
+  t.num_edges[0] = count;
+  t.num_visited[0] = num_visited;
+  t.best_unvisited[0] = -2;
+  t.visits[0] = visits;
+  t.value_sum[0] = value_sum;
+  mapping.push_back(b);
+  mapping.push_back(0);
+  mapping.push_back(0);
+  compact(b, new_id, 1, count, mapping);
+}
+
+void Trees::compact(int32_t b, const std::vector<int32_t>& new_id, int32_t first_node,
+                    int32_t edge_cursor, std::vector<int32_t>& mapping) {
+  TreeRow t = row(b);
+  const int32_t count = num_nodes[b];
   // In place: new_id[n] <= n and edge blocks come in node-id order, so every write lands on a slot
   // already read.
-  int32_t edges = 0;
-  for (int32_t n = new_root; n < count; ++n) {
+  int32_t edges = edge_cursor;
+  int32_t kept = 0;  // new ids are 0..k-1 in old order: those below first_node come first
+  for (int32_t n = 0; n < first_node; ++n) kept += new_id[n] >= 0;
+  for (int32_t n = first_node; n < count; ++n) {
     const int32_t m = new_id[n];
     if (m < 0) continue;
+    ++kept;
     mapping.push_back(b);
     mapping.push_back(m);
     mapping.push_back(n);
@@ -140,7 +240,8 @@ void Trees::reroot(int32_t b, int32_t new_root, std::vector<int32_t>& mapping) {
     }
     int32_t best = t.best_unvisited[n];
     if (best >= 0) best = best - old_first + edges;
-    t.parent[m] = (n == new_root) ? kNoParent : new_id[t.parent[n]];
+    const int32_t p = t.parent[n];
+    t.parent[m] = p >= 0 && new_id[p] >= 0 ? new_id[p] : kNoParent;
     t.parent_edge[m] = -1;  // set from the parent's moved block below
     t.first_edge[m] = ne > 0 ? edges : 0;
     t.num_edges[m] = ne;

@@ -109,6 +109,26 @@ struct Trees {
   // outside its subtree and renumbering the kept nodes 0..k-1 in their old order. Appends
   // (b, new id, old id) for every kept node to `mapping`.
   void reroot(int32_t b, int32_t new_root, std::vector<int32_t>& mapping);
+
+  // Gives the (expanded) root of tree b a new edge block over `actions` [count] (increasing, no
+  // repeats) with `priors` [count]. A visited root edge whose action is listed keeps its child and
+  // that child's subtree; the subtrees under the other root edges are dropped and the kept nodes
+  // renumbered in their old order. The root's block becomes: the kept visited edges (old order),
+  // then the listed actions without a child (increasing). The root's visits and value sum become
+  // 1 + the kept edges' visits and raw_value[root] + their backed-up values. Appends
+  // (b, new id, old id) for every kept node (root included) to `mapping`.
+  void replace_root_edges(int32_t b, const int32_t* actions, const float* priors, int32_t count,
+                          std::vector<int32_t>& mapping);
+
+ private:
+  // Moves the kept nodes n >= first_node (new_id[n] >= 0; new_id increasing over them and
+  // new_id[n] <= n) to new_id[n] and their edge blocks to consecutive slots from `edge_cursor`
+  // (each old block must start at or after the slot it moves to), then points every kept child
+  // at its parent's edge. Every visited edge of a moved block must lead to a kept node. Nodes
+  // below first_node stay where they are with their blocks, whose edge_child must already hold
+  // new ids. Sets num_nodes / num_edges_used.
+  void compact(int32_t b, const std::vector<int32_t>& new_id, int32_t first_node,
+               int32_t edge_cursor, std::vector<int32_t>& mapping);
 };
 
 }  // namespace azero

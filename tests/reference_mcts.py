@@ -12,9 +12,11 @@ Semantics (the same as csrc/, which follows the AlphaZero pseudocode and mctx):
     move at the child). An edge's Q is the mean of those G_parent.
   * PUCT: argmax Qn(a) + sqrt(N) * c(N) * P(a) / (1 + n(a)), c(N) = c_init + log((N + c_base + 1) /
     c_base); Qn normalises Q to [0, 1] by fixed bounds, or by min/max over the node's value and its
-    visited children's Q; unvisited children have Qn = 0.
+    visited children's Q, or (tree_min_max) by the MuZero pseudocode's MinMaxStats: the running
+    min/max of every edge Q after each backup in this search, starting from value_bounds if given,
+    Q unnormalised while max <= min; unvisited children have Qn = 0.
   * Gumbel (mctx gumbel_muzero_policy): completed Q (mixed value for unvisited children), rescaled
-    by min/max, sigma = (c_visit + max n) * c_scale * q. Root: Sequential Halving over gumbel +
+    by min/max over all A actions (illegal ones count as unvisited, as in mctx), sigma = (c_visit + max n) * c_scale * q. Root: Sequential Halving over gumbel +
     log prior + sigma among the children with the scheduled visit count. Interior: argmax
     softmax(log prior + sigma) - n / (1 + sum n). Improved policy: softmax(log prior + sigma).
 Priors are softmax(logits) over the legal actions, computed in float32 like the C++ core.
@@ -94,7 +96,7 @@ class Node:
 class ReferenceMCTS:
     def __init__(self, game, evaluator, *, algorithm="puct", num_simulations=32,
                  pb_c_base=19652.0, pb_c_init=1.25, value_bounds=(-1.0, 1.0),
-                 max_num_considered_actions=16, c_visit=50.0, c_scale=0.1):
+                 max_num_considered_actions=16, c_visit=50.0, c_scale=0.1, tree_min_max=False):
         self.game = game
         self.evaluator = evaluator
         self.algorithm = algorithm
@@ -103,6 +105,7 @@ class ReferenceMCTS:
         self.value_bounds = value_bounds
         self.m = max_num_considered_actions
         self.c_visit, self.c_scale = c_visit, c_scale
+        self.tree_min_max = tree_min_max
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -134,6 +137,8 @@ class ReferenceMCTS:
                 root.priors[a] = float(np.float32(
                     (1.0 - dirichlet_fraction) * root.priors[a] + dirichlet_fraction * eta))
         self.root = root
+        self.q_min, self.q_max = (math.inf, -math.inf) if self.value_bounds is None else \
+            (float(self.value_bounds[0]), float(self.value_bounds[1]))
         self.gumbel = np.zeros(A, np.float32) if gumbel is None else np.asarray(gumbel, np.float32)
         self.root_score = {a: float(self.gumbel[a]) + math.log(max(np.float32(p), FLT_MIN))
                            for a, p in root.priors.items()}
@@ -169,6 +174,8 @@ class ReferenceMCTS:
         for child, parent in zip(reversed(path[1:]), reversed(path[:-1])):
             value = float(np.float32(child.reward)) + float(np.float32(child.discount)) * value
             child.q_sum += value
+            self.q_min = min(self.q_min, child.q_sum / child.visits)
+            self.q_max = max(self.q_max, child.q_sum / child.visits)
             parent.visits += 1
             parent.value_sum += value
 
@@ -192,7 +199,10 @@ class ReferenceMCTS:
         pb_c = self.pb_c_init + math.log((N + self.pb_c_base + 1.0) / self.pb_c_base)
         c = math.sqrt(N) * pb_c
         qs = {a: ch.q_sum / ch.visits for a, ch in node.children.items()}
-        if self.value_bounds is not None:
+        if self.tree_min_max:
+            spread = self.q_max > self.q_min
+            lo, denom = (self.q_min, self.q_max - self.q_min) if spread else (0.0, 1.0)
+        elif self.value_bounds is not None:
             lo, denom = self.value_bounds[0], self.value_bounds[1] - self.value_bounds[0]
         else:
             v = node.value()
@@ -222,7 +232,10 @@ class ReferenceMCTS:
             sum_pq += p * q
         mixed = node.raw_value if not qs else (node.raw_value + sum_n * (sum_pq / sum_p)) / (sum_n + 1)
         completed = {a: qs.get(a, mixed) for a in node.priors}
-        lo, hi = min(completed.values()), max(completed.values())
+        # min/max over all A actions (mctx): every action without a visit, illegal ones included,
+        # counts as the mixed value
+        every = list(completed.values()) + ([mixed] if len(qs) < self.game.spec.num_actions else [])
+        lo, hi = min(every), max(every)
         denom = max(hi - lo, 1e-8)
         scale = (self.c_visit + max_n) * self.c_scale
         return {a: scale * ((q - lo) / denom) for a, q in completed.items()}, sum_n
