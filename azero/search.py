@@ -330,12 +330,13 @@ class LeafStep(NamedTuple):
                             # side to move at the child is the parent's (it moves again), else -1
 
 
-def step_leaves(game, parents: np.ndarray, actions: np.ndarray) -> LeafStep:
+def step_leaves(game, parents: np.ndarray, actions: np.ndarray, fused: bool = True) -> LeafStep:
     """parents [L, S] states, actions int32 [L] -> LeafStep. The one place where the search steps
     the rules (`azero bench rules` times this function, so its figure is the search's path): the
-    fused `game.step_with_info` when the game has it, else step + legal_mask + terminal + result.
-    The backup signs come from `game.to_play` of parent and child, not from alternation."""
-    step_with_info = getattr(game, "step_with_info", None)
+    fused `game.step_with_info` when the game has it, else (or with fused=False, the bench's
+    baseline) step + legal_mask + terminal + result. The backup signs come from `game.to_play` of
+    parent and child, not from alternation."""
+    step_with_info = getattr(game, "step_with_info", None) if fused else None
     if step_with_info is not None:
         children, legal, terminal, result = step_with_info(parents, actions)
     else:

@@ -1,18 +1,21 @@
 """Game rules speed: batched random playouts through the Game API on one core, beside OpenSpiel.
 
 What is measured, in moves (plies) per second:
-  * ours: B games in lockstep through the batched protocol functions, one core, the way self-play
-    and the search use them: legal_mask -> pick a uniformly random legal action per row (a small
-    numba sampler) -> step -> terminal -> finished rows restart from the initial position. When
-    the game offers the fused `step_with_info` (step + legal mask + terminal + result in one pass),
-    a second figure uses it instead of the separate calls.
+  * ours: B games in lockstep, one core, each ply one call of the function through which the
+    search steps its leaves (`azero.search.step_leaves`: the fused `step_with_info` where the game
+    has it, else step + legal_mask + terminal + result, and the backup signs from `to_play`), so
+    this figure cannot drift from what the search runs: pick a uniformly random legal action per
+    row (a small numba sampler) -> step_leaves -> finished rows restart from the initial position.
+    The search calls it with L = games in lockstep x leaves per step (128 in the shipped configs);
+    --batch sets B. Baseline (ours), where the game has a fused step: step_leaves(fused=False),
+    the same with the separate protocol calls step, legal_mask, terminal, result it replaces.
   * peer: OpenSpiel's own C++ random playouts of the same game (`RandomRolloutEvaluator`, driven
     through `MCTSBot.mcts_search` with one simulation, so that each Python call runs 1000 complete
     random games in C++: clone the start state, then LegalActions / uniform pick / ApplyAction until
     terminal). OpenSpiel does not report how many moves those games took, so moves = games x the
     peer's own mean random game length, measured beforehand with uniformly random games through
     the Python bindings (its rules may end games differently from ours: OpenSpiel's go stops at
-    162 plies, ours at 180). The peer's name says so. Without those bindings the peer is a Python
+    162 plies). The peer's name says so. Without those bindings the peer is a Python
     loop over `state.apply_action`, and its name says "Python bindings".
 Numba compile (or cache load) time is excluded: every path is warmed up before its clock starts.
 All our kernels are compiled with parallel=False: one thread.
@@ -26,7 +29,7 @@ from typing import Iterator
 import numpy as np
 from numba import njit
 
-from azero import games
+from azero import games, search
 from azero.bench.report import Measurement
 
 # Our game name -> OpenSpiel game string.
@@ -87,7 +90,9 @@ def sample_uniform_legal(mask, rng_state, out):
 
 
 class _Playouts:
-    """Random playouts of `batch` games in lockstep through the Game API."""
+    """Random playouts of `batch` games in lockstep, each ply one call of the search's own leaf
+    step (`azero.search.step_leaves`, what BatchedSearch calls per expansion); fused=False makes
+    it use the separate protocol calls even where the game has step_with_info (the baseline)."""
 
     def __init__(self, game, batch: int, fused: bool, seed: int):
         self.game, self.fused = game, fused
@@ -97,27 +102,21 @@ class _Playouts:
         self.fresh_mask = game.legal_mask(game.initial_states(1))[0]
         self.states = game.initial_states(batch)
         self.mask = game.legal_mask(self.states)
-        self.actions = np.empty(batch, dtype=np.int64)
+        self.actions = np.empty(batch, dtype=np.int32)   # int32, as the search's select gives
         self.moves = 0
         self.games = 0
 
     def run(self, iterations: int) -> None:
-        game = self.game
+        game, fused = self.game, self.fused
         for _ in range(iterations):
             sample_uniform_legal(self.mask, self.rng_state, self.actions)
-            if self.fused:
-                self.states, self.mask, done, _ = game.step_with_info(self.states, self.actions)
-            else:
-                self.states = game.step(self.states, self.actions)
-                done = game.terminal(self.states)
+            self.states, self.mask, done, _, _ = search.step_leaves(game, self.states, self.actions,
+                                                                    fused)
             self.moves += len(self.actions)
             if done.any():
                 self.games += int(done.sum())
                 self.states[done] = self.fresh
-                if self.fused:
-                    self.mask[done] = self.fresh_mask
-            if not self.fused:
-                self.mask = game.legal_mask(self.states)
+                self.mask[done] = self.fresh_mask
 
     def mean_game_length(self) -> float:
         """Plies per finished game: moves played, less those of the games still in progress."""
@@ -138,7 +137,7 @@ def _timed(run, seconds: float) -> float:
 
 
 def measure_ours(game, batch: int, seconds: float, seed: int, fused: bool) -> tuple[float, float]:
-    """(moves/s, mean random game length in plies) of batched API playouts."""
+    """(moves/s, mean random game length in plies) of batched playouts (see _Playouts)."""
     _Playouts(game, batch, fused, seed).run(3)        # warm-up: compile or load every kernel
     playouts = _Playouts(game, batch, fused, seed)
     elapsed = _timed(playouts.run, seconds)
@@ -211,7 +210,9 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     game = games.make(args.game)
-    variants = [False] + ([True] if hasattr(game, "step_with_info") else [])
+    # The search's path (fused where the game can); the separate calls are its baseline only
+    # where they differ from it.
+    variants = [True] + ([False] if hasattr(game, "step_with_info") else [])
     best = {fused: 0.0 for fused in variants}
     peer = None
     for _ in range(args.repeats):        # interleaved, so that both sides see the same machine
@@ -222,9 +223,12 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
             measured = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed)
             if measured is not None and (peer is None or measured[1] > peer[1]):
                 peer = measured
-    for fused, rate in best.items():
-        how = "step_with_info" if fused else "legal_mask/step/terminal"
-        yield Measurement(
-            name=f"{args.game} random playouts, batched API ({how}), B={args.batch}, 1 core",
-            value=rate, unit="moves/s",
-            peer=peer[0] if peer else None, peer_value=peer[1] if peer else None)
+    separate = "step, terminal, legal_mask, result"
+    how = "step_with_info" if False in best else separate
+    yield Measurement(
+        name=f"{args.game} random playouts through the search's leaf step (step_leaves: {how}; "
+             f"to_play), B={args.batch}, 1 core",
+        value=best[True], unit="moves/s",
+        peer=peer[0] if peer else None, peer_value=peer[1] if peer else None,
+        baseline=f"the same with the separate calls {separate}" if False in best else None,
+        baseline_value=best.get(False))
