@@ -32,16 +32,10 @@ from numba import njit
 from azero import games, search
 from azero.bench.report import Measurement
 
-# Our game name -> OpenSpiel game string.
-OPENSPIEL_GAMES = {
-    "connect4": "connect_four",
-    "go9": "go(board_size=9,komi=7.5)",
-    "chess": "chess",
-}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--game", default="connect4", choices=games.names(), help="game to measure")
+    parser.add_argument("--game", default=games.default_name(), choices=games.names(),
+                        help="game to measure (the peer: the registry's OpenSpiel name for it)")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of (ours, peer), interleaved; the best of each is reported "
@@ -214,13 +208,13 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     # where they differ from it.
     variants = [True] + ([False] if hasattr(game, "step_with_info") else [])
     best = {fused: 0.0 for fused in variants}
-    peer = None
+    spiel_name, peer = games.entry(args.game).openspiel, None
     for _ in range(args.repeats):        # interleaved, so that both sides see the same machine
         for fused in variants:
             rate, _ = measure_ours(game, args.batch, args.seconds, args.seed, fused)
             best[fused] = max(best[fused], rate)
-        if args.game in OPENSPIEL_GAMES:
-            measured = measure_openspiel(OPENSPIEL_GAMES[args.game], args.seconds, args.seed)
+        if spiel_name is not None:
+            measured = measure_openspiel(spiel_name, args.seconds, args.seed)
             if measured is not None and (peer is None or measured[1] > peer[1]):
                 peer = measured
     separate = "step, terminal, legal_mask, result"
