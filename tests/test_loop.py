@@ -441,15 +441,20 @@ def test_a_failing_anchor_is_logged_and_training_goes_on(tmp_path, capsys):
         assert f"against random: W/D/L {wdl} (2 games)" in line
 
 
-def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path):
+def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=1), progress=False)
     run = RunDir.at(run_dir)
     assert not [r for r in run.read_metrics() if r["event"] == "anchors"]
+    capsys.readouterr()
     config = tiny_config(run_dir, "gate.enabled=false", "gate.anchors=[random]", "gate.anchor_games=2")
     run_loop(config, Limits(iterations=0), progress=False)
     (anchors,) = [r for r in run.read_metrics() if r["event"] == "anchors"]
     assert anchors["generation"] == 1 and anchors["anchor/random/games"] == 2
+    (line,) = gate_lines(capsys.readouterr().out)       # the late anchors get their line
+    wdl = "/".join(str(anchors[f"anchor/random/{k}"]) for k in ("wins", "draws", "losses"))
+    assert line.startswith(f"step {anchors['step']}: generation 1 | against random: W/D/L {wdl} "
+                           f"(2 games), score {100 * anchors['anchor/random/score']:.1f}%, Elo ")
     run_loop(config, Limits(iterations=0), progress=False)           # not played twice
     assert len([r for r in run.read_metrics() if r["event"] == "anchors"]) == 1
 
