@@ -39,11 +39,16 @@ def test_bench_all_markdown_rows_say_when_where_and_how(capsys):
         assert words[:2] == ["azero", "bench"], row
         target_parser(words[2]).parse_args(words[3:])       # the command runs as written
         commands.add(command)
-        compared = row["compared with (same run, same machine)"]
-        if compared.startswith("peer:") and row["its figure"] != "-":
-            # a peer measured in the same run has its ratio: ours over its
-            assert number(row["ours / its"]) == pytest.approx(
-                number(row["ours"]) / number(row["its figure"]), rel=0.01), row
+        # one line per comparison (a row may have a peer and a baseline): each measured one
+        # has its ratio, ours over its
+        comparisons = list(zip(*(row[k].split("<br>") for k in MARKDOWN_HEADER[2:5]),
+                               strict=True))
+        for who, figure, ratio in comparisons:
+            assert who == "-" or who.startswith(("peer: ", "baseline (ours): ")), row
+            if figure != "-":
+                # (the cells are rounded: ratios to 0.01, figures to 3-4 digits)
+                assert number(ratio) == pytest.approx(number(row["ours"]) / number(figure),
+                                                      rel=0.01, abs=0.006), row
     # every part of the headline set gave rows, under the command that made them
     assert commands == {shlex.join(["azero", "bench", p.target, *p.argv])
                         for p in parts(smoke=True)}

@@ -4,13 +4,14 @@
 `azero bench TARGET ...` command at sizes chosen to finish in a few minutes on 2 cores; every row
 carries that command, so any figure can be measured again alone, and at larger sizes.
 Parts (peers are outside code; baselines our own other path, both measured in the same run):
-  * rules: Connect Four and Go 9x9 random playouts, against OpenSpiel's C++;
+  * rules: every game's random playouts, against OpenSpiel's C++ (Connect Four, Go 9x9);
   * search: 256 trees x 32 simulations, PUCT and Gumbel, 7 and 82 actions, against mctx (when
     installed);
   * net: inference at batch 128 on the CPU, against our eager fp32 evaluator (baseline);
   * train: the optimizer step and the loop's sample + step at the configs' batch on the CPU;
   * selfplay: one self-play process, the configs' nets and searches (baseline: eager evaluator);
-  * solver: the bundled Connect Four network's decisive accuracy against perfect play.
+  * solver: each bundled network's decisive accuracy against its game's perfect-play set (Connect
+    Four's), for the games that have one.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
+from azero import games
 from azero.bench import TARGETS, target_parser
 from azero.bench.report import Measurement
 
@@ -38,41 +40,52 @@ def _solver_headline(m: Measurement) -> bool:
     return "decisive accuracy" in m.name and ", all " in m.name
 
 
-def _bundled_connect4() -> str:
-    """The bundled Connect Four checkpoint, relative to the working directory when inside it
-    (so that the command in the table reads the same on every checkout)."""
-    from azero.players import bundled_checkpoint
-    path = bundled_checkpoint("connect4")
+def _bundled(name: str) -> str | None:
+    """The checkpoint shipped for game `name` (None if there is none), relative to the working
+    directory when inside it, so that the command in the table reads the same on every checkout."""
+    from azero.players import PlayerSpecError, bundled_checkpoint
+    try:
+        path = bundled_checkpoint(name)
+    except PlayerSpecError:
+        return None
     relative = os.path.relpath(path)
     return path.as_posix() if relative.startswith("..") else relative
 
 
 def parts(smoke: bool) -> list[Part]:
-    """The headline commands; `smoke`: the same parts at sizes that take seconds (tiny configs,
-    no mctx), for testing the table, not for figures."""
-    ckpt = _bundled_connect4()
+    """The headline commands over every registered game; `smoke`: the same parts at sizes that
+    take seconds (the first game only, its tiny config, no mctx), for testing the table, not for
+    figures."""
+    from azero.bench.solver import games_with_solved_positions
+    from azero.config import bundled_config_names
+    solved = [(name, ckpt) for name in games_with_solved_positions()
+              if (ckpt := _bundled(name)) is not None]
     if smoke:
+        name = games.default_name()
+        tiny = f"{name}_tiny"
+        if tiny not in bundled_config_names():
+            raise ValueError(f"--smoke needs a bundled config {tiny!r}")
         return [
-            Part("rules", ("--game", "connect4", "--seconds", "0.02", "--repeats", "1",
+            Part("rules", ("--game", name, "--seconds", "0.02", "--repeats", "1",
                            "--batch", "64")),
             Part("search", ("--batch", "8", "--simulations", "4", "--actions", "7",
                             "--algorithms", "gumbel", "--no-peer", "--seconds", "0.01")),
-            Part("net", ("--game", "connect4_tiny", "--batch", "8", "--seconds", "0.01",
-                         "--rounds", "1")),
-            Part("train", ("--game", "connect4_tiny", "--batch", "16", "--steps", "1",
-                           "--rounds", "1", "--positions", "300")),
-            Part("selfplay", ("--game", "connect4_tiny", "--games", "4", "--steps", "1",
-                              "--rounds", "1")),
-            Part("solver", ("--ckpt", ckpt, "--sims", "2"), keep=_solver_headline),
+            Part("net", ("--game", tiny, "--batch", "8", "--seconds", "0.01", "--rounds", "1")),
+            Part("train", ("--game", tiny, "--batch", "16", "--steps", "1", "--rounds", "1",
+                           "--positions", "300")),
+            Part("selfplay", ("--game", tiny, "--games", "4", "--steps", "1", "--rounds", "1")),
+            *(Part("solver", ("--game", name, "--ckpt", ckpt, "--sims", "2"),
+                   keep=_solver_headline) for name, ckpt in solved[:1]),
         ]
+    every = tuple(games.names())
     return [
-        Part("rules", ("--game", "connect4", "--seconds", "1", "--repeats", "2")),
-        Part("rules", ("--game", "go9", "--seconds", "1", "--repeats", "2")),
+        *(Part("rules", ("--game", name, "--seconds", "2", "--repeats", "3")) for name in every),
         Part("search", ("--quick",)),
-        Part("net", ("--game", "connect4", "go9", "--batch", "128", "--seconds", "0.5")),
-        Part("train", ("--game", "connect4", "go9", "--steps", "8", "--positions", "4096")),
-        Part("selfplay", ("--game", "connect4", "go9", "--steps", "2", "--rounds", "2")),
-        Part("solver", ("--ckpt", ckpt), keep=_solver_headline),
+        Part("net", ("--game", *every, "--batch", "128", "--seconds", "0.5")),
+        Part("train", ("--game", *every, "--steps", "4", "--positions", "4096")),
+        Part("selfplay", ("--game", *every, "--steps", "2", "--rounds", "2")),
+        *(Part("solver", ("--game", name, "--ckpt", ckpt), keep=_solver_headline)
+          for name, ckpt in solved),
     ]
 
 

@@ -16,12 +16,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from azero import games
 from azero.bench.report import Measurement
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--game", nargs="+", default=["connect4", "go9"],
-                        help="configs to measure (bundled config names)")
+    parser.add_argument("--game", nargs="+", default=games.names(),
+                        help="configs to measure (bundled config names; default: every game's)")
     parser.add_argument("--ckpt", default=None, help="a checkpoint instead of random weights "
                         "(only with a single --game)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 16, 128, 1024],

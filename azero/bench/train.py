@@ -18,12 +18,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from azero import games
 from azero.bench.report import Measurement
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--game", nargs="+", default=["connect4", "go9"],
-                        help="configs to measure (bundled config names)")
+    parser.add_argument("--game", nargs="+", default=games.names(),
+                        help="configs to measure (bundled config names; default: every game's)")
     parser.add_argument("--batch", type=int, nargs="+", default=None,
                         help="batch sizes (default: the config's train.batch_size)")
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps per timed round")
