@@ -1,7 +1,7 @@
 """Run configuration: typed dataclasses loaded from YAML, with `--set key=value` dotted overrides.
 
     cfg = load_config("connect4", ["search.num_simulations=32", "train.lr=1e-3"])
-    cfg.search.to_search_config()     # -> azero.search.SearchConfig
+    cfg.search                        # an azero.search.SearchConfig (the search takes it as is)
     Config.from_dict(cfg.to_dict())   # round trip through plain types (stored in checkpoints)
 
 A config file may start with `extends: <name or path>`: the file is then the named config with the
@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
+import numbers
 import re
 import types
 import typing
@@ -67,39 +69,46 @@ class ModelConfig:
     ownership_head: bool = False     # per-board-point ownership output (Go, KataGo-style)
 
 
-@dataclass
-class SearchSection:
-    """Mirrors `azero.search.SearchConfig` field by field (see its docstring)."""
+@dataclass(frozen=True)
+class SearchConfig:
+    """The search settings: this section of a config, and what `azero.search.BatchedSearch` and
+    `ModelSearch` take (`azero.search.SearchConfig` is this class). Defaults are the papers'.
+    However it is made (from a config or in code), a bad value raises ConfigError naming its
+    key, e.g. "search.num_simulations: must be >= 0, got -1"."""
     algorithm: Literal["gumbel", "puct"] = "gumbel"
-    num_simulations: int = _f(32, 1)
-    pb_c_base: float = _f(19652.0, 0, lo_open=True)
-    pb_c_init: float = _f(1.25, 0)
-    dirichlet_alpha: float = _f(0.3, 0, lo_open=True)
-    dirichlet_fraction: float = _f(0.25, 0, 1)
-    max_num_considered_actions: int = _f(16, 1)
-    gumbel_scale: float = _f(1.0, 0)
-    c_visit: float = _f(50.0, 0)
-    c_scale: float = _f(0.1, 0)
-    leaves_per_step: int = _f(1, 1)
-    virtual_loss: float = _f(1.0, 0)
-    reuse_tree: bool = True
-    value_bounds: list[float] | None = _f([-1.0, 1.0], doc="PUCT Q normalisation: [min, max], or "
-                                          "null = by parent and siblings")
+    num_simulations: int = _f(32, 0, doc="simulations per move (0: no search, the network's "
+                              "policy alone, with the root noise)")
+    # PUCT (AlphaZero pseudocode defaults)
+    pb_c_base: float = _f(19652.0, 0, lo_open=True, doc="PUCT: exploration c(N) = pb_c_init + "
+                          "log((N + pb_c_base + 1) / pb_c_base)")
+    pb_c_init: float = _f(1.25, 0, doc="PUCT: see pb_c_base")
+    dirichlet_alpha: float = _f(0.3, 0, lo_open=True, doc="PUCT: root noise Dirichlet(alpha)")
+    dirichlet_fraction: float = _f(0.25, 0, 1, doc="PUCT: share of the root priors replaced by "
+                                   "the noise; 0 disables it")
+    # Gumbel (Danihelka et al. 2022 / mctx defaults)
+    max_num_considered_actions: int = _f(16, 1, doc="Gumbel: root actions Sequential Halving "
+                                         "starts from")
+    gumbel_scale: float = _f(1.0, 0, doc="Gumbel: scale of the root's Gumbel noise")
+    c_visit: float = _f(50.0, 0, doc="Gumbel: sigma = (c_visit + max visits) c_scale q")
+    c_scale: float = _f(0.1, 0, doc="Gumbel: see c_visit")
+    leaves_per_step: int = _f(1, 1, doc="leaves per tree per simulation step, with virtual loss "
+                              "(single-game play at high simulation counts)")
+    virtual_loss: float = _f(1.0, 0, doc="visits a pending leaf's path counts as lost")
+    reuse_tree: bool = True          # keep the subtree of the move played for the next search
+    value_bounds: tuple[float, float] | None = _f(
+        (-1.0, 1.0), doc="PUCT Q normalisation: [min, max] fixed bounds (AlphaZero), or null = by "
+        "parent and siblings (mctx, for values on an unknown scale)")
     tree_min_max: bool = _f(False, doc="PUCT: normalise Q by the running min/max over the whole "
                             "tree (MuZero's MinMaxStats), starting from value_bounds if set")
 
     def __post_init__(self) -> None:
-        if self.value_bounds is not None and (len(self.value_bounds) != 2
-                                              or self.value_bounds[0] >= self.value_bounds[1]):
+        _check_fields(self, "search.")
+        if self.value_bounds is not None and self.value_bounds[0] >= self.value_bounds[1]:
             raise ConfigError(f"search.value_bounds: must be [min, max] with min < max or null, "
-                              f"got {self.value_bounds}")
-
-    def to_search_config(self):
-        from azero.search import SearchConfig
-        fields = dataclasses.asdict(self)
-        if fields["value_bounds"] is not None:
-            fields["value_bounds"] = tuple(fields["value_bounds"])
-        return SearchConfig(**fields)
+                              f"got {list(self.value_bounds)}")
+        if self.tree_min_max and self.algorithm != "puct":
+            raise ConfigError("search.tree_min_max: normalises PUCT's Q; Gumbel rescales "
+                              "completed Q per node (set search.algorithm=puct)")
 
 
 @dataclass
@@ -200,7 +209,7 @@ class Config:
     seed: int = 0
     rules: RulesConfig = field(default_factory=RulesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    search: SearchSection = field(default_factory=SearchSection)
+    search: SearchConfig = field(default_factory=SearchConfig)
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -233,7 +242,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of str/int/float/bool/None/list (safe for YAML and weights_only checkpoints)."""
-        return dataclasses.asdict(self)
+        return _plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -400,6 +409,31 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"{where}: {e}") from None
 
 
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Checks (and normalises, as _build does) the types and ranges of a frozen dataclass's fields
+    in its __post_init__, so that one made in code is held to its config section's rules; errors
+    name the key as `prefix` + field name."""
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}{f.name}"
+        value = _check_type(key, getattr(obj, f.name), _type_hints(type(obj))[f.name])
+        _check_range(key, value, f.metadata)
+        object.__setattr__(obj, f.name, value)
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict output with tuples (fixed-length fields) as lists: plain YAML types."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _type_name(t: Any) -> str:
     origin = typing.get_origin(t)
     if origin is Literal:
@@ -408,6 +442,8 @@ def _type_name(t: Any) -> str:
         return " | ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(t))
     if origin is list:
         return f"list of {_type_name(typing.get_args(t)[0])}"
+    if origin is tuple:
+        return "[" + ", ".join(_type_name(a) for a in typing.get_args(t)) + "]"
     return getattr(t, "__name__", str(t))
 
 
@@ -443,6 +479,12 @@ def _check_type(key: str, value: Any, t: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_check_type(f"{key}[{i}]", v, item_t) for i, v in enumerate(value)]
+    if origin is tuple:                  # fixed length, e.g. tuple[float, float]
+        item_ts = typing.get_args(t)
+        if not isinstance(value, (list, tuple)) or len(value) != len(item_ts):
+            raise ConfigError(f"{key}: expected {_type_name(t)}, got {value!r}")
+        return tuple(_check_type(f"{key}[{i}]", v, item_t)
+                     for i, (v, item_t) in enumerate(zip(value, item_ts)))
     if t is bool:
         if isinstance(value, bool):
             return value
@@ -471,8 +513,9 @@ def _check_type(key: str, value: Any, t: Any) -> Any:
 
 
 def _as_number(value: Any) -> float | int | None:
-    """Numbers, and strings YAML 1.1 leaves as text although they are numbers (`1e-3`)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """Numbers (NumPy scalars included), and strings YAML 1.1 leaves as text although they are
+    numbers (`1e-3`)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
         try:
@@ -484,7 +527,7 @@ def _as_number(value: Any) -> float | int | None:
 
 def _check_range(key: str, value: Any, meta: Any) -> None:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             for i, v in enumerate(value):
                 _check_range(f"{key}[{i}]", v, meta)
         return
@@ -497,7 +540,7 @@ def _check_range(key: str, value: Any, meta: Any) -> None:
 
 __all__ = [
     "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "ReplayConfig", "RulesConfig",
-    "SearchSection",
+    "SearchConfig",
     "SelfPlayConfig", "TrainConfig", "apply_overrides", "bundled_config_names", "find_config",
     "load_config", "parse_override",
 ]

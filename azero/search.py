@@ -8,10 +8,12 @@ CONTRACT (other modules are written against it; keep these names and meanings):
         Logits are raw; the search masks them to the legal actions itself.
         Never called with terminal states (the search scores those from game.result).
 
-    SearchConfig: a frozen dataclass (below) of the selection rule and its paper defaults:
+    SearchConfig: a frozen dataclass of the selection rule and its paper defaults, defined in
+        azero/config.py: it IS a config's `search` section (its fields are documented and range-
+        checked there; a bad value raises ConfigError naming the key, search.<field>):
         algorithm "gumbel" | "puct", num_simulations, PUCT's pb_c_base / pb_c_init / Dirichlet
         noise, Gumbel's max_num_considered_actions / gumbel_scale / c_visit / c_scale,
-        leaves_per_step + virtual_loss, reuse_tree, value_bounds.
+        leaves_per_step + virtual_loss, reuse_tree, value_bounds, tree_min_max.
 
     class BatchedSearch:
         def __init__(self, game, config: SearchConfig, batch_size: int, seed: int = 0): ...
@@ -104,47 +106,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from azero import _mcts
+from azero.config import SearchConfig  # the search settings ARE the config's search section
 
 Evaluator = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 # recurrent_fn(latents [L, ...], actions int32 [L]) ->
 #   (next_latents [L, ...], rewards [L], discounts [L] | None, logits [L, A], values [L])
 RecurrentFn = Callable[[np.ndarray, np.ndarray], tuple]
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    algorithm: str = "gumbel"          # "gumbel" | "puct"
-    num_simulations: int = 32
-    # PUCT (AlphaZero pseudocode defaults)
-    pb_c_base: float = 19652.0
-    pb_c_init: float = 1.25
-    dirichlet_alpha: float = 0.3
-    dirichlet_fraction: float = 0.25   # 0 disables root noise
-    # Gumbel (Danihelka et al. 2022 / mctx defaults)
-    max_num_considered_actions: int = 16
-    gumbel_scale: float = 1.0
-    c_visit: float = 50.0
-    c_scale: float = 0.1
-    # several leaves per tree per step with virtual loss (single-game play at high sims)
-    leaves_per_step: int = 1
-    virtual_loss: float = 1.0
-    reuse_tree: bool = True
-    # PUCT's Q normalisation: fixed (min, max) bounds (AlphaZero), or None = by parent and siblings
-    value_bounds: tuple[float, float] | None = (-1.0, 1.0)
-    # PUCT: normalise Q by the running min/max of every Q backed up in the tree during the search
-    # (MuZero pseudocode's MinMaxStats), seeded by value_bounds when given (its KnownBounds)
-    tree_min_max: bool = False
-
-    def __post_init__(self):
-        if self.algorithm not in ("gumbel", "puct"):
-            raise ValueError(f"algorithm must be 'gumbel' or 'puct', got {self.algorithm!r}")
-        if self.num_simulations < 0:
-            raise ValueError(f"num_simulations must be >= 0, got {self.num_simulations}")
-        if self.tree_min_max and self.algorithm != "puct":
-            raise ValueError("tree_min_max normalises PUCT's Q; Gumbel rescales completed Q per node")
-        if self.value_bounds is not None:
-            object.__setattr__(self, "value_bounds", tuple(float(v) for v in self.value_bounds))
 
 
 @dataclass

@@ -58,7 +58,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
         random_opening_max_moves=sp_cfg.random_opening_max_moves,
     )
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
-    selfplay = SelfPlay(game, config.search.to_search_config(), settings, seed=seed)
+    selfplay = SelfPlay(game, config.search, settings, seed=seed)
     writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
     records = open_record_writer(
         game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")

@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import yaml
@@ -58,7 +56,7 @@ def test_overrides_parse_yaml_values_and_nested_keys():
     ("serch.num_simulations=3", "serch", "did you mean 'search'"),
     ("search.num_simulations=abc", "search.num_simulations", "integer"),
     ("search.num_simulations=1.5", "search.num_simulations", "integer"),
-    ("search.num_simulations=0", "search.num_simulations", ">= 1"),
+    ("search.num_simulations=-1", "search.num_simulations", ">= 0"),
     ("search.dirichlet_fraction=1.5", "search.dirichlet_fraction", "<= 1"),
     ("train.lr=0", "train.lr", "> 0"),
     ("train.optimizer=adam", "train.optimizer", "did you mean 'adamw'"),
@@ -117,15 +115,31 @@ def test_dict_round_trip_is_plain_and_exact():
     assert Config.from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
 
 
-def test_search_section_mirrors_search_config():
+def test_the_search_section_is_the_search_config():
+    """One type: the config's search section is what the search takes, range-checked however it
+    is made, its errors naming the key (the config and SearchConfig were two mirrored types)."""
     from azero import search
-    ours = dataclasses.asdict(C.SearchSection().to_search_config())
-    theirs = dataclasses.asdict(search.SearchConfig())
-    assert ours == theirs   # same names and same defaults
-    sc = load_config("connect4", ["search.num_simulations=48"]).search.to_search_config()
-    assert isinstance(sc, search.SearchConfig) and sc.num_simulations == 48
+    assert C.SearchConfig is search.SearchConfig
+    sc = load_config("connect4", ["search.num_simulations=48"]).search
+    assert type(sc) is search.SearchConfig and sc.num_simulations == 48
     assert sc.value_bounds == (-1.0, 1.0)
-    assert load_config("connect4", ["search.value_bounds=null"]).search.to_search_config().value_bounds is None
+    assert load_config("connect4", ["search.value_bounds=null"]).search.value_bounds is None
+    assert Config.from_dict(load_config("connect4").to_dict()).search == load_config("connect4").search
+    for bad, words in ((dict(num_simulations=-1), "search.num_simulations: must be >= 0"),
+                       (dict(dirichlet_fraction=2.0), "search.dirichlet_fraction: must be <= 1"),
+                       (dict(algorithm="minimax"), "search.algorithm: must be one of"),
+                       (dict(value_bounds=(1.0, -1.0)), "search.value_bounds: must be [min, max]"),
+                       (dict(value_bounds=(1.0,)), "search.value_bounds: expected [float, float]"),
+                       (dict(reuse_tree="yes"), "search.reuse_tree: expected true or false"),
+                       (dict(tree_min_max=True), "search.tree_min_max")):
+        with pytest.raises(ConfigError) as e:
+            search.SearchConfig(**bad)
+        assert str(e.value).startswith(words), e.value
+    # NumPy numbers are numbers; values are normalised as a config file's are
+    made = search.SearchConfig(num_simulations=np.int64(8), c_scale=np.float32(0.5),
+                               value_bounds=[0, 1])
+    assert (made.num_simulations, made.c_scale, made.value_bounds) == (8, 0.5, (0.0, 1.0))
+    assert type(made.num_simulations) is int and type(made.c_scale) is float
 
 
 def test_rules_komi_reaches_the_game_and_bad_values_name_the_key():

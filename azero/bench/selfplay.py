@@ -62,7 +62,7 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     games = args.games or config.selfplay.games_per_worker
     evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
                   "eager": make_evaluator(net, game, args.device)}
-    runs = {k: SelfPlay(game, config.search.to_search_config(), SelfPlaySettings(num_games=games),
+    runs = {k: SelfPlay(game, config.search, SelfPlaySettings(num_games=games),
                         seed=np.random.SeedSequence(0)) for k in evaluators}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations

@@ -103,10 +103,10 @@ def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
 def _search_config_of(config: dict | None):
     """The search settings of a checkpoint's stored config (Config.to_dict()); keys this version
     does not know are ignored, missing ones take their defaults."""
-    from azero.config import SearchSection
+    from azero.config import SearchConfig
     section = (config or {}).get("search") or {}
-    known = {f.name for f in dataclasses.fields(SearchSection)}
-    return SearchSection(**{k: v for k, v in section.items() if k in known}).to_search_config()
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    return SearchConfig(**{k: v for k, v in section.items() if k in known})
 
 
 def rollout_search_config(simulations: int):
