@@ -17,12 +17,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from azero import games
 from azero.bench.report import Measurement
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--game", nargs="+", default=["connect4", "go9"],
-                        help="configs to measure (bundled config names)")
+    parser.add_argument("--game", nargs="+", default=games.names(),
+                        help="configs to measure (bundled config names; default: every game's)")
     parser.add_argument("--ckpt", default=None, help="a checkpoint instead of random weights "
                         "(only with a single --game)")
     parser.add_argument("--games", type=int, default=None,
@@ -59,10 +60,10 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     config = load_config(name)
     game = config.make_game()
     net = bench_net(config, game, args.ckpt, args.device)
-    games = args.games or config.selfplay.games_per_worker
+    num_games = args.games or config.selfplay.games_per_worker
     evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
                   "eager": make_evaluator(net, game, args.device)}
-    runs = {k: SelfPlay(game, config.search, SelfPlaySettings(num_games=games),
+    runs = {k: SelfPlay(game, config.search, SelfPlaySettings(num_games=num_games),
                         seed=np.random.SeedSequence(0)) for k in evaluators}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations
@@ -73,10 +74,11 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
             for _ in range(args.steps):
                 list(runs[k].play_move(evaluator))
             seconds[k] += time.perf_counter() - t0
-    positions = games * args.steps * args.rounds
+    positions = num_games * args.steps * args.rounds
     s = config.search
-    label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, {games} games "
-             f"x {s.num_simulations} {s.algorithm} sims, {args.threads} thread(s), {args.device}")
+    label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, "
+             f"{num_games} games x {s.num_simulations} {s.algorithm} sims, "
+             f"{args.threads} thread(s), {args.device}")
     yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
                       baseline="same, eager torch evaluator (no BN folding)",
                       baseline_value=positions / seconds["eager"])
