@@ -86,10 +86,6 @@ def f(game="connect4"):                             # a string default
 # module cleaned up must leave it (test_pending_modules_still_name_a_game fails until it does).
 PENDING = {
     "azero/records_sgf.py": "re-exports games/go9/records.py until protocols/ imports it there",
-    "azero/bench/net.py": "--game default: games.names() (each game has a bundled config)",
-    "azero/bench/train.py": "--game default: games.names()",
-    "azero/bench/selfplay.py": "--game default: games.names()",
-    "azero/bench/headline.py": "its parts over games.names() and the games with solved_positions",
 }
 
 
