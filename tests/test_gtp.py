@@ -6,9 +6,10 @@ import pytest
 
 from azero.cli import main
 from azero.games import make
-from azero.protocols import gtp
-from azero.protocols.gtp import (Choice, Clock, GtpEngine, SearchMover, TimeSettings, make_mover,
-                                 move_budget)
+from azero.players import SearchPlayer
+from azero.protocols import gtp_clock, gtp_protocol
+from azero.protocols.gtp import Choice, GtpEngine, PlayerMover, make_mover
+from azero.protocols.gtp_clock import Clock, TimeSettings, move_budget
 from azero.records_sgf import game_to_sgf
 
 GAME = make("go9")
@@ -281,11 +282,11 @@ def test_time_budget_from_the_clock():
     assert move_budget(None, Clock(0, 0), 0) is None
     assert move_budget(TimeSettings(0, 5, 0), Clock(0, 0), 0) is None      # "no time limit"
     in_byo = move_budget(settings, Clock(10, 5), 40)
-    assert in_byo == pytest.approx(gtp.TIME_SAFETY * 2 - gtp.TIME_LAG)
+    assert in_byo == pytest.approx(gtp_clock.TIME_SAFETY * 2 - gtp_clock.TIME_LAG)
     main = move_budget(settings, Clock(60, 0), 0)
-    assert main == pytest.approx(gtp.TIME_SAFETY * (60 / 50 + 10 / 5) - gtp.TIME_LAG)
+    assert main == pytest.approx(gtp_clock.TIME_SAFETY * (60 / 50 + 10 / 5) - gtp_clock.TIME_LAG)
     late = move_budget(TimeSettings(60, 0, 0), Clock(20, 0), 200)          # absolute time
-    assert late == pytest.approx(gtp.TIME_SAFETY * 20 / gtp.MIN_MOVES_LEFT - gtp.TIME_LAG)
+    assert late == pytest.approx(gtp_clock.TIME_SAFETY * 20 / gtp_clock.MIN_MOVES_LEFT - gtp_clock.TIME_LAG)
     assert move_budget(TimeSettings(60, 0, 0), Clock(0, 0), 10) == 0.0
 
     mover = FakeMover()
@@ -296,13 +297,13 @@ def test_time_budget_from_the_clock():
     run(e, "time_left b 10 2", "genmove b")
     run(e, "time_settings 0 1 0", "genmove w")       # byo yomi time, no stones: no limit
     assert mover.budgets[0] is None and mover.budgets[3] is None
-    assert 0 < mover.budgets[1] < 300 / gtp.MIN_MOVES_LEFT
-    assert mover.budgets[2] == pytest.approx(gtp.TIME_SAFETY * 5 - gtp.TIME_LAG)
+    assert 0 < mover.budgets[1] < 300 / gtp_clock.MIN_MOVES_LEFT
+    assert mover.budgets[2] == pytest.approx(gtp_clock.TIME_SAFETY * 5 - gtp_clock.TIME_LAG)
 
 
 def test_search_mover_caps_simulations_by_time():
     mover = make_mover("mcts-rollout:200", GAME, seed=1)
-    assert isinstance(mover, SearchMover)
+    assert isinstance(mover.player, SearchPlayer)
     state = GAME.initial_states(1)[0]
     free = mover.generate(state, None)
     assert free.simulations == 200 and free.search.visit_counts.sum() >= 199
@@ -316,15 +317,23 @@ def test_search_mover_caps_simulations_by_time():
     assert move == "pass" or point(e, move) == "X"
 
 
+def _tree_nodes(mover):
+    return int(mover.player._search.core.num_nodes()[0])
+
+
 def test_search_mover_reuses_the_tree_across_moves():
     mover = make_mover("mcts-rollout:64", GAME, seed=0)
     e = GtpEngine(mover, GAME, log=io.StringIO(), resign_threshold=None)
-    move = run(e, "genmove b")[0]
-    assert mover._root is not None                    # the tree follows the move played
-    run(e, "play w pass" if move != "pass" else "play w e5")
-    assert mover._root is not None
+    run(e, "genmove b")
+    assert _tree_nodes(mover) > 1                     # the subtree of the move played is kept
+    kept = _tree_nodes(mover)
+    run(e, "genmove w")                               # ... and grown by the next search
+    assert _tree_nodes(mover) > 0
+    free = mover.generate(e.state, None)
+    assert free.search.visit_counts.sum() > 64        # visits of the kept tree add up
+    assert kept > 1
     run(e, "undo")
-    assert mover._root is None                        # a jump in the position drops it
+    assert _tree_nodes(mover) == 0                    # a jump in the position drops it
 
 
 def test_loadsgf(tmp_path):
@@ -356,10 +365,10 @@ def test_loadsgf(tmp_path):
 
 def test_serve_loop_over_streams():
     e = engine(FakeMover(action=GAME.parse_point("E5")))
-    stdin = io.StringIO("1 name\n\n# nothing\n2 genmove b\n3 quit\n4 name\n")
-    stdout = io.StringIO()
-    assert gtp.serve(e, stdin, stdout) == 0
-    assert stdout.getvalue() == "=1 azero\n\n=2 E5\n\n=3 \n\n"
+    stdin = io.BytesIO(b"1 name\n\n# nothing\n2 genmove b\n3 quit\n4 name\n")
+    stdout = io.BytesIO()
+    assert gtp_protocol.serve(e, stdin, stdout) == 0
+    assert stdout.getvalue() == b"=1 azero\n\n=2 E5\n\n=3 \n\n"
 
 
 def test_gtp_command_needs_a_checkpoint(capsys, monkeypatch, tmp_path):
@@ -380,7 +389,7 @@ def test_engine_over_a_network_checkpoint(tmp_path):
     config = load_config("connect4_tiny", ["game=go9", "model.blocks=1", "model.channels=8"])
     path = checkpoint.save(tmp_path / "go9.pt", make_net(GAME.spec, config.model), config=config)
     mover = make_mover(str(path), GAME, simulations=24, seed=0)
-    assert isinstance(mover, SearchMover) and mover.max_simulations == 24
+    assert isinstance(mover.player, SearchPlayer) and mover.player.max_simulations == 24
     e = GtpEngine(mover, GAME, log=io.StringIO(), resign_threshold=None)
     first = run(e, "genmove b")[0]
     assert "after 24 simulations" in e.log.getvalue()
@@ -389,7 +398,7 @@ def test_engine_over_a_network_checkpoint(tmp_path):
     assert "after 1 simulations" in e.log.getvalue().splitlines()[-1]     # no time: one
     for move, stone in ((first, "X"), (second, "O")):
         assert move == "pass" or point(e, move) == stone
-    assert mover.seconds_per_simulation is not None
+    assert mover.player.seconds_per_simulation is not None
 
 
 @pytest.mark.parametrize("komi", ["inf", "-inf", "nan", "1e400"])
@@ -410,8 +419,6 @@ def test_a_player_that_resigns_makes_genmove_answer_resign():
     """A PlayerMover over a player that resigns (an external engine) answers `resign`, with no
     move played, even with our own resignation threshold off."""
     from azero.players import Decision
-    from azero.protocols.gtp import PlayerMover
-
     class Quitter:
         name = "quitter"
 
@@ -430,3 +437,111 @@ def test_a_player_that_resigns_makes_genmove_answer_resign():
     e = GtpEngine(PlayerMover(Quitter()), GAME, log=io.StringIO(), resign_threshold=None)
     assert ask(e, "genmove b") == (True, "resign")
     assert ask(e, "genmove b") == (True, "resign") and e.moves == []
+
+
+# --------------------------------------------------------------------------- superko past the cap
+# Four kos side by side between a Black and a White wall (rows 5 and 4 of the board below):
+#   9-7  Black's territory (filled stone by stone), 6 a Black wall
+#   5    X O X O X O X O X   ko i: the White stone on column B, D, F or H (state 0)
+#   4    O . O . O . O . O   Black captures it at the point below (state 1), White takes back
+#   3    a White wall, 2-1 White's territory
+# A board is (the four ko states, the stones filled in so far): a game that never repeats one is
+# legal, and a filled stone makes every ko state new again.
+_KO_COLUMNS = "BDFH"
+# Each side fills its territory in this order, two liberties of its wall left (H and J).
+_FILLS = ([c + r for r in "98" for c in "ABCDEFGHJ"] + [c + "7" for c in "ABCDEFG"],
+          [c + "1" for c in "ABCDEFGHJ"] + [c + "2" for c in "ABCDEFG"])
+# From all four kos captured (state 1111) with White to move, the longest walk through new ko
+# states (None: a pass) whose next move, a capture of ko B, recreates that first board: 25 moves
+# (found by exhaustive search over the 16 states; a walk can have no more).
+_LONGEST_WALK = [0, None, 1, None, 2, 0, None, 1, 0, None, 3, 0, None, 2, 0, None, 1, None, 2, 0,
+                 None, 2, None, 3, None]
+
+
+def _ko_setup_sgf(path):
+    points = {"ABCDEFGHJ"[c] + str(r): (c, r) for c in range(9) for r in range(1, 10)}
+    black = [v for v, (c, r) in points.items() if r == 6 or (r == 5 and c % 2 == 0)]
+    white = [v for v, (c, r) in points.items() if r == 3 or (r == 5 and c % 2 == 1)
+             or (r == 4 and c % 2 == 0)]
+    path.write_bytes(game_to_sgf([], komi=7, setup=([GAME.parse_point(v) for v in black],
+                                                     [GAME.parse_point(v) for v in white])))
+
+
+class _KoGame:
+    """Plays moves into an engine while keeping the board abstractly: ko bits (bit i set: Black
+    has captured ko i) and how many stones each side has filled. Every board is recorded."""
+
+    def __init__(self, e):
+        self.e, self.bits, self.filled, self.last_pass = e, 0, [0, 0], False
+        self.boards = [(0, 0, 0)]                 # board after each ply (0: the setup)
+
+    @property
+    def to_move(self):
+        return (len(self.boards) - 1) % 2
+
+    def vertex(self, ko):
+        """The capture of ko `ko` by the side to move."""
+        return _KO_COLUMNS[ko] + ("4" if self.to_move == 0 else "5")
+
+    def play(self, what):
+        """what: a ko index, None (pass) or "fill"."""
+        colour = "bw"[self.to_move]
+        if what is None:
+            vertex = "pass"
+        elif what == "fill":
+            vertex = _FILLS[self.to_move][self.filled[self.to_move]]
+            self.filled[self.to_move] += 1
+        else:
+            assert (self.bits >> what & 1) == self.to_move
+            vertex = self.vertex(what)
+            self.bits ^= 1 << what
+        run(self.e, f"play {colour} {vertex}")
+        self.last_pass = what is None
+        self.boards.append((self.bits, *self.filled))
+        assert what is None or self.boards[-1] not in self.boards[:-1]
+
+    def walk_greedily(self, until_ply):
+        """New ko states while there are, else a pass, else a stone filled."""
+        seen = {self.boards[-1]}
+        while len(self.boards) - 1 < until_ply:
+            kos = [i for i in range(4) if (self.bits >> i & 1) == self.to_move
+                   and (self.bits ^ 1 << i, *self.filled) not in seen]
+            self.play(kos[0] if kos else None if not self.last_pass else "fill")
+            seen.add(self.boards[-1])
+
+
+def test_superko_holds_over_the_whole_game_past_the_move_cap(tmp_path):
+    """A game of 181 plies (past the rules' cap of 180, where the engine rebases its state on the
+    last REBASE_KEEP_PLIES = 24 moves) whose last move would recreate the board of ply 155:
+    refused by `play`, and avoided by `genmove`."""
+    e = engine()
+    _ko_setup_sgf(tmp_path / "kos.sgf")
+    run(e, f"loadsgf {tmp_path / 'kos.sgf'}")
+    g = _KoGame(e)
+    g.walk_greedily(until_ply=140)
+    while g.bits != 15 or g.to_move != 0:         # all kos captured, Black to move
+        kos = [i for i in range(4) if not g.bits >> i & 1
+               and (g.bits | 1 << i, *g.filled) not in g.boards]
+        g.play(kos[0] if g.to_move == 0 and kos else "fill")
+    while len(g.boards) - 1 < 155:                # a filled stone each: boards never seen
+        g.play("fill")
+    first = len(g.boards) - 1
+    assert first == 155 and g.to_move == 1
+    for ko in _LONGEST_WALK:
+        g.play(ko)
+    assert g.to_move == 0
+    repeat = g.vertex(1)                          # Black captures ko D again: the board of ply 155
+    assert (g.bits ^ 1 << 1, *g.filled) == g.boards[first] and len(e.moves) == 180
+    assert first < len(e.moves) - 24              # older than the moves a rebase keeps
+    assert ask(e, f"play b {repeat}") == (False, "illegal move")
+    assert "superko" in e.log.getvalue().splitlines()[-1]
+    assert len(e.moves) == 180
+    # genmove: a generator that wants the repeat gets the engine's choice among allowed moves
+    e.mover = FakeMover(action=GAME.parse_point(repeat))
+    move = run(e, "genmove b")[0]
+    assert move != repeat and len(e.moves) == 181
+    assert "repeats an earlier position" in e.log.getvalue()
+    run(e, "undo", "play b pass", "play w pass")   # after two passes the game goes on ...
+    assert ask(e, f"play b {repeat}") == (False, "illegal move")   # ... and still refuses it
+    run(e, f"play b {_FILLS[0][g.filled[0]]}")    # a new board is fine
+    assert int(GAME.move_number(e.state[None])[0]) < 180          # the state was rebased

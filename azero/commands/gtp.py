@@ -1,20 +1,24 @@
-"""`azero gtp`: a Go 9x9 engine speaking GTP v2 on stdin/stdout (GoGui, Sabaki, gogui-twogtp).
+"""`azero gtp`: a Go engine speaking GTP v2 on stdin/stdout (GoGui, Sabaki, gogui-twogtp), for
+the games of the registry that speak GTP (games.games_speaking("gtp")).
 
 Answers go to stdout, everything else (what the engine thinks, why a move was illegal) to
 stderr. See azero/protocols/gtp.py for the commands and how time and resignation work."""
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gtp", help="play Go 9x9 over GTP v2 (stdin/stdout) for GoGui, Sabaki, "
-                                   "twogtp")
+    from azero.games import games_speaking
+    speaking = games_speaking("gtp")
+    p = sub.add_parser("gtp", help="play Go over GTP v2 (stdin/stdout) for GoGui, Sabaki, twogtp")
+    p.add_argument("--game", default=speaking[0] if speaking else None,
+                   help=f"a game that speaks GTP: {', '.join(speaking) or 'none registered'} "
+                        f"(default: %(default)s)")
     p.add_argument("--ckpt", default=None,
-                   help="go9 checkpoint to play with (default: the bundled one), or 'random' / "
-                        "'mcts-rollout:N'")
+                   help="checkpoint to play with (default: the game's bundled one), or "
+                        "'random' / 'mcts-rollout:N'")
     p.add_argument("--sims", type=int, default=None,
                    help="search simulations per move at most (default: the checkpoint's "
                         "config); a GTP clock may lower it")
@@ -32,15 +36,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from azero.games import make
+    from azero.games import games_speaking, make
     from azero.players import PlayerSpecError, bundled_checkpoint
-    from azero.protocols import gtp
+    from azero.protocols import gtp, gtp_protocol
 
-    game = make("go9")
+    speaking = games_speaking("gtp")
+    if args.game not in speaking:
+        print(f"azero gtp: {args.game!r} does not speak GTP; the games that do: "
+              f"{', '.join(speaking) or 'none'}", file=sys.stderr)
+        return 2
     try:
-        if args.komi is not None:
-            game = type(game)(komi=args.komi)
-        spec = args.ckpt if args.ckpt is not None else str(bundled_checkpoint("go9"))
+        game = make(args.game) if args.komi is None else make(args.game, komi=args.komi)
+        spec = args.ckpt if args.ckpt is not None else str(bundled_checkpoint(args.game))
         mover = gtp.make_mover(spec, game, simulations=args.sims, seed=args.seed,
                                device=args.device)
     except (PlayerSpecError, ValueError) as e:
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     min_plies = gtp.DEFAULT_RESIGN_MIN_PLIES if args.resign_min_plies is None \
         else args.resign_min_plies
     engine = gtp.GtpEngine(mover, game, name=args.name, resign_threshold=threshold,
-                           resign_min_plies=min_plies, log=sys.stderr)
-    # Bytes in, undecodable bytes replaced: a stray byte must not end the session.
-    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    return gtp.serve(engine, stdin, sys.stdout)
+                           resign_min_plies=min_plies,
+                           game_factory=lambda komi: make(args.game, komi=komi), log=sys.stderr)
+    # Bytes both ways: lines end at LF only, and no byte of input can stop the session.
+    return gtp_protocol.serve(engine, sys.stdin.buffer, sys.stdout.buffer)
