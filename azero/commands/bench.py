@@ -12,7 +12,8 @@ from azero.bench.report import (describe_machine, stamped, write_json_lines, wri
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bench", help="measure speed and strength, beside outside peers and our own baselines")
+    parser = sub.add_parser(
+        "bench", help="measure speed and strength, beside outside peers and our own baselines")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, module_name in TARGETS.items():
         try:
