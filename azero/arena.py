@@ -13,6 +13,11 @@ was still in flight when the SPRT stopped the match is recorded but not counted 
 would weigh one colour more, and in Connect Four the first move is worth a lot).
 
 Scores are from A's point of view: in `gate`, A is the candidate and B the current best.
+
+Truncated games: a game cut off by the move cap (game.truncated) has no result by the rules, but a
+match must score it. It is adjudicated, and its record says so (info "adjudicated"): by the
+game's own `adjudicate` where it has one (Go: the area score of the board as it stands), as a
+draw otherwise. Such a score is for the match only; no training data comes from arena games.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from azero.players import Player, close_players, make_player, random_legal_actions
+from azero.openings import play_random_openings
+from azero.players import Player, close_players, make_player
 from azero.records import GameRecord
 from azero.stats import MatchStats, SprtConfig, SprtResult, sprt
 
@@ -66,31 +72,21 @@ class MatchResult:
 
 def random_openings(game, count: int, plies: int, rng: np.random.Generator,
                     attempts_per_opening: int = 20) -> list[list[int]]:
-    """`count` openings of `plies` uniformly random moves that do not end the game, distinct while
-    there are enough of them (repeats are allowed once distinct ones are hard to find)."""
+    """`count` openings of `plies` uniformly random moves that do not end the game
+    (azero.openings.play_random_openings), distinct while there are enough of them: duplicates are
+    drawn again, `attempts_per_opening` rounds at most, then repeats are allowed."""
     openings: list[list[int]] = []
     seen: set[tuple[int, ...]] = set()
-    tries = 0
-    while len(openings) < count:
-        states = game.initial_states(1)
-        line = []
-        for _ in range(plies):
-            action = int(random_legal_actions(game.legal_mask(states), rng)[0])
-            states = game.step(states, np.array([action]))
-            line.append(action)
-            if game.terminal(states)[0]:
-                break
-        tries += 1
-        if game.terminal(states)[0]:
-            if tries > attempts_per_opening * (count + 1):
-                raise RuntimeError(f"{game.spec.name}: could not find {count} openings of "
-                                   f"{plies} plies that do not end the game")
-            continue
-        key = tuple(line)
-        if key in seen and tries <= attempts_per_opening * (count + 1):
-            continue
-        seen.add(key)
-        openings.append(line)
+    for attempt in range(attempts_per_opening + 1):
+        missing = count - len(openings)
+        if missing == 0:
+            break
+        _, lines = play_random_openings(game, np.full(missing, plies), rng,
+                                        redraws_per_opening=attempts_per_opening)
+        for line in lines:
+            if tuple(line) not in seen or attempt == attempts_per_opening:
+                seen.add(tuple(line))
+                openings.append(line)
     return openings
 
 
@@ -116,7 +112,6 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     a_side = np.zeros(batch, dtype=np.int8)            # the player number A has in each row
     moves: list[list[int]] = [[] for _ in range(batch)]
     opening_len = np.zeros(batch, dtype=np.int64)
-    max_plies = game.spec.max_game_length
     pair_scores: dict[int, list[float]] = {}   # A's score in each finished game of an open pair
     wdl = [0, 0, 0]                            # over whole pairs: the SPRT and the result
     wdl_games = [0, 0, 0]                      # over every finished game: progress reports
@@ -132,8 +127,8 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         s = game.initial_states(1)
         for action in line:
             s = game.step(s, np.array([action], dtype=np.int64))
-        if game.terminal(s)[0]:
-            raise ValueError(f"opening {line} ends the game")
+        if game.terminal(s)[0] or game.truncated(s)[0]:
+            raise ValueError(f"opening {line} ends the game (or reaches the move cap)")
         states[row] = s[0]
         row_game[row] = index
         a_side[row] = index % 2          # A moves first in even games, second in odd ones
@@ -163,7 +158,7 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         a.observe(actions, moving)
         b.observe(actions, moving)
 
-        over = resigned | (moving & (game.terminal(states) | (game.move_number(states) >= max_plies)))
+        over = resigned | (moving & (game.terminal(states) | game.truncated(states)))
         finished = np.flatnonzero(over)
         pair_completed = False
         for row in finished:
@@ -207,24 +202,29 @@ def _finish(game, state: np.ndarray, index: int, a_side: int, moves: list[int],
             opening_plies: int, a_name: str, b_name: str, info: dict | None,
             resigned: bool = False) -> GameRecord:
     """The record of a finished game: lost by the side to move in `state` if it resigned; a game
-    that reached max_game_length unfinished is a draw."""
+    cut off by the move cap is adjudicated (see the module docstring)."""
     one = state[None]
     resigner = int(game.to_play(one)[0]) if resigned else -1
+    adjudicated = None
     if resigned:
-        first_score, adjudicated = (-1.0 if resigner == 0 else 1.0), False
-    elif game.terminal(one)[0]:
-        to_move_score = float(game.result(one)[0])                   # +1/0/-1, side to move
-        first_score = to_move_score if game.to_play(one)[0] == 0 else -to_move_score
-        adjudicated = False
+        first_score = -1.0 if resigner == 0 else 1.0
     else:
-        first_score, adjudicated = 0.0, True
+        if game.terminal(one)[0]:
+            to_move_score = float(game.result(one)[0])               # +1/0/-1, side to move
+        elif callable(getattr(game, "adjudicate", None)):
+            to_move_score = float(np.sign(game.adjudicate(one)[0]))
+            adjudicated = f"by {game.spec.name}'s adjudicate: cut off at the move cap"
+        else:
+            to_move_score = 0.0
+            adjudicated = "draw: cut off at the move cap"
+        first_score = to_move_score if game.to_play(one)[0] == 0 else -to_move_score
     score_first = (first_score + 1.0) / 2.0                           # 1, 0.5, 0
     score_a = score_first if a_side == 0 else 1.0 - score_first
     players = (a_name, b_name) if a_side == 0 else (b_name, a_name)
     rec_info = {**(info or {}), "game_index": int(index), "pair": int(index) // 2,
                 "score_a": score_a}
     if adjudicated:
-        rec_info["adjudicated"] = "draw: reached max_game_length"
+        rec_info["adjudicated"] = adjudicated
     if resigned:
         rec_info["resigned"] = players[resigner]
     return GameRecord(game=game.spec.name, players=players, moves=list(moves),

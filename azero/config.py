@@ -113,13 +113,20 @@ class SearchConfig:
 
 @dataclass
 class SelfPlayConfig:
+    """The self-play settings: this section of a config, and what `azero.selfplay.SelfPlay` takes
+    (one worker plays games_per_worker games in lockstep)."""
     workers: int = _f(1, 1, doc="self-play processes")
     games_per_worker: int = _f(128, 1, doc="games played in lockstep by one worker (one batched search)")
     threads_per_worker: int | None = _f(None, 1, doc="torch threads per worker; null = cores / workers")
     temperature_moves: int = _f(8, 0, doc="plies at the start of a game whose move is sampled")
     temperature: float = _f(1.0, 0, doc="sampling temperature for those plies (PUCT); 0 = argmax")
     add_noise: bool = True           # Dirichlet (PUCT) / Gumbel root noise in self-play
-    max_moves: int | None = _f(None, 1, doc="adjudicate as a draw after this many plies; null = game's max")
+    max_moves: int | None = _f(None, 1, doc="truncate games after this many plies (below the "
+                               "game's own cap); null = the game's cap only")
+    truncated_value_target: Literal["search", "drop"] = _f(
+        "search", doc="value target of a truncated game's positions (cut off by the game's cap "
+        "or max_moves; never a draw): search = the search's root value; drop = leave the game "
+        "out of training (its record is still written)")
     resign_threshold: float | None = _f(None, -1, 0, doc="resign when root value < this; null = never")
     resign_consecutive: int = _f(2, 1, doc="... for this many own moves in a row")
     resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")

@@ -6,7 +6,8 @@ shard is written atomically (azero.atomic: hidden `.shard-*.tmp` file, fsync, re
 sees only complete shards and a killed worker loses only games in flight.
 
 Shard contents (np.savez_compressed):
-    states  int64   [N, S]  positions (game state rows), in game order
+    states  spec.state_dtype [N, S]  positions (game state rows, in the game's own dtype, any
+                            fixed width: stored and read back unchanged), in game order
     policy  float32 [N, A]  search policy targets (0 on illegal actions)
     value   float32 [N]     final result of the game from the side to move at that position
     num_games int64 []      games in the shard
@@ -18,7 +19,7 @@ Shard contents (np.savez_compressed):
                             A shard without ownership counts as weight 0 in a window with it.
     + optional per-position fields (e.g. root_value float32 [N]) kept on disk for analysis.
 
-We store states, not observations. States are the exact positions (a few int64 per position),
+We store states, not observations. States are the exact positions (a few words per position),
 observations are derived features (Go with history planes: ~20x larger as float32), so shards stay
 small, features can be changed without regenerating data, and the trainer computes
 `game.observation` for the sampled batch only, which is cheap batched numba code. In memory the
@@ -57,9 +58,12 @@ def shard_name(worker: int, seq: int, time_ns: int | None = None) -> str:
 
 def write_shard(directory: str | os.PathLike, worker: int, seq: int, states: np.ndarray,
                 policy: np.ndarray, value: np.ndarray, num_games: int, **extra: np.ndarray) -> Path:
-    """Atomically write one shard of positions. Shapes: states [N, S], policy [N, A], value [N];
-    extra arrays must have N rows. Returns the shard's path."""
-    states = np.ascontiguousarray(states, dtype=np.int64)
+    """Atomically write one shard of positions. Shapes: states [N, S] (the game's state_dtype,
+    kept as it is), policy [N, A], value [N]; extra arrays must have N rows. Returns the shard's
+    path."""
+    states = np.ascontiguousarray(states)
+    if states.dtype.hasobject:
+        raise ValueError("states must be a plain numeric array, not Python objects")
     policy = np.ascontiguousarray(policy, dtype=np.float32)
     value = np.ascontiguousarray(value, dtype=np.float32)
     n = states.shape[0]
@@ -143,7 +147,7 @@ class Batch(NamedTuple):
 class _Chunk:
     """One shard's positions in memory. Rows [start, n) are inside the window."""
     name: str
-    states: np.ndarray          # int64 [n, S]
+    states: np.ndarray          # spec.state_dtype [n, S]
     value: np.ndarray           # float32 [n]
     policy_offsets: np.ndarray  # int64 [n + 1]: row i's entries are [off[i], off[i+1])
     policy_actions: np.ndarray  # int32 [nnz]
@@ -230,7 +234,7 @@ class ReplayBuffer:
             missing = [k for k in REQUIRED_FIELDS if k not in data.files]
             if missing:
                 raise KeyError(f"missing fields {missing}")
-            states = np.ascontiguousarray(data["states"], dtype=np.int64)
+            states = np.ascontiguousarray(data["states"])
             policy = np.asarray(data["policy"], dtype=np.float32)
             value = np.ascontiguousarray(data["value"], dtype=np.float32)
             num_games = int(data["num_games"]) if "num_games" in data.files else 0
@@ -245,6 +249,9 @@ class ReplayBuffer:
         if states.shape != (n, spec.state_size) or policy.shape != (n, spec.num_actions):
             raise ValueError(f"shapes states {states.shape}, policy {policy.shape}, value {value.shape} "
                              f"do not fit {spec.name} (S={spec.state_size}, A={spec.num_actions})")
+        if states.dtype != spec.state_dtype:
+            raise ValueError(f"states dtype {states.dtype} does not fit {spec.name} "
+                             f"(state_dtype {spec.state_dtype})")
         if ownership is not None and (spec.board_shape is None
                                       or ownership.shape != (n, *spec.board_shape)):
             raise ValueError(f"ownership shape {ownership.shape} does not fit {spec.name} "
@@ -310,7 +317,7 @@ class ReplayBuffer:
         sizes = np.array([c.size for c in self._chunks], np.int64)
         bounds = np.cumsum(sizes)
         which = np.searchsorted(bounds, idx, side="right")
-        states = np.empty((len(idx), spec.state_size), np.int64)
+        states = np.empty((len(idx), spec.state_size), spec.state_dtype)
         policy = np.zeros((len(idx), spec.num_actions), np.float32)
         value = np.empty((len(idx),), np.float32)
         ownership = weight = None

@@ -3,17 +3,23 @@ training examples. A worker process (azero/workers.py) wraps this with network r
 writes; tests drive it directly.
 
 Invariants:
-  * Every row of `states` is a live, non-terminal game; a finished row is restarted at once, so
-    every search call is a full batch.
+  * Every row of `states` is a live game, neither terminal nor truncated; a finished row is
+    restarted at once, so every search call is a full batch.
   * Value targets are the final result from each recorded position's side to move; a resigned
     game counts as a loss for the side that resigned.
+  * Truncated games: a game cut off by the game's move cap (game.truncated) or by
+    settings.max_moves has no result, and is never labelled a draw. Its positions' value targets
+    are the search's root values (settings.truncated_value_target "search", the default: the
+    positions keep their policy targets, and the search value is the best estimate there is), or
+    the game is kept out of training ("drop": FinishedGame.for_training is False; the worker
+    writes its record but no replay rows). Its result_first_player is None.
   * Random openings (settings.random_opening_fraction > 0): a share of games starts with a
-    uniformly random number (1..random_opening_max_moves) of uniformly random legal moves. Those
-    moves are not searched and their positions are not recorded (a random move's position has no
-    search target, and its result would credit the random moves); the game is searched and
-    recorded from the first position after them. An opening that ends the game is drawn again
-    (up to OPENING_REDRAWS_PER_GAME times per game on average, then RuntimeError). Opening moves
-    count as plies of the game: PUCT's temperature_moves and max_moves include them.
+    uniformly random number (1..random_opening_max_moves) of uniformly random legal moves
+    (azero/openings.py, shared with the arena). Those moves are not searched and their positions
+    are not recorded (a random move's position has no search target, and its result would credit
+    the random moves); the game is searched and recorded from the first position after them. An
+    opening that ends the game is drawn again (bounded, then RuntimeError). Opening moves count as
+    plies of the game: PUCT's temperature_moves and max_moves include them.
     Why: self-play alone sees a narrow band of positions; odd positions (the kind random play
     and weak opponents produce) are otherwise never evaluated. FinishedGame.opening holds the
     moves so that a record replays the whole game.
@@ -21,8 +27,7 @@ Invariants:
     Go): the ownership of the FINAL position of the game (the game's own scoring, e.g.
     Tromp-Taylor area for go9), seen from each recorded position's side to move: +1 that player
     owns the point, -1 the opponent, 0 neutral. Only games that ended by the rules (game.terminal,
-    e.g. two passes) have one. A resigned or move-capped (settings.max_moves) game has no scored
-    end: its last board as it stands (the resigner's dead stones counted as its own) can
+    e.g. two passes) have one. A resigned or truncated game has no scored end: its last board as it stands (the resigner's dead stones counted as its own) can
     contradict the value target, so such a game gets a zero target with ownership_weight 0 at
     every position (the trainer ignores those rows). The games played out to measure resignation
     (resign_playout_fraction) and all games without resignation get the exact target.
@@ -33,19 +38,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from azero.players.random_player import random_legal_actions
+from azero.config import ConfigError, SelfPlayConfig
+from azero.openings import OpeningsEndGames, play_random_openings
 from azero.search import BatchedSearch, Evaluator, SearchConfig
 
 
-# Redraws of random openings that ended the game, per game started, before giving up (a setting
-# whose openings nearly always end the game would otherwise spin forever).
-OPENING_REDRAWS_PER_GAME = 100
-
-
-def check_random_openings(settings, game) -> None:
-    """ConfigError (naming the selfplay.* key) unless a random opening leaves a game to search.
-    settings: a SelfPlaySettings or the config's SelfPlayConfig (the same field names)."""
-    from azero.config import ConfigError
+def check_random_openings(settings: SelfPlayConfig, game) -> None:
+    """ConfigError (naming the selfplay.* key) unless a random opening leaves a game to search."""
     k = settings.random_opening_max_moves
     if settings.random_opening_fraction <= 0 or k <= 0:
         return
@@ -57,34 +56,20 @@ def check_random_openings(settings, game) -> None:
                           f"selfplay.max_moves ({settings.max_moves}): no move would be searched")
 
 
-@dataclass(frozen=True)
-class SelfPlaySettings:
-    num_games: int = 128                  # games in lockstep (the search batch)
-    temperature_moves: int = 0            # PUCT: sample by visit count for the first N plies
-    temperature: float = 1.0              # ... at this temperature
-    add_noise: bool = True                # Dirichlet (PUCT) / Gumbel root noise
-    max_moves: int | None = None          # adjudicate a draw after this many plies (None: game's max)
-    resign_threshold: float | None = None  # resign when root value stays below this (None: never)
-    resign_consecutive: int = 2           # ... for this many own moves in a row
-    resign_playout_fraction: float = 0.1  # share of games that ignore resignation (to measure it)
-    # Value target = (1 - w) * z + w * q: z the game's result, q the search's root value, both
-    # from the position's side to move. 0: AlphaZero's z alone; Oracle's "Lessons from
-    # AlphaZero" (Connect Four) trained faster on the average, w = 0.5.
-    value_target_root_weight: float = 0.0
-    # Share of games opened with 1..random_opening_max_moves uniformly random moves (see the
-    # module docstring); 0 = every game starts from the initial position.
-    random_opening_fraction: float = 0.0
-    random_opening_max_moves: int = 0
-
-
 @dataclass
 class FinishedGame:
     states: np.ndarray          # [T, S] the positions where a move was searched
     policy_targets: np.ndarray  # float32 [T, A]
-    value_targets: np.ndarray   # float32 [T] final result from each position's side to move
+    # float32 [T]: the final result from each position's side to move (mixed with the root value
+    # by value_target_root_weight); for a truncated game, the search's root value alone.
+    value_targets: np.ndarray
     actions: np.ndarray         # int32 [T] moves played
-    result_first_player: float  # +1 / 0 / -1 for player 0
+    result_first_player: float | None  # +1 / 0 / -1 for player 0; None if truncated
     resigned: bool = False
+    truncated: bool = False     # cut off by the game's cap or settings.max_moves
+    # False: leave these positions out of training (a truncated game under
+    # truncated_value_target "drop"); the game is still recorded.
+    for_training: bool = True
     # Played out although a resignation would have happened: whether that resignation would have
     # been wrong (the side that would have resigned did not lose). None if no resignation was due.
     false_resignation: bool | None = None
@@ -92,7 +77,7 @@ class FinishedGame:
     # 0 neutral); None for games without `ownership` (see the module docstring).
     ownership_targets: np.ndarray | None = None
     # float32 [T]: 1 where ownership_targets is the exact (rules-scored) target, 0 where the game
-    # did not end by the rules (resigned / move-capped: the target is all zeros); None with
+    # did not end by the rules (resigned / truncated: the target is all zeros); None with
     # ownership_targets None.
     ownership_weight: np.ndarray | None = None
     # int32 [K]: the random opening moves played before states[0] (K = 0 without one).
@@ -113,11 +98,15 @@ class _GameLog:
 
 
 class SelfPlay:
-    """Plays `settings.num_games` games in lockstep; `play_move()` advances every game one ply."""
+    """Plays `settings.games_per_worker` games in lockstep; `play_move()` advances every game one
+    ply. settings: the config's self-play section (its worker and shard keys are not used here)."""
 
-    def __init__(self, game, search_config: SearchConfig, settings: SelfPlaySettings,
+    def __init__(self, game, search_config: SearchConfig, settings: SelfPlayConfig,
                  seed: int | np.random.SeedSequence = 0):
         check_random_openings(settings, game)
+        if settings.truncated_value_target not in ("search", "drop"):
+            raise ConfigError(f"selfplay.truncated_value_target: must be 'search' or 'drop', "
+                              f"got {settings.truncated_value_target!r}")
         self.game = game
         self.settings = settings
         self.search_config = search_config
@@ -125,10 +114,10 @@ class SelfPlay:
         own, search = np.random.SeedSequence(seed).spawn(2) if not isinstance(
             seed, np.random.SeedSequence) else seed.spawn(2)
         self.rng = np.random.default_rng(own)
-        self.search = BatchedSearch(game, search_config, settings.num_games,
+        self.search = BatchedSearch(game, search_config, settings.games_per_worker,
                                     seed=int(search.generate_state(1)[0]))
-        self.logs = [self._new_log() for _ in range(settings.num_games)]
-        self.states = self._new_games(np.arange(settings.num_games))
+        self.logs = [self._new_log() for _ in range(settings.games_per_worker)]
+        self.states = self._new_games(np.arange(settings.games_per_worker))
         self.has_ownership = (callable(getattr(game, "ownership", None))
                               and game.spec.board_shape is not None)
 
@@ -141,34 +130,18 @@ class SelfPlay:
         """[len(rows), S] starting positions for the games about to start in `rows` (whose logs
         are fresh): the initial position, or a random opening (recorded in the row's log)."""
         game, s = self.game, self.settings
-        states = game.initial_states(len(rows))
         if s.random_opening_fraction <= 0 or s.random_opening_max_moves <= 0:
-            return states
+            return game.initial_states(len(rows))
         opened = self.rng.random(len(rows)) < s.random_opening_fraction
-        target = np.where(opened, self.rng.integers(1, s.random_opening_max_moves + 1, len(rows)), 0)
-        openings = [self.logs[b].opening for b in rows]
-        played = np.zeros(len(rows), np.int64)
-        redraws_left = OPENING_REDRAWS_PER_GAME * len(rows)
-        while True:
-            going = np.flatnonzero(played < target)
-            if going.size == 0:
-                return states
-            actions = random_legal_actions(game.legal_mask(states[going]), self.rng)
-            states[going] = game.step(states[going], actions)
-            played[going] += 1
-            for i, b in enumerate(going):
-                openings[b].append(int(actions[i]))
-            over = going[game.terminal(states[going])]
-            if over.size:       # the opening ended the game: draw that opening again
-                redraws_left -= over.size
-                if redraws_left < 0:
-                    raise RuntimeError(
-                        f"random openings of up to {s.random_opening_max_moves} moves keep "
-                        f"ending {game.spec.name} games: lower selfplay.random_opening_max_moves")
-                states[over] = game.initial_states(over.size)
-                played[over] = 0
-                for b in over:
-                    openings[b].clear()
+        lengths = np.where(opened, self.rng.integers(1, s.random_opening_max_moves + 1, len(rows)),
+                           0)
+        try:
+            states, lines = play_random_openings(game, lengths, self.rng)
+        except OpeningsEndGames as e:
+            raise RuntimeError(f"{e}: lower selfplay.random_opening_max_moves") from None
+        for b, line in zip(rows, lines):
+            self.logs[b].opening = line
+        return states
 
     def play_move(self, evaluator: Evaluator) -> list[FinishedGame]:
         """One search for every row, one move in every game. Returns the games that ended."""
@@ -193,10 +166,11 @@ class SelfPlay:
         self.states = game.step(self.states, actions)
         self.search.advance(actions)
         by_rules = game.terminal(self.states)
-        ended = by_rules | (resigning >= 0)
+        cut = game.truncated(self.states)
         if s.max_moves is not None:
-            # Adjudicated draws: result() is 0 for a non-terminal state.
-            ended |= game.move_number(self.states) >= s.max_moves
+            cut |= game.move_number(self.states) >= s.max_moves
+        truncated = cut & ~by_rules & (resigning < 0)      # a resignation ends it first
+        ended = by_rules | truncated | (resigning >= 0)
 
         finished = []
         if ended.any():
@@ -212,7 +186,8 @@ class SelfPlay:
                 if final_ownership is not None:
                     exact = bool(by_rules[b]) and resigning[b] < 0
                     ownership = (final_ownership[i], int(final_to_play[i]), exact)
-                finished.append(self._finish(b, results[b], int(resigning[b]), ownership))
+                finished.append(self._finish(b, results[b], int(resigning[b]), bool(truncated[b]),
+                                             ownership))
             self.states[rows] = self._new_games(rows)
             self.search.reset(rows)
         return finished
@@ -234,25 +209,31 @@ class SelfPlay:
                     resigning[b] = p
         return resigning
 
-    def _finish(self, b: int, terminal_result: float, resigned_player: int,
+    def _finish(self, b: int, terminal_result: float, resigned_player: int, truncated: bool,
                 final_ownership: tuple[np.ndarray, int, bool] | None = None) -> FinishedGame:
         """final_ownership: (ownership [H, W] of the final state from its side to move, that
         side to move, whether the game ended by the rules), or None."""
         log = self.logs[b]
         to_play = np.asarray(log.to_play, np.int8)
-        if resigned_player >= 0:
-            first_player_result = -1.0 if resigned_player == 0 else 1.0
+        root_values = np.asarray(log.root_values, np.float32)
+        first_player_result = None
+        if truncated:
+            values = root_values            # no result: the search's value, never a 0 "draw"
         else:
-            # terminal_result is from the side to move in the final state.
-            final_to_play = 1 - to_play[-1]
-            first_player_result = float(terminal_result if final_to_play == 0 else -terminal_result)
-        values = np.where(to_play == 0, first_player_result, -first_player_result).astype(np.float32)
-        w = self.settings.value_target_root_weight
-        if w > 0:
-            values = ((1.0 - w) * values + w * np.asarray(log.root_values, np.float32)).astype(
-                np.float32)
+            if resigned_player >= 0:
+                first_player_result = -1.0 if resigned_player == 0 else 1.0
+            else:
+                # terminal_result is from the side to move in the final state.
+                final_to_play = 1 - to_play[-1]
+                first_player_result = float(terminal_result if final_to_play == 0
+                                            else -terminal_result)
+            values = np.where(to_play == 0, first_player_result,
+                              -first_player_result).astype(np.float32)
+            w = self.settings.value_target_root_weight
+            if w > 0:
+                values = ((1.0 - w) * values + w * root_values).astype(np.float32)
         false_resignation = None
-        if log.would_resign_player >= 0:
+        if log.would_resign_player >= 0 and first_player_result is not None:
             loser_result = first_player_result if log.would_resign_player == 0 else -first_player_result
             false_resignation = bool(loser_result >= 0)
         ownership_targets = ownership_weight = None
@@ -273,6 +254,8 @@ class SelfPlay:
             actions=np.asarray(log.actions, np.int32),
             result_first_player=first_player_result,
             resigned=resigned_player >= 0,
+            truncated=truncated,
+            for_training=not (truncated and self.settings.truncated_value_target == "drop"),
             false_resignation=false_resignation,
             ownership_targets=ownership_targets,
             ownership_weight=ownership_weight,

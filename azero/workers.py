@@ -33,7 +33,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     from azero.records import GameRecord, open_record_writer, record_format
     from azero.replay import ShardWriter
     from azero.rundir import RunDir
-    from azero.selfplay import SelfPlay, SelfPlaySettings
+    from azero.selfplay import SelfPlay
 
     config = Config.from_dict(config_dict)
     sp_cfg = config.selfplay
@@ -44,21 +44,8 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
 
     generation, net = _load_best(run, game.spec.name, device, ckpt)
     evaluator = make_evaluator(net, game, device, snapshot=True)   # remade on a new best
-    settings = SelfPlaySettings(
-        num_games=sp_cfg.games_per_worker,
-        temperature_moves=sp_cfg.temperature_moves,
-        temperature=sp_cfg.temperature,
-        add_noise=sp_cfg.add_noise,
-        max_moves=sp_cfg.max_moves,
-        resign_threshold=sp_cfg.resign_threshold,
-        resign_consecutive=sp_cfg.resign_consecutive,
-        resign_playout_fraction=sp_cfg.resign_playout_fraction,
-        value_target_root_weight=sp_cfg.value_target_root_weight,
-        random_opening_fraction=sp_cfg.random_opening_fraction,
-        random_opening_max_moves=sp_cfg.random_opening_max_moves,
-    )
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
-    selfplay = SelfPlay(game, config.search, settings, seed=seed)
+    selfplay = SelfPlay(game, config.search, sp_cfg, seed=seed)
     writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
     records = open_record_writer(
         game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")
@@ -95,8 +82,12 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 records.write(GameRecord(
                     game=config.game, players=(player, player),
                     moves=g.opening.tolist() + g.actions.tolist(),
-                    result=(g.result_first_player + 1) / 2, opening_plies=len(g.opening),
-                    info={"generation": generation, "resigned": g.resigned, "selfplay": True}))
+                    result=None if g.truncated else (g.result_first_player + 1) / 2,
+                    opening_plies=len(g.opening),
+                    info={"generation": generation, "resigned": g.resigned,
+                          "truncated": g.truncated, "selfplay": True}))
+                if not g.for_training:              # truncated, selfplay.truncated_value_target: drop
+                    continue
                 # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
                 flag = -1 if g.false_resignation is None else int(g.false_resignation)
                 # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
@@ -130,8 +121,9 @@ class _Tally:
 
     def add(self, g) -> None:
         self.games += 1
-        self.positions += len(g.value_targets)
+        self.positions += len(g.value_targets) if g.for_training else 0   # written to replay
         self.resigned += int(g.resigned)
+        self.truncated += int(g.truncated)
         if g.false_resignation is not None:
             self.resign_checked += 1
             self.false_resignations += int(g.false_resignation)
@@ -145,10 +137,11 @@ class _Tally:
             # and played, finished or not (games finish in bursts, moves do not), over the
             # time not spent paused (selfplay.pause).
             out = {"games": self.games, "positions": self.positions, "resigned": self.resigned,
+                   "truncated": self.truncated,
                    "resign_checked": self.resign_checked,
                    "false_resignations": self.false_resignations,
                    "positions_per_second": self.played / seconds}
-        self.games = self.positions = self.resigned = self.played = 0
+        self.games = self.positions = self.resigned = self.truncated = self.played = 0
         self.resign_checked = self.false_resignations = 0
         self.paused = 0.0
         self.since = now

@@ -7,8 +7,9 @@ all; tests/test_games_conformance.py runs each of them for every name in `games.
 
 Positions come from uniformly random batched playouts (`random_playouts`), which themselves check
 the invariants of every step on the way: batched equals one-by-one, masks non-empty until terminal
-and empty at terminal, move numbers, game length, inputs never modified, and for a game with the
-fused `step_with_info`, that it equals `step` followed by `legal_mask`, `terminal` and `result`.
+and empty at terminal, move numbers, game length, terminal and truncated apart (a game is cut off
+exactly at the move cap, never both), inputs never modified, and for a game with the fused
+`step_with_info`, that it equals `step` followed by `legal_mask`, `terminal` and `result`.
 
 About "zero-sum": the protocol holds one number per terminal state, `result`, from the side to
 move's view, so the players' scores (result, -result) sum to zero by construction; what can go wrong
@@ -25,10 +26,12 @@ from .protocol import Game, IllegalActionError
 
 @dataclass
 class Playouts:
-    """Positions visited by `random_playouts`, in visiting order (terminal positions included)."""
+    """Positions visited by `random_playouts`, in visiting order (each game's last position, terminal
+    or truncated, included)."""
     states: np.ndarray        # [N, S]
     terminal: np.ndarray      # [N] bool
-    lengths: np.ndarray       # [num_games] plies of each finished game
+    truncated: np.ndarray     # [N] bool: cut off by the move cap (never where terminal)
+    lengths: np.ndarray       # [num_games] plies of each game, to its end or to the cap
 
 
 def sample_legal(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,25 +62,36 @@ def _assert_states(game: Game, states: np.ndarray, n: int, what: str) -> None:
 def random_playouts(game: Game, seed: int = 0, num_games: int = 16,
                     one_by_one: bool = True) -> Playouts:
     """Plays `num_games` uniformly random games in lockstep through the batched API and checks each
-    step. With `one_by_one`, every batched step is compared with stepping each row alone."""
+    step, until every game is over or cut off by the move cap. With `one_by_one`, every batched
+    step is compared with stepping each row alone."""
     spec = game.spec
     rng = np.random.default_rng(seed)
     states = _pure(game.initial_states, num_games)
     _assert_states(game, states, num_games, "initial_states")
-    visited, visited_terminal = [], []
+    visited, visited_terminal, visited_truncated = [], [], []
     lengths = np.zeros(num_games, dtype=np.int64)
-    fresh = np.ones(num_games, dtype=bool)     # rows not yet recorded in a terminal state
+    fresh = np.ones(num_games, dtype=bool)     # rows not yet recorded at their end
     for ply in range(spec.max_game_length + 1):
         mask = _pure(game.legal_mask, states)
         terminal = _pure(game.terminal, states)
+        truncated = _pure(game.truncated, states)
         result = _pure(game.result, states)
         to_play = _pure(game.to_play, states)
         move_number = _pure(game.move_number, states)
         visited.append(states[fresh])
         visited_terminal.append(terminal[fresh])
-        fresh = ~terminal
-        assert np.all(move_number[~terminal] == ply), \
+        visited_truncated.append(truncated[fresh])
+        ended = terminal | truncated
+        fresh = ~ended
+        assert np.all(move_number[~ended] == ply), \
             f"seed {seed}: move_number {move_number} after {ply} plies"
+        both = np.flatnonzero(terminal & truncated)
+        assert len(both) == 0, (f"seed {seed}, ply {ply}, game {both[0] if len(both) else -1}: "
+                                f"both terminal and truncated")
+        cut = ~terminal & (move_number >= spec.max_game_length)
+        assert np.array_equal(truncated, cut), (
+            f"seed {seed}, ply {ply}: truncated {truncated} but the live games at the move cap "
+            f"({spec.max_game_length} plies) are {cut}")
         assert np.all(np.isin(to_play, (0, 1))), f"seed {seed}: to_play {to_play}"
         nonempty = mask.any(axis=1)
         bad = np.flatnonzero(nonempty == terminal)
@@ -87,11 +101,11 @@ def random_playouts(game: Game, seed: int = 0, num_games: int = 16,
         assert np.all(result[~terminal] == 0), f"seed {seed}: non-terminal result {result}"
         assert np.all(np.isin(result[terminal], (-1.0, 0.0, 1.0))), \
             f"seed {seed}: terminal results {result[terminal]} not in {{-1, 0, 1}}"
-        active = np.flatnonzero(~terminal)
+        active = np.flatnonzero(~ended)
         if len(active) == 0:
             break
         assert ply < spec.max_game_length, \
-            f"seed {seed}: a game is still going after max_game_length={spec.max_game_length} plies"
+            f"seed {seed}: a game is not cut off after max_game_length={spec.max_game_length} plies"
         lengths[active] = ply + 1
         actions = sample_legal(mask[active], rng)
         current = np.ascontiguousarray(states[active])
@@ -116,18 +130,23 @@ def random_playouts(game: Game, seed: int = 0, num_games: int = 16,
                     f"the batch:\n{game.render(current[j])}\naction {actions[j]}")
         states = states.copy()
         states[active] = stepped
-    return Playouts(np.concatenate(visited), np.concatenate(visited_terminal), lengths)
+    return Playouts(np.concatenate(visited), np.concatenate(visited_terminal),
+                    np.concatenate(visited_truncated), lengths)
 
 
 def subsample(playouts: Playouts, seed: int = 0, limit: int = 200) -> np.ndarray:
-    """Up to `limit` live positions and `limit // 8` terminal ones from `playouts`, as one
-    C-contiguous batch [N, S] (live first)."""
+    """Up to `limit` live positions and `limit // 8` terminal ones and `limit // 8` truncated
+    ones from `playouts`, as one C-contiguous batch [N, S] (live first, then terminal, then
+    truncated)."""
     rng = np.random.default_rng(seed)
-    live = np.flatnonzero(~playouts.terminal)
+    live = np.flatnonzero(~playouts.terminal & ~playouts.truncated)
     live = np.sort(rng.choice(live, size=min(limit, len(live)), replace=False))
-    term = np.flatnonzero(playouts.terminal)
-    term = np.sort(rng.choice(term, size=min(max(limit // 8, 1), len(term)), replace=False))
-    return np.ascontiguousarray(playouts.states[np.concatenate([live, term])])
+    chosen = [live]
+    for kind in (playouts.terminal, playouts.truncated):
+        rows = np.flatnonzero(kind)
+        chosen.append(np.sort(rng.choice(rows, size=min(max(limit // 8, 1), len(rows)),
+                                         replace=False)))
+    return np.ascontiguousarray(playouts.states[np.concatenate(chosen)])
 
 
 # ------------------------------------------------------------------------ the checks
@@ -159,6 +178,7 @@ def check_initial_states(game: Game) -> None:
         _assert_states(game, states, n, f"initial_states({n})")
         assert np.all(states == states[0]), "initial states differ"
         assert not game.terminal(states).any()
+        assert not game.truncated(states).any()
         assert game.legal_mask(states).any(axis=1).all()
         assert np.all(game.to_play(states) == 0), "player 0 moves first"
         assert np.all(game.move_number(states) == 0)
@@ -175,6 +195,7 @@ def check_shapes_and_dtypes(game: Game, states: np.ndarray, seed: int = 0) -> No
         expect = {
             "legal_mask": ((b, spec.num_actions), np.bool_),
             "terminal": ((b,), np.bool_),
+            "truncated": ((b,), np.bool_),
             "result": ((b,), np.float32),
             "to_play": ((b,), np.int8),
             "move_number": ((b,), np.int32),
@@ -217,6 +238,26 @@ def check_terminal_stays_terminal(game: Game, terminal_states: np.ndarray) -> No
                 continue
             raise AssertionError(f"step with action {action} on a finished game did not raise "
                                  f"IllegalActionError:\n{game.render(state)}")
+
+
+def check_truncated(game: Game, truncated_states: np.ndarray, seed: int = 0) -> None:
+    """States cut off by the move cap: live (not terminal), legal moves left, no result, and the
+    game may go on: a legal move gives a state that is again truncated or over by the rules."""
+    spec = game.spec
+    if not len(truncated_states):
+        return
+    rng = np.random.default_rng(seed)
+    assert game.truncated(truncated_states).all()
+    assert not game.terminal(truncated_states).any(), "a truncated state is also terminal"
+    assert np.all(game.move_number(truncated_states) >= spec.max_game_length)
+    mask = game.legal_mask(truncated_states)
+    assert mask.any(axis=1).all(), "a truncated state has no legal move (and is not terminal)"
+    assert np.all(game.result(truncated_states) == 0), "a truncated state has a result"
+    after = _pure(game.step, truncated_states, sample_legal(mask, rng))
+    _assert_states(game, after, len(truncated_states), "step past the move cap")
+    assert np.all(game.truncated(after) | game.terminal(after)), \
+        "a move past the cap gave a state neither truncated nor terminal"
+    assert not (game.truncated(after) & game.terminal(after)).any()
 
 
 def _expect_illegal(game: Game, states: np.ndarray, actions: np.ndarray, action: int) -> None:
@@ -266,7 +307,7 @@ def check_symmetries(game: Game, states: np.ndarray, seed: int = 0) -> None:
         assert np.array_equal(game.transform_observations(obs, ks), game.observation(moved)), \
             f"symmetry {k}: observation(transform_states(s)) != " \
             f"transform_observations(observation(s))"
-        for f in (game.terminal, game.result, game.to_play, game.move_number):
+        for f in (game.terminal, game.truncated, game.result, game.to_play, game.move_number):
             assert np.array_equal(f(moved), f(states)), f"symmetry {k} changes {f.__name__}"
         live = np.flatnonzero(~game.terminal(states))
         if len(live):
@@ -352,6 +393,7 @@ def run_all(game: Game, seeds: tuple[int, ...] = (0, 1, 2), num_games: int = 16)
         p = random_playouts(game, seed=seed, num_games=num_games)
         assert np.all(p.lengths <= game.spec.max_game_length)
         check_terminal_stays_terminal(game, p.states[p.terminal])
+        check_truncated(game, p.states[p.truncated], seed=seed)
         states = subsample(p, seed)
         for check in POSITION_CHECKS:
             check(game, states, seed=seed)

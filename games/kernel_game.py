@@ -5,14 +5,17 @@ A game folder whose rules.py keeps the kernel conventions below subclasses `Kern
 states and observations, notation, display, and `_illegal_reason`.
 
 What `rules` provides (every kernel reads `states` and writes only to the arrays it is given):
-  * STATE_SIZE, and the state-row fields PLY (plies played; the side to move is PLY % 2) and
-    STATUS, which equals ONGOING until the game is over.
+  * STATE_SIZE (the default row width; a game may set a wider spec.state_size per instance if its
+    kernels read the width from `states.shape[1]`, as go9's do), and the state-row fields PLY
+    (plies played; the side to move is PLY % 2) and STATUS, which equals ONGOING until the game
+    is over by its rules. The move cap is not the rules' business: a live state with PLY >=
+    spec.max_game_length is truncated (`truncated`), and `step` may go on past it.
   * step(states [B, S], actions [B] int64, out [B, S]) -> first illegal row, or -1.
   * step_with_info(states, actions, out, legal [B, A] bool, terminal [B] bool,
     result [B] float32) -> as step, and fills the other three for the new states.
   * legal_mask(states, out [B, A] bool), result(states, out [B] float32),
     observation(states, out [B, *spec.observation_shape] float32).
-Here A = spec.num_actions and S = spec.state_size = rules.STATE_SIZE.
+Here A = spec.num_actions and S = spec.state_size.
 
 The wrappers are hot paths (search calls them at every expansion, often at small batches): each
 validates its input once, allocates its outputs and makes one kernel call; keep it that way.
@@ -95,9 +98,15 @@ class KernelGame:
         return out
 
     def terminal(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B]."""
+        """[B, S] -> bool [B]: over by the rules."""
         rules = self.rules
         return self._batch(states)[:, rules.STATUS] != rules.ONGOING
+
+    def truncated(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> bool [B]: live but cut off by the move cap (PLY >= spec.max_game_length)."""
+        states, rules = self._batch(states), self.rules
+        return (states[:, rules.STATUS] == rules.ONGOING) & (
+            states[:, rules.PLY] >= self.spec.max_game_length)
 
     def result(self, states: np.ndarray) -> np.ndarray:
         """[B, S] -> float32 [B]: +1 / -1 if the side to move has won / lost the finished game,
@@ -139,15 +148,15 @@ class KernelGame:
     def _batch(self, states: np.ndarray) -> np.ndarray:
         """Any array-like -> C-contiguous int64 [B, S] (no copy if it already is one)."""
         states = np.ascontiguousarray(states, dtype=np.int64)
-        if states.ndim != 2 or states.shape[1] != self.rules.STATE_SIZE:
-            raise ValueError(f"{self.spec.name} states are [B, {self.rules.STATE_SIZE}] int64, "
+        if states.ndim != 2 or states.shape[1] != self.spec.state_size:
+            raise ValueError(f"{self.spec.name} states are [B, {self.spec.state_size}] int64, "
                              f"got shape {states.shape}")
         return states
 
     def _single(self, state: np.ndarray) -> np.ndarray:
         state = np.asarray(state)
-        if state.shape != (self.rules.STATE_SIZE,):
-            raise ValueError(f"expected one {self.spec.name} state [{self.rules.STATE_SIZE}], "
+        if state.shape != (self.spec.state_size,):
+            raise ValueError(f"expected one {self.spec.name} state [{self.spec.state_size}], "
                              f"got shape {state.shape}")
         return state
 

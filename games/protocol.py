@@ -9,13 +9,26 @@ Invariants every game keeps (the conformance suite in `conformance.py` checks th
   * Players are 0 (moves first) and 1. `to_play(states)` is the side to move.
   * `result(states)` is the final score from the point of view of the side to move in that
     (terminal) state: +1 win, 0 draw, -1 loss; 0 for non-terminal states.
-  * `legal_mask(states)` is non-empty for every non-terminal state and all-False for terminal ones.
+  * A game ends by its rules (`terminal`) or is cut off by the move cap (`truncated`, as gymnasium
+    and pgx keep them apart): `truncated(states)` is True for the live (non-terminal) states with
+    at least `spec.max_game_length` plies played, and never for a terminal state. A truncated
+    position is not a draw and has no result (`result` is 0 there, as for any live state): it
+    still has legal moves, and the rules may go on past the cap (a caller that wants the whole
+    game, e.g. a GTP engine, keeps playing); whoever needs a number for it asks the search (its
+    value), or the game's optional `adjudicate` (see below), never `result`.
+  * `legal_mask(states)` is non-empty for every non-terminal state (truncated ones included) and
+    all-False for terminal ones.
   * `step` on a terminal state or with an illegal action raises `IllegalActionError` naming the
     action and the position; it never returns a corrupt state.
   * Symmetry k (0 <= k < spec.num_symmetries, 0 = identity) maps actions by
     `spec.action_permutations[k]` ([num_symmetries, num_actions]: action a becomes perm[k, a]) and
     maps states, observations and policies consistently, so that
     `legal_mask(transform_states(s, k))[:, perm[k]] == legal_mask(s)`.
+
+Optional, beyond the protocol: `step_with_info` (a fused step, games/kernel_game.py) and
+`adjudicate(states) -> float32 [B]`, a score in [-1, 1] for the side to move of a position cut off
+by the cap (Go: the sign of the area score of the board as it stands). Matches (azero/arena.py)
+and random playouts use it to score a game that was cut off; it is never a training label.
 """
 from __future__ import annotations
 
@@ -35,7 +48,8 @@ class GameSpec:
     num_actions: int                        # size of the flat action space
     observation_shape: tuple[int, ...]      # network input per position, e.g. (C, H, W)
     state_size: int                         # S: columns of a state row
-    max_game_length: int                    # upper bound on plies of one game
+    # The move cap: a live state with this many plies played is truncated (see the invariants).
+    max_game_length: int
     num_players: int = 2
     state_dtype: np.dtype = field(default_factory=lambda: np.dtype(np.int64))
     num_symmetries: int = 1
@@ -60,7 +74,11 @@ class Game(Protocol):
         """[B, S] -> bool [B, A]."""
 
     def terminal(self, states: np.ndarray) -> np.ndarray:
-        """[B, S] -> bool [B]."""
+        """[B, S] -> bool [B]: the game is over by its rules."""
+
+    def truncated(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> bool [B]: the game is live but cut off by the move cap
+        (move_number >= spec.max_game_length); never True where `terminal` is."""
 
     def result(self, states: np.ndarray) -> np.ndarray:
         """[B, S] -> float32 [B], score for the side to move (+1/0/-1), 0 if not terminal."""

@@ -343,3 +343,101 @@ def random_games(game, n_games: int, rng: np.random.Generator):
         value = np.where(movers == last_mover, final, -final).astype(np.float32)
         games.append((np.array(states), np.array(policies, np.float32), value))
     return games
+
+
+class SmallTicTacToe:
+    """Tic-tac-toe (the full Game protocol) whose states are `dtype` rows (uint8 by default, any
+    integer dtype), with a move cap `max_game_length` below 9 plies so that games get truncated:
+    for the replay's "any width and dtype" and the truncation tests.
+    State row [12]: cells 0..8 (row-major; 0 empty, 1 player 0, 2 player 1), ply, over (0/1),
+    result for the side to move (0 none or draw, 1 win, 2 loss). Symmetry 1 = left-right mirror.
+    """
+    MIRROR = np.array([2, 1, 0, 5, 4, 3, 8, 7, 6], np.int64)
+    LINES3 = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8],
+                       [0, 4, 8], [2, 4, 6]])
+
+    def __init__(self, dtype=np.uint8, max_game_length: int = 6):
+        self.spec = GameSpec(name="smalltictactoe", num_actions=9, observation_shape=(2, 3, 3),
+                             state_size=12, max_game_length=max_game_length,
+                             state_dtype=np.dtype(dtype), num_symmetries=2,
+                             action_permutations=np.stack([np.arange(9), self.MIRROR]))
+
+    def initial_states(self, n):
+        return np.zeros((n, 12), self.spec.state_dtype)
+
+    def _rows(self, states):
+        states = np.asarray(states)
+        if states.dtype != self.spec.state_dtype or states.ndim != 2 or states.shape[1] != 12:
+            raise ValueError(f"states are [B, 12] {self.spec.state_dtype}, got {states.dtype} "
+                             f"{states.shape}")
+        return states
+
+    def legal_mask(self, states):
+        states = self._rows(states)
+        return (states[:, :9] == 0) & (states[:, 10:11] == 0)
+
+    def terminal(self, states):
+        return self._rows(states)[:, 10] != 0
+
+    def truncated(self, states):
+        states = self._rows(states)
+        return (states[:, 10] == 0) & (states[:, 9] >= self.spec.max_game_length)
+
+    def result(self, states):
+        return np.array([0.0, 1.0, -1.0], np.float32)[self._rows(states)[:, 11]]
+
+    def to_play(self, states):
+        return (self._rows(states)[:, 9] % 2).astype(np.int8)
+
+    def move_number(self, states):
+        return self._rows(states)[:, 9].astype(np.int32)
+
+    def step(self, states, actions):
+        states, actions = self._rows(states), np.asarray(actions, np.int64)
+        legal = self.legal_mask(states)
+        for b, a in enumerate(actions):
+            if not (0 <= a < 9 and legal[b, a]):
+                raise IllegalActionError(f"action {a} illegal in {states[b].tolist()}")
+        out = states.copy()
+        rows = np.arange(len(states))
+        mover = out[:, 9] % 2 + 1
+        out[rows, actions] = mover
+        out[:, 9] += 1
+        won = np.all(out[:, self.LINES3] == mover[:, None, None], axis=2).any(axis=1)
+        full = np.all(out[:, :9] != 0, axis=1)
+        out[:, 10] = won | full
+        out[:, 11] = np.where(won, 2, 0)            # the side to move now lost
+        return out
+
+    def observation(self, states):
+        states = self._rows(states)
+        me = (states[:, 9] % 2 + 1)[:, None]
+        cells = states[:, :9]
+        return np.stack([cells == me, (cells != 0) & (cells != me)], axis=1).astype(
+            np.float32).reshape(len(states), 2, 3, 3)
+
+    def transform_states(self, states, k):
+        out = self._rows(states).copy()
+        if k == 1:
+            out[:, :9] = out[:, self.MIRROR]
+        return out
+
+    def transform_observations(self, obs, k):
+        return np.where((np.asarray(k) == 1)[:, None, None, None], obs[..., ::-1], obs)
+
+    def transform_policies(self, policies, k):
+        return np.where((np.asarray(k) == 1)[:, None], policies[:, self.MIRROR], policies)
+
+    def parse_action(self, state, text):
+        t = text.strip()
+        if not (len(t) == 1 and t.isdigit() and t != "9"):
+            raise ValueError(f"{text!r}: a cell is 0..8")
+        if not self.legal_mask(state[None])[0, int(t)]:
+            raise IllegalActionError(f"cell {t} is taken or the game is over")
+        return int(t)
+
+    def format_action(self, state, action):
+        return str(int(action))
+
+    def render(self, state, last_action=None, color=False):
+        return "\n".join("".join(".XO"[c] for c in state[r * 3:r * 3 + 3]) for r in range(3))

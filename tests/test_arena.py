@@ -76,6 +76,42 @@ def test_random_openings_distinct_and_live():
     assert all(len(l) == 4 for l in lines)
 
 
+def test_random_openings_never_cut_a_game_off():
+    """Openings come from the shared azero.openings: one that reaches the move cap (truncated) is
+    drawn again like one that ends the game; if every line does, the match cannot start."""
+    from fake_games import SmallTicTacToe
+    from azero.openings import OpeningsEndGames
+    lines = random_openings(SmallTicTacToe(np.uint8, max_game_length=5), 20, 4,
+                            np.random.default_rng(1))
+    assert all(len(line) == 4 for line in lines) and len({tuple(l) for l in lines}) == 20
+    with pytest.raises(OpeningsEndGames, match="keep ending smalltictactoe games"):
+        random_openings(SmallTicTacToe(np.uint8, max_game_length=4), 4, 4,
+                        np.random.default_rng(1))
+
+
+def test_games_cut_off_at_the_move_cap_are_adjudicated_explicitly():
+    """A truncated game is scored for the match only: by the game's adjudicate where it has one,
+    as a draw otherwise, and its record says which."""
+    from fake_games import SmallTicTacToe
+
+    class FirstPlayerAhead(SmallTicTacToe):    # adjudicates every cut-off game for player 0
+        def adjudicate(self, states):
+            return np.where(self.to_play(states) == 0, 1.0, -1.0).astype(np.float32)
+
+    for game, score_first, says in ((SmallTicTacToe(np.uint8, 5), 0.5, "draw: cut off"),
+                                    (FirstPlayerAhead(np.uint8, 5), 1.0, "adjudicate")):
+        a, b = make_player("random", game, seed=1), make_player("random", game, seed=2)
+        result = play_match(game, a, b, MatchConfig(games=40, opening_plies=0, sprt=None))
+        cut = [r for r in result.records if "adjudicated" in r.info]
+        assert cut and len(cut) < len(result.records)
+        for r in result.records:
+            state = game.initial_states(1)
+            for m in r.moves:
+                state = game.step(state, [m])
+            assert bool(game.truncated(state)[0]) == ("adjudicated" in r.info)
+        assert all(says in r.info["adjudicated"] and r.result == score_first for r in cut)
+
+
 def test_records_written_and_readable(tmp_path):
     path = tmp_path / "games.jsonl"
     a, b = make_player("random", GAME, seed=1), make_player("random", GAME, seed=2)

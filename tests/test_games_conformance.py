@@ -32,8 +32,12 @@ def test_initial_states(game):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_playouts(game, playouts, seed):
     p = playouts[seed]
-    assert p.terminal.sum() == len(p.lengths), "every game ends in exactly one terminal state"
+    assert not (p.terminal & p.truncated).any()
+    assert (p.terminal | p.truncated).sum() == len(p.lengths), \
+        "every game ends in exactly one terminal or truncated state"
     assert np.all((p.lengths >= 1) & (p.lengths <= game.spec.max_game_length))
+    assert (p.lengths == game.spec.max_game_length).sum() >= p.truncated.sum(), \
+        "a game was cut off before the move cap"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -42,7 +46,58 @@ def test_terminal_stays_terminal(game, playouts, seed):
     conformance.check_terminal_stays_terminal(game, p.states[p.terminal])
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_truncated_states_go_on(game, playouts, seed):
+    p = playouts[seed]
+    conformance.check_truncated(game, p.states[p.truncated], seed=seed)
+
+
 @pytest.mark.parametrize("check", conformance.POSITION_CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_position_checks(game, playouts, check, seed):
     check(game, conformance.subsample(playouts[seed], seed), seed=seed)
+
+
+# A small game with a move cap below its natural length (tic-tac-toe cut at 6 plies) and uint8
+# states: the suite's truncation checks on a game where many games are cut off.
+
+def test_a_game_with_truncations_and_uint8_states_conforms():
+    from fake_games import SmallTicTacToe
+    game = SmallTicTacToe(np.uint8, max_game_length=6)
+    p = conformance.random_playouts(game, seed=0, num_games=32)
+    assert p.truncated.sum() > 5 and p.terminal.sum() > 0
+    assert p.states.dtype == np.uint8
+    conformance.run_all(game)
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("never_truncated", "live games at the move cap"),
+    ("truncated_when_over", "both terminal and truncated"),
+])
+def test_the_suite_catches_truncation_faults(fault, says):
+    from fake_games import SmallTicTacToe
+
+    class Faulty(SmallTicTacToe):
+        def truncated(self, states):
+            if fault == "never_truncated":        # the cap ignored: a live game at the cap
+                return np.zeros(len(states), bool)
+            return super().truncated(states) | self.terminal(states)
+
+    with pytest.raises(AssertionError, match=says):
+        conformance.random_playouts(Faulty(np.uint8, max_game_length=6), seed=0, num_games=32)
+
+
+def test_check_truncated_refuses_a_cut_off_state_without_moves():
+    from fake_games import SmallTicTacToe
+
+    class Stuck(SmallTicTacToe):                    # no legal move once cut off, yet not over
+        def legal_mask(self, states):
+            return super().legal_mask(states) & ~self.truncated(states)[:, None]
+
+    game = Stuck(np.uint8, max_game_length=6)
+    with pytest.raises(AssertionError):
+        conformance.random_playouts(game, seed=0, num_games=32)
+    cut = SmallTicTacToe(np.uint8, max_game_length=6)
+    p = conformance.random_playouts(cut, seed=0, num_games=32)
+    with pytest.raises(AssertionError, match="no legal move"):
+        conformance.check_truncated(game, p.states[p.truncated])

@@ -332,19 +332,55 @@ def test_two_passes_end_the_game():
         GAME.step(s[None], np.array([rules.PASS]))
 
 
-def test_maximum_game_length():
+def test_the_move_cap_truncates_the_game_and_play_goes_on():
     limit = rules.MAX_GAME_LENGTH
     assert GAME.spec.max_game_length == limit == 180
     s = position(SPLIT, komi=6.5, ply=limit - 2)
     s = play(s, "A1")                               # in Black's own area: the score stays
-    assert not GAME.terminal(s[None])[0]
+    assert not GAME.truncated(s[None])[0]
     s = play(s, "J1")
-    assert GAME.terminal(s[None])[0] and GAME.move_number(s[None])[0] == limit
-    assert s[rules.PASSES] == 0 and not GAME.legal_mask(s[None]).any()
-    assert s[rules.SCORE] == 2 * (44 - 37) - 13     # scored as it stands: B+0.5
-    assert GAME.result(s[None])[0] == 1.0           # Black to move at ply 180, Black won
-    s = position(SPLIT, komi=6.5, ply=limit - 1, to_play="O")
-    assert GAME.terminal(play(s, "pass")[None])[0]  # a pass at the limit ends it too
+    assert GAME.move_number(s[None])[0] == limit
+    assert GAME.truncated(s[None])[0] and not GAME.terminal(s[None])[0]
+    assert GAME.result(s[None])[0] == 0.0           # no result: the game was cut, not drawn
+    assert GAME.legal_mask(s[None]).sum() == 1 + (GAME.grid(s) < 0).sum()  # pass, empty points
+    assert "cut off" in GAME.render(s)
+    assert GAME.adjudicate(s[None])[0] == 1.0       # B+0.5 as it stands, Black to move
+    s = play(s, "B1")                               # past the cap (own area): still truncated
+    assert GAME.truncated(s[None])[0] and GAME.move_number(s[None])[0] == limit + 1
+    assert GAME.adjudicate(s[None])[0] == -1.0      # White to move, Black ahead
+    s = play(s, "pass", "pass")                     # two passes end it by the rules
+    assert GAME.terminal(s[None])[0] and not GAME.truncated(s[None])[0]
+    assert s[rules.SCORE] == 2 * (44 - 37) - 13 and GAME.result(s[None])[0] == -1.0
+    assert GAME.adjudicate(s[None])[0] == GAME.result(s[None])[0]
+
+
+def test_a_full_superko_history_leaves_only_pass():
+    short = Go9(max_game_length=4)                  # room for 4 stone moves in the history
+    assert short.spec.state_size == rules.state_size_for(4) < GAME.spec.state_size
+    s = short.play_texts(["A1", "pass", "C3", "pass"])
+    assert short.truncated(s[None])[0] and s[rules.NUM_HASHES] == 2      # passes take no room
+    s = short.play_texts(["A1", "pass", "C3", "pass", "E5", "D4"])      # stones past the cap
+    assert short.truncated(s[None])[0] and s[rules.NUM_HASHES] == 4
+    assert np.flatnonzero(short.legal_mask(s[None])[0]).tolist() == [rules.PASS]
+    with pytest.raises(IllegalActionError, match="superko history is full"):
+        short.step(s[None], np.array([short.parse_point("F6")]))
+    with pytest.raises(IllegalActionError, match="superko history is full"):
+        short.parse_action(s, "F6")
+    s = short.play_texts(["A1", "pass", "C3", "pass", "E5", "D4", "pass", "pass"])
+    assert short.terminal(s[None])[0]
+    with pytest.raises(ValueError, match="max_game_length"):
+        Go9(max_game_length=0)
+
+
+def test_history_capacity_follows_the_row_width():
+    assert rules.history_capacity(rules.STATE_SIZE) == rules.MAX_GAME_LENGTH
+    assert rules.hashes_offset(rules.STATE_SIZE) == rules.HASHES
+    for history in range(1, 600):
+        width = rules.state_size_for(history)
+        capacity = rules.history_capacity(width)
+        assert history <= capacity <= history + 1   # hashes come in pairs
+        # the count bytes of every entry lie before the hashes
+        assert rules.COUNTS + (capacity + 7) // 8 <= rules.hashes_offset(width)
 
 
 # ------------------------------------------------------------------------ notation, setup
@@ -404,9 +440,11 @@ def test_observation_planes():
 class Reference:
     """Go by the book, slowly: a list board, flood fills, a set of every position seen."""
 
-    def __init__(self, komi: float = 7.0):
+    def __init__(self, komi: float = 7.0, history: int = rules.MAX_GAME_LENGTH):
         self.board = [-1] * 81                      # -1 empty, 0 Black, 1 White
         self.ply = self.passes = 0
+        self.history = history                      # stone moves a state can remember
+        self.stone_moves = 0
         self.seen = {tuple(self.board)}
         self.komi = komi
         self.over = False
@@ -436,6 +474,9 @@ class Reference:
         if self.over or self.board[p] != -1:
             self.why = "occupied"
             return None
+        if self.stone_moves >= self.history:
+            self.why = "history full"
+            return None
         b = list(self.board)
         b[p] = me
         for n in self.neighbours(p):
@@ -463,8 +504,9 @@ class Reference:
             self.board = self.after(action)
             self.seen.add(tuple(self.board))
             self.passes = 0
+            self.stone_moves += 1
         self.ply += 1
-        self.over = self.passes >= 2 or self.ply >= rules.MAX_GAME_LENGTH
+        self.over = self.passes >= 2
 
     def area(self):
         """Black area - White area."""
@@ -488,15 +530,19 @@ class Reference:
         return score[0] - score[1]
 
 
-def compare_random_games(num_games: int, seed: int, pass_probability: float = 0.03
-                         ) -> tuple[int, int]:
-    """Random games on both engines, checking at every ply: legal moves, stones, the derived
-    fields (ATARI and HASH against a recomputation), terminal flag, and the final score.
-    Returns (plies played, moves refused by superko alone, summed over the positions)."""
+def compare_random_games(num_games: int, seed: int, pass_probability: float = 0.03,
+                         game: Go9 = GAME) -> tuple[int, int, int]:
+    """Random games on both engines, played to their end by the rules (past the move cap, until
+    the superko history is full and two passes follow), checking at every ply: legal moves,
+    stones, the derived fields (ATARI and HASH against a recomputation), terminal and truncated
+    flags, and the final score. Returns (plies played, moves refused by superko alone, summed
+    over the positions, the longest game's plies)."""
+    GAME = game
     rng = np.random.default_rng(seed)
-    plies = bans = 0
+    plies = bans = longest = 0
     for game_index in range(num_games):
-        ref, s = Reference(), GAME.initial_states(1)
+        ref = Reference(history=rules.history_capacity(GAME.spec.state_size))
+        s = GAME.initial_states(1)
         while True:
             where = f"game {game_index} (seed {seed}), ply {ref.ply}:\n{GAME.render(s[0])}"
             mask = GAME.legal_mask(s)[0]
@@ -508,7 +554,10 @@ def compare_random_games(num_games: int, seed: int, pass_probability: float = 0.
             assert np.array_equal(derived[0], s[0, [rules.ATARI, rules.ATARI + 1, rules.HASH]]), \
                 f"{where}\nincremental ATARI/HASH differ from a recomputation"
             assert GAME.terminal(s)[0] == ref.over, where
+            assert GAME.truncated(s)[0] == (not ref.over
+                                            and ref.ply >= GAME.spec.max_game_length), where
             if ref.over:
+                longest = max(longest, ref.ply)
                 assert GAME.score(s)[0] == ref.area() - ref.komi, where
                 break
             moves = np.flatnonzero(mask[:81])
@@ -517,17 +566,24 @@ def compare_random_games(num_games: int, seed: int, pass_probability: float = 0.
             s = GAME.step(s, np.array([action]))
             plies += 1
         bans += ref.superko_bans
-    return plies, bans
+    return plies, bans, longest
 
 
 def test_random_games_against_reference():
-    plies, bans = compare_random_games(num_games=4, seed=0)
-    assert plies > 400 and bans > 0
+    plies, bans, longest = compare_random_games(num_games=4, seed=0)
+    assert plies > 400 and bans > 0 and longest > rules.MAX_GAME_LENGTH
+
+
+def test_long_games_keep_the_whole_superko_history_against_reference():
+    """A wider row remembers every position of a game far past the default cap."""
+    plies, bans, longest = compare_random_games(num_games=2, seed=3, pass_probability=0.01,
+                                                game=Go9(max_game_length=400))
+    assert longest > 300 and bans > 0
 
 
 @pytest.mark.slow
 def test_many_random_games_against_reference():
-    plies, bans = compare_random_games(num_games=200, seed=1)
+    plies, bans, _ = compare_random_games(num_games=200, seed=1)
     assert bans > 50
 
 

@@ -276,3 +276,51 @@ def test_ownership_of_the_wrong_shape_is_a_bad_shard(tmp_path):
     with pytest.warns(RuntimeWarning, match="ownership"):
         buf.refresh()
     assert len(buf) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32])
+def test_states_of_any_dtype_go_through_replay_unchanged(tmp_path, dtype):
+    """A game whose states are uint8 / int32 rows: shards store them as they are, the window gives
+    them back bit for bit in that dtype, and sampling observes them through the game."""
+    from fake_games import SmallTicTacToe
+    game = SmallTicTacToe(dtype, max_game_length=9)
+    d = replay_dir(tmp_path)
+    rng = np.random.default_rng(5)
+    games = []
+    for _ in range(12):                          # random games: positions, uniform policy, values
+        s, states = game.initial_states(1), []
+        while not game.terminal(s)[0]:
+            states.append(s[0])
+            s = game.step(s, [rng.choice(np.flatnonzero(game.legal_mask(s)[0]))])
+        mask = game.legal_mask(np.array(states))
+        games.append((np.array(states), (mask / mask.sum(1, keepdims=True)).astype(np.float32),
+                      rng.uniform(-1, 1, len(states)).astype(np.float32)))
+    writer = ShardWriter(d, worker=0, games_per_shard=5)
+    for states, policy, value in games:
+        assert states.dtype == dtype
+        writer.add_game(states, policy, value)
+    writer.flush()
+    with np.load(writer.shards_written[0]) as data:
+        assert data["states"].dtype == dtype
+    buf = ReplayBuffer(d, game, window_positions=10_000)
+    buf.refresh()
+    states, _, value = buf.positions()
+    assert states.dtype == dtype
+    np.testing.assert_array_equal(states, np.concatenate([g[0] for g in games]))
+    batch = buf.sample(64, np.random.default_rng(0))    # mirror symmetry on dtype rows
+    assert batch.obs.shape == (64, 2, 3, 3)
+    obs_all = game.observation(states)
+    for o in batch.obs:
+        assert np.any(np.all(obs_all == o, axis=(1, 2, 3))
+                      | np.all(obs_all[..., ::-1] == o, axis=(1, 2, 3)))
+
+
+def test_a_shard_whose_state_dtype_does_not_fit_the_game_is_skipped(tmp_path):
+    from fake_games import SmallTicTacToe
+    d = replay_dir(tmp_path)
+    d.mkdir(parents=True)
+    states = SmallTicTacToe(np.int32).initial_states(3)
+    write_shard(d, 0, 0, states, np.full((3, 9), 1 / 9, np.float32), np.zeros(3), num_games=1)
+    buf = ReplayBuffer(d, SmallTicTacToe(np.uint8), window_positions=100)
+    with pytest.warns(RuntimeWarning, match="states dtype int32 does not fit"):
+        assert buf.refresh() == 0

@@ -4,9 +4,10 @@ import pytest
 
 from fake_games import uniform_evaluator
 
+from azero.config import SelfPlayConfig
 from azero.games import make
 from azero.search import SearchConfig
-from azero.selfplay import SelfPlay, SelfPlaySettings
+from azero.selfplay import SelfPlay
 
 
 def play_until(sp, evaluator, games):
@@ -18,11 +19,27 @@ def play_until(sp, evaluator, games):
     raise AssertionError("games did not finish")
 
 
+def _recording(sp):
+    """Makes `sp` record the search's root values of every position it searches: state bytes ->
+    the set of root values (a position searched in several games may get several)."""
+    roots = {}
+    run = sp.search.run
+
+    def recording_run(states, *args, **kw):
+        out = run(states, *args, **kw)
+        for s, v in zip(states, out.root_value):
+            roots.setdefault(s.tobytes(), set()).add(np.float32(v))
+        return out
+
+    sp.search.run = recording_run
+    return roots
+
+
 @pytest.mark.parametrize("algorithm", ["gumbel", "puct"])
 def test_finished_games_replay_to_their_result(algorithm):
     game = make("connect4")
     sp = SelfPlay(game, SearchConfig(algorithm=algorithm, num_simulations=8),
-                  SelfPlaySettings(num_games=6, temperature_moves=4), seed=1)
+                  SelfPlayConfig(games_per_worker=6, temperature_moves=4), seed=1)
     finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 12)
     for g in finished:
         # The recorded positions are exactly the game replayed from the start.
@@ -50,7 +67,7 @@ def test_finished_games_replay_to_their_result(algorithm):
 
 def test_rows_restart_and_keep_playing():
     game = make("connect4")
-    sp = SelfPlay(game, SearchConfig(num_simulations=4), SelfPlaySettings(num_games=3), seed=0)
+    sp = SelfPlay(game, SearchConfig(num_simulations=4), SelfPlayConfig(games_per_worker=3), seed=0)
     finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 9)
     assert len(finished) >= 9
     assert not game.terminal(sp.states).any()
@@ -65,8 +82,8 @@ def test_resignation_by_the_losing_side_and_playouts_measure_it():
         v = np.where(game.to_play(states) == 1, -1.0, 1.0).astype(np.float32)  # leaf's mover view
         return np.zeros((n, 7), np.float32), v
 
-    settings = SelfPlaySettings(num_games=8, resign_threshold=-0.5, resign_consecutive=2,
-                                resign_playout_fraction=0.5)
+    settings = SelfPlayConfig(games_per_worker=8, resign_threshold=-0.5, resign_consecutive=2,
+                              resign_playout_fraction=0.5)
     sp = SelfPlay(game, SearchConfig(algorithm="puct", num_simulations=8), settings, seed=3)
     finished = play_until(sp, gloomy_for_player1, 16)
     resigned = [g for g in finished if g.resigned]
@@ -91,7 +108,7 @@ def _replay(game, actions):
 def test_go9_ownership_targets_are_the_final_board_from_each_side_to_move():
     game = make("go9")
     sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
-                  SelfPlaySettings(num_games=3, max_moves=24), seed=5)
+                  SelfPlayConfig(games_per_worker=3, max_moves=24), seed=5)
     finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 3)
     for g in finished:
         own = g.ownership_targets
@@ -117,15 +134,15 @@ def test_go9_ownership_targets_are_the_final_board_from_each_side_to_move():
 
 def test_go9_resigned_or_capped_games_have_ownership_weight_0():
     """The last board of a resigned game is not its score (the resigner's dead stones would be
-    labelled its own): such games carry a zero target and weight 0, like move-capped ones."""
+    labelled its own): such games carry a zero target and weight 0, like truncated ones."""
     game = make("go9")
 
     def gloomy_for_white(states):       # White believes it is lost and resigns on its 2nd move
         v = np.where(game.to_play(states) == 1, -1.0, 1.0).astype(np.float32)
         return np.zeros((len(states), 82), np.float32), v
 
-    settings = SelfPlaySettings(num_games=2, resign_threshold=-0.5, resign_consecutive=2,
-                                resign_playout_fraction=0.0)
+    settings = SelfPlayConfig(games_per_worker=2, resign_threshold=-0.5, resign_consecutive=2,
+                              resign_playout_fraction=0.0)
     sp = SelfPlay(game, SearchConfig(algorithm="puct", num_simulations=4), settings, seed=2)
     finished = play_until(sp, gloomy_for_white, 2)
     for g in finished:
@@ -136,7 +153,7 @@ def test_go9_resigned_or_capped_games_have_ownership_weight_0():
         assert g.ownership_weight.dtype == np.float32
         np.testing.assert_array_equal(g.ownership_weight, np.zeros(4))
     capped = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
-                      SelfPlaySettings(num_games=2, max_moves=6), seed=1)
+                      SelfPlayConfig(games_per_worker=2, max_moves=6), seed=1)
     for g in play_until(capped, uniform_evaluator(game.spec.num_actions), 2):
         if not game.terminal(_replay(game, g.actions)[None])[0]:
             assert not g.ownership_targets.any() and not g.ownership_weight.any()
@@ -144,7 +161,7 @@ def test_go9_resigned_or_capped_games_have_ownership_weight_0():
 
 def test_games_without_ownership_have_no_targets():
     game = make("connect4")
-    sp = SelfPlay(game, SearchConfig(num_simulations=2), SelfPlaySettings(num_games=2), seed=0)
+    sp = SelfPlay(game, SearchConfig(num_simulations=2), SelfPlayConfig(games_per_worker=2), seed=0)
     assert all(g.ownership_targets is None
                for g in play_until(sp, uniform_evaluator(game.spec.num_actions), 2))
 
@@ -161,22 +178,14 @@ def test_value_target_mixes_the_result_with_the_root_value():
     finished = {}
     for w in (0.0, 0.25):
         sp = SelfPlay(game, SearchConfig(num_simulations=8),
-                      SelfPlaySettings(num_games=2, add_noise=False,
-                                       value_target_root_weight=w), seed=3)
-        roots = {}
-        run = sp.search.run
-
-        def recording_run(states, *args, **kw):
-            out = run(states, *args, **kw)
-            for s, v in zip(states, out.root_value):
-                roots[s.tobytes()] = float(v)
-            return out
-
-        sp.search.run = recording_run
+                      SelfPlayConfig(games_per_worker=2, add_noise=False,
+                                     value_target_root_weight=w), seed=3)
+        roots = _recording(sp)
         finished[w] = (play_until(sp, evaluator, 2)[0], roots)
     (plain, _), (mixed, roots) = finished[0.0], finished[0.25]
     assert np.array_equal(plain.states, mixed.states)           # same game: play is unchanged
-    q = np.array([roots[s.tobytes()] for s in mixed.states], np.float32)
+    assert all(len(roots[s.tobytes()]) == 1 for s in mixed.states)   # no noise: one value each
+    q = np.array([next(iter(roots[s.tobytes()])) for s in mixed.states], np.float32)
     assert np.abs(q).max() > 0.05                               # a real signal to mix in
     np.testing.assert_allclose(mixed.value_targets, 0.75 * plain.value_targets + 0.25 * q,
                                atol=1e-6)
@@ -190,9 +199,9 @@ def test_random_openings_are_replayable_and_not_recorded(game_name):
     game = make(game_name)
     K = 6
     sp = SelfPlay(game, SearchConfig(num_simulations=2),
-                  SelfPlaySettings(num_games=8, random_opening_fraction=0.5,
-                                   random_opening_max_moves=K,
-                                   max_moves=None if game_name == "connect4" else 30), seed=5)
+                  SelfPlayConfig(games_per_worker=8, random_opening_fraction=0.5,
+                                 random_opening_max_moves=K,
+                                 max_moves=None if game_name == "connect4" else 30), seed=5)
     finished = play_until(sp, uniform_evaluator(game.spec.num_actions), 24)
     lengths = np.array([len(g.opening) for g in finished])
     assert lengths.max() <= K
@@ -213,8 +222,8 @@ def test_random_openings_cover_every_legal_move():
     """The random moves are uniform over the legal moves: every column occurs as a first move."""
     game = make("connect4")
     sp = SelfPlay(game, SearchConfig(num_simulations=2),
-                  SelfPlaySettings(num_games=700, random_opening_fraction=1.0,
-                                   random_opening_max_moves=1), seed=2)
+                  SelfPlayConfig(games_per_worker=700, random_opening_fraction=1.0,
+                                 random_opening_max_moves=1), seed=2)
     firsts = [log.opening[0] for log in sp.logs]
     counts = np.bincount(firsts, minlength=7)
     # 700 draws over 7 columns: 100 each expected, sd ~9.3
@@ -227,7 +236,7 @@ def test_random_openings_cover_every_legal_move():
 ])
 def test_random_openings_that_leave_nothing_to_search_are_config_errors(extra, says):
     from azero.config import ConfigError
-    settings = SelfPlaySettings(num_games=2, random_opening_fraction=0.5, **extra)
+    settings = SelfPlayConfig(games_per_worker=2, random_opening_fraction=0.5, **extra)
     with pytest.raises(ConfigError, match="selfplay.random_opening_max_moves") as e:
         SelfPlay(make("connect4"), SearchConfig(num_simulations=2), settings)
     assert says in str(e.value)
@@ -235,9 +244,86 @@ def test_random_openings_that_leave_nothing_to_search_are_config_errors(extra, s
 
 def test_openings_that_keep_ending_the_game_give_up(monkeypatch):
     """Redraws are bounded: a setting whose openings end the game raises instead of spinning."""
-    import azero.selfplay as selfplay
-    monkeypatch.setattr(selfplay, "OPENING_REDRAWS_PER_GAME", 0)
-    settings = SelfPlaySettings(num_games=64, random_opening_fraction=1.0,
-                                random_opening_max_moves=36)
+    import azero.openings as openings
+    monkeypatch.setattr(openings, "REDRAWS_PER_OPENING", 0)
+    settings = SelfPlayConfig(games_per_worker=64, random_opening_fraction=1.0,
+                              random_opening_max_moves=36)
     with pytest.raises(RuntimeError, match="keep ending connect4 games"):
         SelfPlay(make("connect4"), SearchConfig(num_simulations=2), settings, seed=0)
+
+
+def _valued(game):
+    def evaluator(states):                   # deterministic, state-dependent, never 0 values
+        values = (0.2 + 0.7 * np.abs(np.sin(states.astype(np.float64).sum(axis=1)))) \
+            * np.where(game.to_play(states) == 0, 1.0, -1.0)
+        return np.zeros((len(states), game.spec.num_actions), np.float32), values.astype(np.float32)
+    return evaluator
+
+
+@pytest.mark.parametrize("cut_by", ["game cap", "max_moves"])
+def test_truncated_games_take_the_search_value_never_a_draw(cut_by):
+    """Tic-tac-toe with uint8 states, cut off at 6 plies by its own cap or by selfplay.max_moves:
+    a cut-off game has no result (None) and its value targets are the search's root values, with
+    value_target_root_weight ignored (there is no z to mix); games over by the rules keep z."""
+    from fake_games import SmallTicTacToe
+    game = SmallTicTacToe(np.uint8, max_game_length=6 if cut_by == "game cap" else 9)
+    settings = SelfPlayConfig(games_per_worker=8, value_target_root_weight=0.5,
+                              max_moves=None if cut_by == "game cap" else 6)
+    sp = SelfPlay(game, SearchConfig(num_simulations=8), settings, seed=4)
+    roots = _recording(sp)
+    finished = play_until(sp, _valued(game), 24)
+    truncated = [g for g in finished if g.truncated]
+    over = [g for g in finished if not g.truncated]
+    assert truncated and over
+    for g in finished:
+        assert g.states.dtype == np.uint8 and g.for_training
+        searched = [roots[s.tobytes()] for s in g.states]
+        final = game.step(g.states[-1:], g.actions[-1:])
+        if g.truncated:
+            assert len(g.actions) == 6 and not game.terminal(final)[0]
+            assert g.result_first_player is None
+            assert all(v in q for v, q in zip(g.value_targets, searched))
+            assert np.all(g.value_targets != 0)
+        else:
+            assert game.terminal(final)[0]
+            z = np.where(game.to_play(g.states) == 0, g.result_first_player,
+                         -g.result_first_player)
+            mixed = [{np.float32(0.5 * zt + 0.5 * v) for v in q} for zt, q in zip(z, searched)]
+            assert all(np.isclose(list(m), t, atol=1e-6).any()
+                       for t, m in zip(g.value_targets, mixed))
+
+
+def test_truncated_games_can_be_left_out_of_training():
+    from fake_games import SmallTicTacToe
+    game = SmallTicTacToe(np.uint8, max_game_length=6)
+    sp = SelfPlay(game, SearchConfig(num_simulations=4),
+                  SelfPlayConfig(games_per_worker=8, truncated_value_target="drop"), seed=4)
+    finished = play_until(sp, _valued(game), 24)
+    assert any(g.truncated for g in finished) and not all(g.truncated for g in finished)
+    for g in finished:
+        assert g.for_training == (not g.truncated)
+        assert np.all(g.value_targets != 0) or not g.truncated
+
+
+def test_go9_games_are_truncated_at_the_rules_cap_not_scored():
+    """Go's move cap is a truncation: no result, no ownership target, search values."""
+    from azero.games.go9.game import Go9
+    game = Go9(max_game_length=12)
+    sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
+                  SelfPlayConfig(games_per_worker=2), seed=1)
+    roots = _recording(sp)
+    finished = play_until(sp, _valued(game), 2)
+    for g in finished:
+        assert g.truncated and g.result_first_player is None and len(g.actions) == 12
+        assert not g.ownership_weight.any() and not g.ownership_targets.any()
+        assert all(v in roots[s.tobytes()] for v, s in zip(g.value_targets, g.states))
+
+
+def test_an_unknown_truncated_value_target_names_the_key():
+    from azero.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="selfplay.truncated_value_target"):
+        SelfPlay(make("connect4"), SearchConfig(num_simulations=2),
+                 SelfPlayConfig(games_per_worker=2, truncated_value_target="draw"))
+    with pytest.raises(ConfigError, match="selfplay.truncated_value_target: must be one of"):
+        load_config("connect4_tiny", ["selfplay.truncated_value_target=zero"])
+    assert load_config("connect4_tiny").selfplay.truncated_value_target == "search"

@@ -53,9 +53,9 @@ def bench_net(config, game, ckpt_path: str | None, device):
 
 
 def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
-    from azero.config import load_config
+    from azero.config import SelfPlayConfig, load_config
     from azero.nets import make_evaluator
-    from azero.selfplay import SelfPlay, SelfPlaySettings
+    from azero.selfplay import SelfPlay
 
     config = load_config(name)
     game = config.make_game()
@@ -63,7 +63,8 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     num_games = args.games or config.selfplay.games_per_worker
     evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
                   "eager": make_evaluator(net, game, args.device)}
-    runs = {k: SelfPlay(game, config.search, SelfPlaySettings(num_games=num_games),
+    settings = SelfPlayConfig(games_per_worker=num_games)
+    runs = {k: SelfPlay(game, config.search, settings,
                         seed=np.random.SeedSequence(0)) for k in evaluators}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations

@@ -3,17 +3,23 @@ rules.py (games/kernel_game.py), plus what humans see: GTP-style coordinates, te
 messages.
 
 Conventions
-  * Rules: Tromp-Taylor area scoring, positional superko, suicide illegal, two passes end the game,
-    at most rules.MAX_GAME_LENGTH (180) plies, then the game is scored. Komi 7 by default, set per
-    Game: `Go9(komi=7.5)`; it is stored in every state (KOMI2 = 2 x komi), so a state carries its
-    own komi. With an integer komi a game can be drawn (result 0).
+  * Rules: Tromp-Taylor area scoring, positional superko, suicide illegal, two passes end the game.
+    Komi 7 by default, set per Game: `Go9(komi=7.5)`; it is stored in every state (KOMI2 = 2 x
+    komi), so a state carries its own komi. With an integer komi a game can be drawn (result 0).
+  * The move cap, `Go9(max_game_length=180)` plies (passes included), truncates a game: a live
+    state with that many plies is `truncated`, not terminal, and has no result (`adjudicate`
+    scores the board as it stands, for matches). The rules go on past the cap while the superko
+    history has room: each state holds the positions of max_game_length stone moves, after that
+    only pass is legal (two passes then end the game). A caller that wants long games with the
+    whole history (a GTP engine) makes a Go9 with a larger max_game_length: its states are wider
+    (rules.state_size_for), the kernels are the same.
   * action = row * 9 + col for a stone, row 0 = the TOP row as drawn (GTP row 9), col 0 = column
     "A"; action 81 = pass. Notation as in GTP: columns A-J without I, rows 1 (bottom) to 9 (top),
     e.g. "C7" = action 2 * 9 + 2 = 20; "pass". A = 82: legal_mask is [B, 82], and pass is legal
     in every position until the game is over.
   * players: 0 = Black ("X"), moves first; 1 = White ("O").
-  * state row: int64 [rules.STATE_SIZE] = 153 words; see rules.py for the layout. move_number =
-    plies played, passes included.
+  * state row: int64 [spec.state_size] (rules.STATE_SIZE = 153 words at the default cap); see
+    rules.py for the layout. move_number = plies played, passes included.
   * result: +1 / -1 if the side to move has won / lost the finished game, 0 for a draw (only with
     an integer komi) or a game not over.
   * observation: float32 [23, 9, 9] from the side to move's view (planes: rules.OBS_*): own and
@@ -22,11 +28,12 @@ Conventions
   * symmetries: the 8 of the square (rules.symmetry_point); pass maps to itself.
 
 Beyond the protocol: `step_with_info` (step + legal mask + terminal + result of the new states in
-one pass), `ownership` (area ownership, the target of an ownership head), `score` (Tromp-Taylor
+one pass), `adjudicate` (the side to move's score of a cut-off game), `ownership` (area ownership, the target of an ownership head), `score` (Tromp-Taylor
 area score), `grid`, and builders `from_diagram` / `from_moves` for tests and tools.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -58,12 +65,20 @@ class Go9(KernelGame):
         board_shape=(rules.SIZE, rules.SIZE),
     )
 
-    def __init__(self, komi: float = rules.DEFAULT_KOMI):
+    def __init__(self, komi: float = rules.DEFAULT_KOMI,
+                 max_game_length: int = rules.MAX_GAME_LENGTH):
         komi2 = 2 * float(komi)
         if not math.isfinite(komi2) or komi2 != int(komi2) or abs(komi) > rules.NUM_POINTS:
             raise ValueError(f"komi must be a finite multiple of 0.5 within +-81, got {komi!r}")
+        if isinstance(max_game_length, bool) or not isinstance(max_game_length, (int, np.integer)) \
+                or max_game_length < 1:
+            raise ValueError(f"max_game_length must be a positive integer, got {max_game_length!r}")
         self.komi = float(komi)
-        self._initial = np.zeros(rules.STATE_SIZE, dtype=np.int64)
+        if max_game_length != rules.MAX_GAME_LENGTH:
+            self.spec = dataclasses.replace(
+                Go9.spec, max_game_length=int(max_game_length),
+                state_size=rules.state_size_for(int(max_game_length)))
+        self._initial = np.zeros(self.spec.state_size, dtype=np.int64)
         self._initial[rules.KOMI2] = int(komi2)
 
     # ---------------------------------------------------------------- batched array API
@@ -81,6 +96,14 @@ class Go9(KernelGame):
         out = np.empty((len(states), rules.SIZE, rules.SIZE), dtype=np.int8)
         rules.ownership(states, out)
         return out
+
+    def adjudicate(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> float32 [B]: +1 / 0 / -1 as the Tromp-Taylor area score of the board as it
+        stands favours the side to move (dead stones count as alive). For matches that must score
+        a game cut off by the cap; equals `result` on a finished game. Never a training label."""
+        states = self._batch(states)
+        black_ahead = np.sign(self.score(states)).astype(np.float32)
+        return np.where(states[:, rules.PLY] % 2 == 0, black_ahead, -black_ahead)
 
     def score(self, states: np.ndarray) -> np.ndarray:
         """[B, S] -> float64 [B]: Tromp-Taylor area of Black minus White minus komi on the current
@@ -221,7 +244,7 @@ class Go9(KernelGame):
             raise ValueError(f"to_play must be 0/X/B or 1/O/W, got {to_play!r}")
         if ply is None:
             ply = colour
-        if ply % 2 != colour or not 0 <= ply < rules.MAX_GAME_LENGTH:
+        if ply % 2 != colour or ply < 0:
             raise ValueError(f"ply {ply} does not fit {_NAMES[colour]} to move")
         rows = [line.replace(" ", "") for line in diagram.strip("\n").splitlines()]
         rows = [r for r in rows if r]
@@ -249,18 +272,18 @@ class Go9(KernelGame):
 
     # ---------------------------------------------------------------- helpers
 
-    @staticmethod
-    def _outcome(state: np.ndarray) -> str:
+    def _outcome(self, state: np.ndarray) -> str:
         ply = int(state[rules.PLY])
         komi = state[rules.KOMI2] / 2
         if state[rules.STATUS] == rules.ONGOING:
-            return f"{_NAMES[ply & 1]} ({_STONES[ply & 1]}) to move, komi {komi:g}"
+            cut = (f" (cut off: move cap {self.spec.max_game_length} reached)"
+                   if ply >= self.spec.max_game_length else "")
+            return f"{_NAMES[ply & 1]} ({_STONES[ply & 1]}) to move, komi {komi:g}{cut}"
         score = state[rules.SCORE] / 2
-        how = "two passes" if state[rules.PASSES] >= 2 else f"move limit {rules.MAX_GAME_LENGTH}"
         if score == 0:
-            return f"game over ({how}): draw"
+            return "game over (two passes): draw"
         winner = 0 if score > 0 else 1
-        return (f"game over ({how}): {_NAMES[winner]} wins by {abs(score):g} "
+        return (f"game over (two passes): {_NAMES[winner]} wins by {abs(score):g} "
                 f"({'BW'[winner]}+{abs(score):g}, komi {komi:g})")
 
     def _why_illegal(self, state: np.ndarray, action: int) -> str:
@@ -270,6 +293,10 @@ class Go9(KernelGame):
             return "?"
         if self.grid(state).reshape(-1)[action] >= 0:
             return "the point is occupied"
+        capacity = rules.history_capacity(len(state))
+        if state[rules.NUM_HASHES] >= capacity:
+            return (f"the superko history is full ({capacity} stone moves; only pass is legal, "
+                    f"a Go9 with a larger max_game_length holds more)")
         probe = state.copy()[None]
         out = np.empty_like(probe)
         # Without the history the move is legal iff it is not suicide.

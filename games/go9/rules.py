@@ -3,8 +3,9 @@
 Rules (Tromp-Taylor, as used by computer Go): area scoring (stones + empty regions that reach only
 one colour), komi in the state (KOMI2 = 2 x komi, so 7.5 is representable), positional superko (no
 stone move may recreate any earlier whole-board colouring; a pass is always legal), suicide illegal,
-two consecutive passes end the game, and a game also ends, and is scored, after MAX_GAME_LENGTH
-plies (passes count as plies).
+two consecutive passes end the game. The move cap (MAX_GAME_LENGTH plies by default, passes
+included) does not end the game: a live state past it is truncated (games/kernel_game.py), and
+play may go on as long as the superko history has room (below).
 
 Points and actions: point p = row * 9 + col, row 0 = the TOP row as drawn (GTP row 9, SGF "a"),
 col 0 = the left column (GTP "A"); action p plays there, action PASS = 81. Black (player 0) moves
@@ -25,7 +26,10 @@ own strings next to captured stones.
 
 Positional superko: for every stone move played, the history keeps the position before it as a
 stone count (COUNTS, one byte per entry, 8 per word) and the low 32 bits of its Zobrist hash
-(HASHES, two per word); at most MAX_GAME_LENGTH entries. Three facts keep the checks cheap:
+(HASHES, two per word). The row width sets how many entries fit (`history_capacity`): the
+default row holds MAX_GAME_LENGTH, a wider row more (`state_size_for`; kernels read the width from
+`states.shape[1]`). Once the history is full only a pass is legal, so a state never forgets a
+position it must refuse. Three facts keep the checks cheap:
   * a repeat has the stone count of the candidate position (now + 1 - captured stones), so scans
     look at the count bytes first, 8 at a time (SWAR), and at few hashes;
   * positions after the last capture are subsets of the current one, so no move can repeat them:
@@ -45,7 +49,7 @@ the key of a stone at point p is KEY[colour, T_f^-1(p)] (table FRAME_KEYS). tran
 permutes the boards and sets FRAME to k o f; the hashes stay as they are. Two rows that differ only
 in FRAME (and hence hashes) describe the same game.
 
-State row, int64 [STATE_SIZE = 153]; the size matters: search keeps one row per tree node, and
+State row, int64 [STATE_SIZE = 153] by default; the size matters: search keeps one row per tree node, and
 `step` copies the row (at B = 4096 the copy is a large part of a random move's cost):
     BLACK, WHITE   bitboards (2 words each) of the current position
     ATARI          bitboard (2 words): stones of strings with exactly one liberty
@@ -66,7 +70,8 @@ State row, int64 [STATE_SIZE = 153]; the size matters: search keeps one row per 
                    empty before the game start), 3 words each: black lo, white lo,
                    black hi | white hi << 17
     COUNTS         history: stone counts, bytes (entry j in byte j % 8 of word j // 8); 0 unused
-    HASHES         history: low 32 bits of the hashes (entry j in half j % 2 of word j // 2)
+    HASHES         history: low 32 bits of the hashes (entry j in half j % 2 of word j // 2); the
+                   default row's offset; a row of width W has them at hashes_offset(W)
 
 Every kernel reads `states` and writes only to the output arrays it is given; none allocates.
 Kernels that validate actions return the first offending row index, or -1 if all were legal.
@@ -86,8 +91,8 @@ SIZE = 9
 NUM_POINTS = SIZE * SIZE          # 81
 PASS = NUM_POINTS                 # action 81
 NUM_ACTIONS = NUM_POINTS + 1      # 82
-# 2 x 81 + 18: twice the board plus room for ko fights; well beyond the length of real 9x9 games
-# (60-120 plies), and most random games have ended by two passes before it.
+# The default move cap (a truncation, not an end) and superko history capacity: 2 x 81 + 18,
+# twice the board plus room for ko fights; well beyond the length of real 9x9 games (60-120 plies).
 MAX_GAME_LENGTH = 180
 NUM_PREV = 7                      # earlier boards kept for the observation (8 positions in all)
 DEFAULT_KOMI = 7.0
@@ -100,6 +105,25 @@ BOARD_WORDS = 3                                       # a packed earlier board
 COUNTS = PREV + BOARD_WORDS * NUM_PREV                # 40
 HASHES = COUNTS + (MAX_GAME_LENGTH + 7) // 8          # 63
 STATE_SIZE = HASHES + (MAX_GAME_LENGTH + 1) // 2      # 153
+
+
+def state_size_for(history: int) -> int:
+    """Row width holding a superko history of at least `history` stone moves."""
+    return COUNTS + (history + 7) // 8 + (history + 1) // 2
+
+
+@njit(cache=True)
+def hashes_offset(width):
+    """HASHES of a row `width` words wide: the history takes 5 words per 8 entries (1 of counts,
+    4 of hashes) plus a partial block, so the count words are (width - COUNTS + 4) // 5."""
+    return COUNTS + (width - COUNTS + 4) // 5
+
+
+@njit(cache=True)
+def history_capacity(width):
+    """History entries a row `width` words wide holds (two hashes per word; the count words
+    always have room for them)."""
+    return 2 * (width - hashes_offset(width))
 
 ONGOING, OVER = 0, 1
 
@@ -407,9 +431,9 @@ def entry_count(states, i, j):
 
 
 @njit(cache=True)
-def entry_hash(states, i, j):
-    """Low 32 bits of the hash of history entry j of row i."""
-    return (states[i, HASHES + (j >> 1)] >> ((j & 1) << 5)) & LOW32
+def entry_hash(states, i, j, hashes):
+    """Low 32 bits of the hash of history entry j of row i (hashes: hashes_offset of the row)."""
+    return (states[i, hashes + (j >> 1)] >> ((j & 1) << 5)) & LOW32
 
 
 @njit(cache=True)
@@ -429,11 +453,12 @@ def count_matches(states, i, w, count, n):
 def seen_before(states, i, h, count, n):
     """True if one of the first n history entries of row i has this stone count and hash."""
     h32 = h & LOW32
+    hashes = hashes_offset(states.shape[1])
     for w in range((n + 7) >> 3):
         matches = count_matches(states, i, w, count, n)
         while matches != 0:
             j = (w << 3) + (trailing_zeros(matches) >> 3)
-            if entry_hash(states, i, j) == h32:
+            if entry_hash(states, i, j, hashes) == h32:
                 return True
             matches &= matches - 1
     return False
@@ -441,9 +466,12 @@ def seen_before(states, i, h, count, n):
 
 @njit(cache=True)
 def legal_points(states, i):
-    """Bitboard of the legal stone moves of row i (empty if the game is over)."""
-    if states[i, STATUS] != ONGOING:
+    """Bitboard of the legal stone moves of row i (empty if the game is over or the superko
+    history is full)."""
+    width = states.shape[1]
+    if states[i, STATUS] != ONGOING or states[i, NUM_HASHES] >= history_capacity(width):
         return np.int64(0), np.int64(0)
+    hashes = hashes_offset(width)
     mover = states[i, PLY] & 1
     own_lo = states[i, BLACK + 2 * mover]
     own_hi = states[i, BLACK + 2 * mover + 1]
@@ -470,7 +498,7 @@ def legal_points(states, i):
         while matches != 0:
             j = (w << 3) + (trailing_zeros(matches) >> 3)
             matches &= matches - 1
-            d = (entry_hash(states, i, j) ^ h) & LOW32
+            d = (entry_hash(states, i, j, hashes) ^ h) & LOW32
             index = d & KEY_INDEX_MASK
             if KEY32_BY_INDEX[index] == d and index // NUM_POINTS == mover:
                 p = POINT_PERM[frame, index - mover * NUM_POINTS]
@@ -538,7 +566,7 @@ def _advance(states, i, out):
     dst = out[i]
     _copy_words(dst, 0, src, 0, PREV)
     _copy_words(dst, PREV + BOARD_WORDS, src, PREV, COUNTS - PREV - BOARD_WORDS)
-    _copy_words(dst, COUNTS, src, COUNTS, STATE_SIZE - COUNTS)
+    _copy_words(dst, COUNTS, src, COUNTS, states.shape[1] - COUNTS)
     dst[PREV] = src[BLACK]
     dst[PREV + 1] = src[WHITE]
     dst[PREV + 2] = src[BLACK + 1] | (src[WHITE + 1] << _HI_BITS)
@@ -548,16 +576,20 @@ def _advance(states, i, out):
 @njit(cache=True)
 def play(states, i, action, out):
     """out[i] <- the position after `action` in states[i]. Returns the new STATUS, or -1 (and
-    leaves out[i] untouched) if the action is out of range or illegal or the game is over.
-    `out` must be another array than `states`."""
+    leaves out[i] untouched) if the action is out of range or illegal or the game is over, or
+    for a stone once the superko history is full. `out` must be another array than `states`."""
     if states[i, STATUS] != ONGOING or action < 0 or action > PASS:
         return -1
     if action == PASS:
         _advance(states, i, out)
         out[i, PASSES] += 1
-        if out[i, PASSES] >= 2 or out[i, PLY] >= MAX_GAME_LENGTH:
+        if out[i, PASSES] >= 2:
             _finish(out, i)
         return out[i, STATUS]
+    n = states[i, NUM_HASHES]
+    width = states.shape[1]
+    if n >= history_capacity(width):
+        return -1                                            # no room to remember the position
     p = action
     mover = states[i, PLY] & 1
     own_lo = states[i, BLACK + 2 * mover]
@@ -588,7 +620,6 @@ def play(states, i, action, out):
     if seen_before(states, i, h2, count + 1 - popcount(c_lo) - popcount(c_hi),
                    states[i, LAST_CAPTURE]):
         return -1                                            # positional superko
-    n = states[i, NUM_HASHES]
     _advance(states, i, out)
     own_lo |= bit_lo
     own_hi |= bit_hi
@@ -639,7 +670,7 @@ def play(states, i, action, out):
     out[i, ATARI] = at_lo
     out[i, ATARI + 1] = at_hi
     out[i, COUNTS + (n >> 3)] |= count << ((n & 7) << 3)
-    out[i, HASHES + (n >> 1)] |= (h & LOW32) << ((n & 1) << 5)
+    out[i, hashes_offset(width) + (n >> 1)] |= (h & LOW32) << ((n & 1) << 5)
     out[i, NUM_HASHES] = n + 1
     if captures:
         out[i, LAST_CAPTURE] = n + 1
@@ -647,8 +678,6 @@ def play(states, i, action, out):
         out[i, CAPTURED + 3 - 2 * mover] |= c_hi
     out[i, HASH] = h2
     out[i, PASSES] = 0
-    if out[i, PLY] >= MAX_GAME_LENGTH:
-        _finish(out, i)
     return out[i, STATUS]
 
 
@@ -796,7 +825,7 @@ def transform_states(states, k, out):
     """states [B, S] -> out [B, S] with symmetry k applied: boards permuted, FRAME composed."""
     perm = POINT_PERM[k]
     for i in range(states.shape[0]):
-        for j in range(STATE_SIZE):
+        for j in range(states.shape[1]):
             out[i, j] = states[i, j]
         for base in (BLACK, WHITE, ATARI, CAPTURED, CAPTURED + 2):
             out[i, base], out[i, base + 1] = permute_bits(states[i, base], states[i, base + 1],
