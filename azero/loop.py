@@ -418,9 +418,8 @@ def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapse
         tb.add_scalar("gate/promoted", float(result.promoted), step)
         tb.add_scalar("best/generation", best["generation"], step)
         tb.add_scalar("best/elo", best["elo"], step)
-        for k, v in record.items():
-            if k in strength:
-                tb.add_scalar(k, v, step)
+        for k, v in strength.items():
+            tb.add_scalar(k, v, step)
     return best
 
 

@@ -600,3 +600,22 @@ def test_a_backlog_beyond_the_window_is_written_off_and_the_pause_lifts(tmp_path
     fresh = Trainer.create(config, load_config("connect4_tiny").make_game(), "cpu")
     assert free.update(fresh, positions_seen=10_000) == 10_000 * 4 // 16
     assert fresh.positions_forgiven == 0 and not run.selfplay_paused()
+
+
+def test_tensorboard_gets_the_gate_and_the_promoted_networks_solver_figures(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    run_loop(tiny_config(run_dir, "gate.enabled=false", "log.tensorboard=true"),
+             Limits(iterations=1), progress=False)
+    run = RunDir.at(run_dir)
+    (gate,) = [r for r in run.read_metrics() if r["event"] == "gate"]
+    events = EventAccumulator(str(run.tensorboard))
+    events.Reload()
+    scalars = {tag: events.Scalars(tag)[-1] for tag in events.Tags()["scalars"]}
+    assert scalars["best/generation"].value == 1
+    for key in ("solver/policy_decisive", "solver/search_decisive", "solver/policy_optimal",
+                "solver/search_optimal"):
+        assert scalars[key].step == gate["step"]
+        assert scalars[key].value == pytest.approx(gate[key], abs=1e-6)
