@@ -191,9 +191,9 @@ def promoted_figures(config, checkpoint: str | os.PathLike) -> dict[str, float]:
     search: {"solver/policy_decisive", "solver/policy_optimal", "solver/search_decisive",
     "solver/search_optimal"} over all positions. {} for a game without a set, or an install
     without its file."""
-    game = config.make_game()
     if config.game not in games_with_solved_positions():
         return {}
+    game = config.make_game()
     try:
         positions, states = load_solved_positions(game)
     except FileNotFoundError:
