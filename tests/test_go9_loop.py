@@ -77,7 +77,7 @@ def test_go9_tiny_loop_trains_the_ownership_head_and_gates(tmp_path):
     assert list(run.arena.glob("gate-*/*.sgf"))             # the gate's games, SGF too
 
 
-def test_go9_promoted_network_plays_the_gnu_go_anchor(tmp_path):
+def test_go9_promoted_network_plays_the_gnu_go_anchor(tmp_path, capsys):
     """The go9 config's anchor: each promoted network plays GNU Go level 1 over GTP (games to
     the end, recorded as SGF with the run's komi, 7.5 here)."""
     import pytest
@@ -98,3 +98,9 @@ def test_go9_promoted_network_plays_the_gnu_go_anchor(tmp_path):
     assert all("KM[7.5]" in p.read_text() for p in folder.glob("*.sgf"))
     wins = sum(r.info["score_a"] for r in records)
     assert wins == 2 * anchors["anchor/gnugo:level=1/score"]
+    # The terminal line of the promotion gives the result against GNU Go (Go's measure of a
+    # promoted network: no perfect-play set, the config's anchor).
+    (line,) = [l for l in capsys.readouterr().out.splitlines() if l.startswith("step ")]
+    wdl = "/".join(str(anchors[f"anchor/gnugo:level=1/{k}"]) for k in ("wins", "draws", "losses"))
+    assert "generation 1 promoted" in line and "solver" not in line
+    assert f"against gnugo:level=1: W/D/L {wdl} (2 games)" in line
