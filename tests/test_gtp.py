@@ -336,6 +336,37 @@ def test_search_mover_reuses_the_tree_across_moves():
     assert _tree_nodes(mover) == 0                    # a jump in the position drops it
 
 
+def test_handicap_stones():
+    e = engine()
+    assert run(e, "fixed_handicap 2") == ["C3 G7"]
+    assert point(e, "C3") == point(e, "G7") == "X" and e.moves == []
+    assert ask(e, "fixed_handicap 2") == (False, "board not empty")
+    run(e, "genmove w")                              # White moves first: no pass put in
+    assert len(e.moves) == 1 and PASS not in e.moves
+    run(e, "undo")                                   # back to the handicap stones
+    assert point(e, "C3") == "X" and ask(e, "undo") == (False, "cannot undo")
+    run(e, "clear_board")
+    assert ask(e, "fixed_handicap 10") == (False, "invalid number of stones")
+    assert ask(e, "fixed_handicap 1") == (False, "invalid number of stones")
+    layouts = {}
+    for n in range(2, 10):
+        run(e, "clear_board")
+        layouts[n] = set(run(e, f"fixed_handicap {n}")[0].split())
+        assert len(layouts[n]) == n and all(point(e, v) == "X" for v in layouts[n])
+    corners, centre = {"C3", "G7", "C7", "G3"}, "E5"
+    assert layouts[4] == corners and layouts[5] == corners | {centre}
+    assert layouts[8] == corners | {"C5", "G5", "E3", "E7"} and layouts[9] == layouts[8] | {centre}
+    run(e, "clear_board")
+    assert len(run(e, "place_free_handicap 20")[0].split()) == 9      # fewer, as allowed
+    run(e, "clear_board")
+    for bad in ("D4", "D4 D4", "D4 pass", "D4 X4", ""):
+        assert ask(e, f"set_free_handicap {bad}") == (False, "bad vertex list"), bad
+    run(e, "set_free_handicap D4 e5 F6")
+    assert [point(e, v) for v in ("D4", "E5", "F6")] == ["X"] * 3
+    run(e, "play w a1")
+    assert e.moves == [GAME.parse_point("A1")]
+
+
 def test_loadsgf(tmp_path):
     moves = [GAME.parse_point(v) for v in ("D4", "E5", "pass", "C3", "G7")]
     path = tmp_path / "game.sgf"
@@ -378,6 +409,15 @@ def test_gtp_command_needs_a_checkpoint(capsys, monkeypatch, tmp_path):
     assert "no bundled go9 checkpoint" in capsys.readouterr().err
     assert main(["gtp", "--ckpt", str(tmp_path / "nope.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_gtp_command_serves_only_games_that_speak_gtp(capsys):
+    from azero.games import games_speaking, names
+    silent = [name for name in names() if name not in games_speaking("gtp")]
+    assert silent and games_speaking("gtp")
+    assert main(["gtp", "--game", silent[0], "--ckpt", "random"]) == 2
+    err = capsys.readouterr().err
+    assert f"{silent[0]!r} does not speak GTP" in err and games_speaking("gtp")[0] in err
 
 
 def test_engine_over_a_network_checkpoint(tmp_path):

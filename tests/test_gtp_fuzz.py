@@ -16,7 +16,7 @@ SENTINEL_ID = 100_000
 COMMANDS = [b"name", b"protocol_version", b"version", b"known_command", b"list_commands",
             b"play", b"genmove", b"undo", b"showboard", b"final_score", b"komi", b"boardsize",
             b"clear_board", b"time_settings", b"time_left", b"kgs-genmove_cleanup", b"loadsgf",
-            b"fly", b"PLAY", b"pro\rtocol_version"]
+            b"fixed_handicap", b"set_free_handicap", b"fly", b"PLAY", b"pro\rtocol_version"]
 ARGS = [b"b", b"w", b"black", b"D4", b"e5", b"pass", b"9", b"19", b"6.5", b"nan", b"-1", b"0",
         b"A10", b"Z9", b"\xc3\xa9", b"/nonexistent/game.sgf", b"1e400", b"genmove"]
 # control bytes but LF, invalid UTF-8, valid multi-byte, comment marks, blanks

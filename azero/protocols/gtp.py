@@ -5,8 +5,8 @@ stdin/stdout that `azero gtp` runs; tests drive `handle` line by line. The engin
 small parts, one job each:
   * gtp_protocol.py: the wire format (bytes in, preprocessing as the spec says, ids, answers,
     errors) and the dispatch of commands to the `cmd_*` methods here;
-  * gtp_position.py: the position (setup stones, GTP moves, play past two passes and past the
-    rules' move cap, positional superko over the whole game);
+  * gtp_position.py: the position (setup and handicap stones, GTP moves, play past two passes and
+    past the rules' move cap, positional superko over the whole game);
   * gtp_clock.py: time_settings / time_left and the seconds a move may take;
   * the move generator (`PlayerMover` over any player of azero.players; a search player moves
     within the clock's budget, see players/search_player.py).
@@ -15,6 +15,10 @@ Rules are the game's (Go 9x9: Tromp-Taylor area scoring, positional superko, no 
 enforced: `play` of an illegal move answers "illegal move", and the reason (occupied, suicide,
 superko) goes to the log (stderr). `komi` takes any number; our rules score in half points, so a
 komi that is not a multiple of 0.5 is rounded to the nearest one (and logged).
+
+Handicap: `fixed_handicap` places the spec's layout, `place_free_handicap` the same layout (at
+most its 9 stones: the spec lets an engine place fewer than asked), `set_free_handicap` the
+controller's points; all on an empty board, and White moves next.
 
 Moves: `genmove` runs the move generator from the current position (a search keeps its tree across
 moves) and answers a vertex, "pass", or "resign" when the root value (side to move's view) is
@@ -39,7 +43,7 @@ import azero
 from azero.games import IllegalActionError
 
 from .gtp_clock import GameClock, TimeSettings
-from .gtp_position import GtpPosition, Setup
+from .gtp_position import GtpPosition, Setup, fixed_handicap_vertices, max_fixed_handicap
 from .gtp_protocol import GtpDispatcher, GtpError, arity, colour, number, vertex
 
 DEFAULT_RESIGN_THRESHOLD = -0.9
@@ -104,8 +108,9 @@ class GtpEngine(GtpDispatcher):
     """The Go commands over a position (gtp_position), a clock (gtp_clock) and a mover."""
 
     COMMANDS = GtpDispatcher.COMMANDS + (
-        "boardsize", "clear_board", "komi", "play", "genmove", "kgs-genmove_cleanup", "undo",
-        "showboard", "final_score", "time_settings", "time_left", "loadsgf")
+        "boardsize", "clear_board", "komi", "fixed_handicap", "place_free_handicap",
+        "set_free_handicap", "play", "genmove", "kgs-genmove_cleanup", "undo", "showboard",
+        "final_score", "time_settings", "time_left", "loadsgf")
 
     def __init__(self, mover, game, *, name: str = "azero", version: str = azero.__version__,
                  resign_threshold: float | None = DEFAULT_RESIGN_THRESHOLD,
@@ -179,6 +184,41 @@ class GtpEngine(GtpDispatcher):
             p = self.position
             self._set_position(GtpPosition(self._make_game(usable), p.setup, p.moves))
         return ""
+
+    def cmd_fixed_handicap(self, args):
+        arity(args, 1)
+        try:
+            vertices = fixed_handicap_vertices(self.size, number(args[0], int))
+        except ValueError:
+            raise GtpError("invalid number of stones") from None
+        self._place_handicap([vertex(v, self.game) for v in vertices])
+        return " ".join(vertices)
+
+    def cmd_place_free_handicap(self, args):
+        """Our placement is the fixed one; past its most stones we place that many (the spec
+        lets an engine place fewer than asked)."""
+        arity(args, 1)
+        stones = number(args[0], int)
+        if not 2 <= stones < self.size * self.size:
+            raise GtpError("invalid number of stones")
+        return self.cmd_fixed_handicap([str(min(stones, max_fixed_handicap(self.size)))])
+
+    def cmd_set_free_handicap(self, args):
+        try:
+            points = [vertex(w, self.game) for w in args]
+        except GtpError:
+            raise GtpError("bad vertex list") from None
+        if not 2 <= len(points) < self.size * self.size or self.pass_action in points \
+                or len(set(points)) != len(points):
+            raise GtpError("bad vertex list")
+        self._place_handicap(points)
+        return ""
+
+    def _place_handicap(self, points: list[int]) -> None:
+        """Black stones on `points` of an empty board, White to move (no move played yet)."""
+        if self.position.moves or (self.game.grid(self.state) >= 0).any():
+            raise GtpError("board not empty")
+        self._set_position(GtpPosition(self.game, Setup(tuple(points), (), 1)))
 
     def cmd_loadsgf(self, args):
         arity(args, 1, 2)

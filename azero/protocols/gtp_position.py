@@ -1,5 +1,6 @@
-"""The position of a GTP game: its base (the empty board, or stones set up by `loadsgf`), the GTP
-moves played from it, and the rules state they lead to, beyond what our rules alone would allow.
+"""The position of a GTP game: its base (the empty board, or stones set up by `loadsgf` or a
+handicap command), the GTP moves played from it, and the rules state they lead to, beyond what our
+rules alone would allow.
 
 A GTP game is not one of strict alternation, and it may outlast our rules:
   * `play` / `genmove` for the colour that is NOT to move: a pass of the other colour is put in
@@ -48,6 +49,37 @@ class Setup:
     black: tuple[int, ...]
     white: tuple[int, ...]
     to_play: int
+
+
+def max_fixed_handicap(size: int) -> int:
+    """The most stones of a fixed handicap (GTP v2 section 4.1.1): 9 on odd boards from 9 x 9,
+    4 on the other boards from 7 x 7 (0: none)."""
+    return 0 if size < 7 or size > 25 else 9 if size % 2 == 1 and size >= 9 else 4
+
+
+def fixed_handicap_vertices(size: int, stones: int) -> list[str]:
+    """The vertices of GTP v2's fixed handicap placement (section 4.1.1) of `stones` on a board
+    `size` x `size`: the corner points (the 3-3 points below 13 x 13, else the 4-4 points) in the
+    order lower left, upper right, upper left, lower right; from 6 stones the middle of the left
+    and right sides, from 8 the middle of the lower and upper sides; the centre with 5, 7 and 9.
+    ValueError for more than max_fixed_handicap(size) or fewer than 2 stones."""
+    most = max_fixed_handicap(size)
+    if not 2 <= stones <= most:
+        raise ValueError(f"fixed handicap on {size}x{size} is 2 to {most} stones, not {stones}")
+    lo = 2 if size < 13 else 3
+    hi, mid = size - 1 - lo, size // 2
+
+    def name(col, row):                       # 0-based column and row from the lower left
+        return "ABCDEFGHJKLMNOPQRSTUVWXYZ"[col] + str(row + 1)
+
+    out = [name(lo, lo), name(hi, hi), name(lo, hi), name(hi, lo)][:stones]
+    if stones >= 6:
+        out += [name(lo, mid), name(hi, mid)]
+    if stones >= 8:
+        out += [name(mid, lo), name(mid, hi)]
+    if stones >= 5 and stones % 2 == 1:
+        out.append(name(mid, mid))
+    return out
 
 
 def stones_state(game, black, white, to_play: int) -> np.ndarray:
