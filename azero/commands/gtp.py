@@ -2,7 +2,8 @@
 the games of the registry that speak GTP (games.games_speaking("gtp")).
 
 Answers go to stdout, everything else (what the engine thinks, why a move was illegal) to
-stderr. See azero/protocols/gtp.py for the commands and how time and resignation work."""
+stderr. See azero/protocols/gtp.py for the commands, resignation, and the modules behind them
+(the wire format, the position, the clock)."""
 from __future__ import annotations
 
 import argparse
