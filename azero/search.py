@@ -59,7 +59,7 @@ ADDITIONS (beyond the contract):
         trees alone.
 
 SEMANTICS (tests/reference_mcts.py is the executable specification; tests/test_search_mctx.py
-checks equality with mctx):
+checks equality with mctx, on masked roots in CI through mctx's stored outputs):
     Values are stored for the side to move at each node; backing up through the edge into a node,
     G_parent = reward + discount * G_node. Over a game's rules reward is 0 and the discount is the
     sign from the players: +1 where game.to_play is the same at parent and child (a player who
@@ -70,7 +70,13 @@ checks equality with mctx):
     Gumbel: mctx's gumbel_muzero_policy: Gumbel-top-k + Sequential Halving at the root, completed Q
     (mixed value for unvisited children), sigma = (c_visit + max n) c_scale q, deterministic
     interior selection argmax softmax(logits + sigma) - n / (1 + sum n), policy target
-    softmax(logits + sigma), action argmax gumbel + logits + sigma among the most visited.
+    softmax(logits + sigma), action argmax gumbel + logits + sigma among the most visited. The
+    rescaling of the completed Q to [0, 1] takes its min and max over all A actions as mctx does:
+    every action without a visit, illegal ones included, counts at the mixed value.
+    One difference from mctx, on purpose: PUCT's Dirichlet noise is Dirichlet over the root's
+    legal actions (the AlphaZero pseudocode draws it over the legal moves); mctx's muzero_policy
+    draws it over all A actions, mixes it into the softmax of the unmasked logits and masks after,
+    so on a masked root its noisy priors differ from ours (equal where every action is legal).
 
 HOW A SIMULATION STEP RUNS (both classes):
 

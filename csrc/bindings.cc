@@ -123,6 +123,21 @@ struct Evaluations {
   }
 };
 
+// The arguments of expand_roots / refresh_roots: rows int32 [K] and one evaluation per row;
+// calls f(rows, K, evaluations) without the GIL.
+template <class F>
+void with_root_evaluations(Search& s, py::object rows, py::object values, py::object logits,
+                           py::object legal, py::object legal_actions, py::object legal_offsets,
+                           F&& f) {
+  auto r = input<int32_t>(rows, "rows", {-1});
+  const int32_t k = static_cast<int32_t>(r.shape(0));
+  Evaluations ev(k, s.num_actions(), values, logits, legal, legal_actions, legal_offsets,
+                 py::none(), py::none(), py::none());
+  if (ev.ev.rows != k) throw py::value_error("logits must have one row per root");
+  py::gil_scoped_release release;
+  f(r.data(), k, ev.ev);
+}
+
 // (row, new id, old id) triples as int32 [3, K].
 CArray<int32_t> mapping_array(const std::vector<int32_t>& mapping) {
   const py::ssize_t K = static_cast<py::ssize_t>(mapping.size() / 3);
@@ -269,13 +284,10 @@ B search trees side by side and the two GIL-free halves of a simulation step.
       .def("expand_roots",
            [](Search& s, py::object rows, py::object values, py::object logits, py::object legal,
               py::object legal_actions, py::object legal_offsets) {
-             auto r = input<int32_t>(rows, "rows", {-1});
-             const int32_t k = static_cast<int32_t>(r.shape(0));
-             Evaluations ev(k, s.num_actions(), values, logits, legal, legal_actions, legal_offsets,
-                            py::none(), py::none(), py::none());
-             if (ev.ev.rows != k) throw py::value_error("logits must have one row per root");
-             py::gil_scoped_release release;
-             s.expand_roots(r.data(), k, ev.ev);
+             with_root_evaluations(s, rows, values, logits, legal, legal_actions, legal_offsets,
+                                   [&](const int32_t* r, int32_t k, const LeafEvaluations& ev) {
+                                     s.expand_roots(r, k, ev);
+                                   });
            },
            py::arg("rows"), py::arg("values"), py::arg("logits"), py::arg("legal") = py::none(),
            py::arg("legal_actions") = py::none(), py::arg("legal_offsets") = py::none(),
@@ -284,16 +296,11 @@ B search trees side by side and the two GIL-free halves of a simulation step.
       .def("refresh_roots",
            [](Search& s, py::object rows, py::object values, py::object logits, py::object legal,
               py::object legal_actions, py::object legal_offsets) {
-             auto r = input<int32_t>(rows, "rows", {-1});
-             const int32_t k = static_cast<int32_t>(r.shape(0));
-             Evaluations ev(k, s.num_actions(), values, logits, legal, legal_actions, legal_offsets,
-                            py::none(), py::none(), py::none());
-             if (ev.ev.rows != k) throw py::value_error("logits must have one row per root");
              std::vector<int32_t> mapping;
-             {
-               py::gil_scoped_release release;
-               s.refresh_roots(r.data(), k, ev.ev, mapping);
-             }
+             with_root_evaluations(s, rows, values, logits, legal, legal_actions, legal_offsets,
+                                   [&](const int32_t* r, int32_t k, const LeafEvaluations& ev) {
+                                     s.refresh_roots(r, k, ev, mapping);
+                                   });
              return mapping_array(mapping);
            },
            py::arg("rows"), py::arg("values"), py::arg("logits"), py::arg("legal") = py::none(),
