@@ -122,12 +122,19 @@ class ReferenceMCTS:
 
     # -- search --------------------------------------------------------------------------------
 
-    def run(self, root_state, *, gumbel=None, dirichlet=None, dirichlet_fraction=0.25):
-        """gumbel [A] noise (Gumbel), dirichlet [A] Gamma samples (PUCT), as given to the core."""
+    def run(self, root_state, *, gumbel=None, dirichlet=None, dirichlet_fraction=0.25, kept=None):
+        """gumbel [A] noise (Gumbel), dirichlet [A] Gamma samples (PUCT), as given to the core.
+        kept: a child Node of the previous run's root, whose state is root_state, searched on
+        (tree reuse; PUCT without noise only)."""
         A = self.game.spec.num_actions
-        root = Node(root_state)
-        v = self._evaluate(root)
-        root.visits, root.value_sum = 1, v
+        if kept is not None:
+            if self.algorithm != "puct" or dirichlet is not None:
+                raise ValueError("the reference reuses trees for PUCT without noise only")
+            root = kept
+        else:
+            root = Node(root_state)
+            v = self._evaluate(root)
+            root.visits, root.value_sum = 1, v
         if dirichlet is not None and dirichlet_fraction > 0:
             total = 0.0
             for a in root.priors:
@@ -139,6 +146,12 @@ class ReferenceMCTS:
         self.root = root
         self.q_min, self.q_max = (math.inf, -math.inf) if self.value_bounds is None else \
             (float(self.value_bounds[0]), float(self.value_bounds[1]))
+        stack = [root]                       # a kept tree's edge Qs seed the tree-wide min/max
+        while stack:
+            for child in stack.pop().children.values():
+                self.q_min = min(self.q_min, child.q_sum / child.visits)
+                self.q_max = max(self.q_max, child.q_sum / child.visits)
+                stack.append(child)
         self.gumbel = np.zeros(A, np.float32) if gumbel is None else np.asarray(gumbel, np.float32)
         self.root_score = {a: float(self.gumbel[a]) + math.log(max(np.float32(p), FLT_MIN))
                            for a, p in root.priors.items()}

@@ -100,3 +100,31 @@ def test_tree_wide_min_max_equals_the_reference(value_bounds):
 def test_tree_min_max_is_a_puct_option():
     with pytest.raises(ValueError, match="PUCT"):
         SearchConfig(algorithm="gumbel", tree_min_max=True)
+
+
+def test_tree_wide_min_max_starts_from_the_kept_tree():
+    """With tree reuse the next search's min/max starts from every edge Q of the kept subtree:
+    visits equal to the reference continuing from the same kept node."""
+    game = RandomTree(5, 9, terminal_rate=0.05)
+    roots = game.roots(np.arange(10) + 123)
+    roots = roots[~game.terminal(roots)][:6]
+    B = len(roots)
+    config = SearchConfig(algorithm="puct", num_simulations=40, value_bounds=None,
+                          tree_min_max=True)
+    search = BatchedSearch(game, config, B)
+    first = search.run(roots, game.evaluate, add_noise=False, temperature=0)
+    actions = first.actions
+    search.advance(actions)
+    states = game.step(roots, actions)
+    keep = ~game.terminal(states)
+    second = search.run(states, game.evaluate, add_noise=False, temperature=0, active=keep)
+    reused = 0
+    for b in np.flatnonzero(keep):
+        ref = ReferenceMCTS(game, game.evaluate, algorithm="puct", num_simulations=40,
+                            value_bounds=None, tree_min_max=True)
+        np.testing.assert_array_equal(ref.run(roots[b])["visit_counts"], first.visit_counts[b])
+        kept = ref.root.children[int(actions[b])]
+        reused += kept.visits > 1
+        out = ref.run(states[b], kept=kept)
+        np.testing.assert_array_equal(second.visit_counts[b], out["visit_counts"], err_msg=f"row {b}")
+    assert reused >= 3
