@@ -276,3 +276,29 @@ def test_gate_closes_the_players_it_made_but_not_the_callers(monkeypatch):
     mine.close = lambda: closed.append(mine)
     gate("x", mine, GateConfig(games=2, opening_plies=1), game=GAME)
     assert len(made) == 1 and closed == made
+
+
+def test_go9_games_cut_off_at_the_cap_are_scored_on_the_board_in_their_sgf(tmp_path):
+    """Go's adjudicate scores the board as it stands (Tromp-Taylor area); the SGF says so: RE is
+    that score (e.g. B+3), not a resignation (B+R)."""
+    from azero.games.go9.game import Go9
+    game = Go9(max_game_length=12)
+    a, b = make_player("random", game, seed=1), make_player("random", game, seed=2)
+    result = run_match(game, a, b, MatchConfig(games=6, opening_plies=0, sprt=None),
+                       records=tmp_path / "sgf")
+    cut = [r for r in result.records if "adjudicated" in r.info]
+    assert cut
+    files = sorted((tmp_path / "sgf").glob("*.sgf"))
+    assert len(files) == len(result.records)
+    for path in files:
+        text = path.read_text()
+        re_value = text.split("RE[")[1].split("]")[0]
+        assert not re_value.endswith("+R"), re_value
+    back = read_records(game, tmp_path / "sgf")
+    assert sorted(r.result for r in back) == sorted(r.result for r in result.records)
+    for r in cut:
+        state = game.initial_states(1)
+        for m in r.moves:
+            state = game.step(state, [m])
+        score = game.score(state)[0]
+        assert r.result == (1.0 if score > 0 else 0.0 if score < 0 else 0.5)

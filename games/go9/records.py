@@ -98,10 +98,14 @@ def parse_result(text: str | None) -> float | None:
 
 def record_result_string(game, record: GameRecord, final_state: np.ndarray) -> str:
     """RE of a finished record: the Tromp-Taylor score of the final position when the game ended
-    on the board (two passes, move limit), else a resignation (or "0" / "?")."""
+    on the board (two passes), or was cut off at the move cap and adjudicated by that score (a
+    match's Go9.adjudicate); else a resignation (or "0" / "?": a self-play game cut off at the
+    cap has no result)."""
     resigned = bool(record.info.get("resigned"))
     one = final_state[None]
-    if not resigned and bool(game.terminal(one)[0]):
+    scored = bool(game.terminal(one)[0]) or (bool(game.truncated(one)[0])
+                                             and record.result is not None)
+    if not resigned and scored:
         score = float(game.score(one)[0])                 # > 0: Black wins
         return format_result(None if score == 0 else (0 if score > 0 else 1), score)
     if record.result is None:
