@@ -278,7 +278,7 @@ def referee_game(game, black: GtpClient, white: GtpClient, *, max_moves: int | N
         e(f"komi {komi:g}")
     state = game.initial_states(1)
     moves: list[int] = []
-    while not game.terminal(state)[0]:
+    while not game.terminal(state)[0] and not game.truncated(state)[0]:   # two passes, the cap
         if max_moves is not None and len(moves) >= max_moves:
             reason = "max moves"
             break
