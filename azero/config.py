@@ -114,7 +114,8 @@ class SearchConfig:
 @dataclass
 class SelfPlayConfig:
     """The self-play settings: this section of a config, and what `azero.selfplay.SelfPlay` takes
-    (one worker plays games_per_worker games in lockstep)."""
+    (one worker plays games_per_worker games in lockstep). However it is made, a bad value raises
+    ConfigError naming its key (selfplay.<field>)."""
     workers: int = _f(1, 1, doc="self-play processes")
     games_per_worker: int = _f(128, 1, doc="games played in lockstep by one worker (one batched search)")
     threads_per_worker: int | None = _f(None, 1, doc="torch threads per worker; null = cores / workers")
@@ -137,6 +138,9 @@ class SelfPlayConfig:
     random_opening_max_moves: int = _f(0, 0, doc="such an opening has 1..this many uniformly random moves")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "selfplay.")
 
 
 @dataclass

@@ -104,9 +104,6 @@ class SelfPlay:
     def __init__(self, game, search_config: SearchConfig, settings: SelfPlayConfig,
                  seed: int | np.random.SeedSequence = 0):
         check_random_openings(settings, game)
-        if settings.truncated_value_target not in ("search", "drop"):
-            raise ConfigError(f"selfplay.truncated_value_target: must be 'search' or 'drop', "
-                              f"got {settings.truncated_value_target!r}")
         self.game = game
         self.settings = settings
         self.search_config = search_config

@@ -321,9 +321,10 @@ def test_go9_games_are_truncated_at_the_rules_cap_not_scored():
 
 def test_an_unknown_truncated_value_target_names_the_key():
     from azero.config import ConfigError, load_config
-    with pytest.raises(ConfigError, match="selfplay.truncated_value_target"):
-        SelfPlay(make("connect4"), SearchConfig(num_simulations=2),
-                 SelfPlayConfig(games_per_worker=2, truncated_value_target="draw"))
+    with pytest.raises(ConfigError, match="selfplay.truncated_value_target: must be one of"):
+        SelfPlayConfig(games_per_worker=2, truncated_value_target="draw")
+    with pytest.raises(ConfigError, match="selfplay.games_per_worker: must be >= 1"):
+        SelfPlayConfig(games_per_worker=0)
     with pytest.raises(ConfigError, match="selfplay.truncated_value_target: must be one of"):
         load_config("connect4_tiny", ["selfplay.truncated_value_target=zero"])
     assert load_config("connect4_tiny").selfplay.truncated_value_target == "search"
