@@ -10,8 +10,10 @@ outside games/ names a game:
     network (azero/bench/solver.py) and `azero bench solver` any player; beside it, or instead
     (Go), the anchors a config names (gate.anchors: GNU Go), which any game can have;
   * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp");
+  * `sgf`: the module reading and writing its SGF (parse_sgf, SgfError, format_result, ...), for
+    GTP's loadsgf and referee results;
   * `openspiel`: its name in OpenSpiel, the peer `azero bench rules` measures beside it.
-Hooks are "module:attribute" strings, imported on first use: importing one game never compiles
+Hooks are "module:attribute" (or "module") strings, imported on first use: importing one game never compiles
 another, and the registry imports nothing of azero.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ class GameEntry:
     solved_positions: str | None = None
     protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
     openspiel: str | None = None           # the same game in OpenSpiel (the rules bench's peer)
+    sgf: str | None = None                 # "module": its SGF reader and writer
 
 
 # Insertion order matters: the first entry is the commands' default game (`default_name`).
@@ -44,6 +47,7 @@ _REGISTRY: dict[str, GameEntry] = {
         factory="azero.games.go9.game:Go9",
         record_format="azero.games.go9.records:SGF_FORMAT",
         protocols=("gtp",),
+        sgf="azero.games.go9.records",
         openspiel="go(board_size=9,komi=7.5)"),
 }
 
@@ -70,15 +74,17 @@ def games_speaking(protocol: str) -> list[str]:
 
 
 def hook(name: str, which: str) -> Any:
-    """The object a game's hook field (`record_format`, `solved_positions`) names, imported on
-    first use; None where the game has no such hook. ValueError for an unknown game."""
+    """The object a game's hook field (`record_format`, `solved_positions`, `sgf`) names,
+    imported on first use; None where the game has no such hook. ValueError for an unknown game."""
     target = getattr(entry(name), which)
     return None if target is None else _load(target)
 
 
 def _load(target: str) -> Any:
-    module_name, attribute = target.split(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    """"module:attribute" -> the attribute; "module" -> the module."""
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
 
 
 def make(name: str, **options) -> Game:

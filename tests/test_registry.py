@@ -14,6 +14,13 @@ def test_games_speaking_lists_the_games_of_a_protocol():
         assert ("gtp" in games.entry(name).protocols) == (name in games.games_speaking("gtp"))
 
 
+def test_hooks_load_what_they_name():
+    assert callable(games.hook("go9", "sgf").parse_sgf)      # a module: GTP's loadsgf reads with it
+    assert games.hook("connect4", "sgf") is None
+    assert games.hook("go9", "record_format").suffix == ""    # SGF: a folder of files
+    assert games.hook("connect4", "record_format").suffix == ".jsonl"
+
+
 def test_default_game_is_registered():
     assert games.default_name() in games.names()
 
@@ -31,7 +38,7 @@ def test_importing_one_game_compiles_no_other():
     for name in games.names():
         others = [n for n in games.names() if n != name]
         code = (f"import sys; from azero import games; games.make({name!r}); "
-                f"[games.hook({name!r}, f) for f in ('record_format', 'solved_positions')]; "
+                f"[games.hook({name!r}, f) for f in ('record_format', 'solved_positions', 'sgf')]; "
                 f"print([m for m in sys.modules if any(m.startswith('azero.games.' + o) "
                 f"for o in {others!r})])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
