@@ -46,19 +46,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @njit(cache=True)
+def _xorshift(x):
+    """One xorshift64* step of the state x (uint64) -> (new state, 32 random bits as uint64)."""
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    return x, (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+
+
+@njit(cache=True)
 def sample_uniform_legal(mask, rng_state, out):
     """mask [B, A] bool -> out [B] int64: a uniformly random legal action per row (-1 if none).
     Random numbers: xorshift64* on rng_state [1] uint64 (advanced in place). Rejection sampling
-    (a few tries, action = high bits x A >> 32) with an exact count-and-pick fallback."""
+    (a few tries, action = 32 random bits x A >> 32), then, for rows with few legal actions, an
+    exact pick among the row's legal actions, listed without branches (a branchy count-and-scan
+    fallback made the sampler ~50% slower on late-game Go batches, where 28% of rows reach it)."""
     batch, num_actions = mask.shape
+    legal = np.empty(num_actions, dtype=np.int64)     # the row's legal actions, first `count`
     x = rng_state[0]
     for i in range(batch):
         chosen = -1
         for _ in range(4):
-            x ^= x >> np.uint64(12)
-            x ^= x << np.uint64(25)
-            x ^= x >> np.uint64(27)
-            r = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+            x, r = _xorshift(x)
             a = np.int64((r * np.uint64(num_actions)) >> np.uint64(32))
             if mask[i, a]:
                 chosen = a
@@ -66,19 +75,11 @@ def sample_uniform_legal(mask, rng_state, out):
         if chosen < 0:
             count = 0
             for a in range(num_actions):
+                legal[count] = a                        # kept only if legal (count advances)
                 count += mask[i, a]
             if count > 0:
-                x ^= x >> np.uint64(12)
-                x ^= x << np.uint64(25)
-                x ^= x >> np.uint64(27)
-                r = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
-                k = np.int64((r * np.uint64(count)) >> np.uint64(32))
-                for a in range(num_actions):
-                    if mask[i, a]:
-                        if k == 0:
-                            chosen = a
-                            break
-                        k -= 1
+                x, r = _xorshift(x)
+                chosen = legal[np.int64((r * np.uint64(count)) >> np.uint64(32))]
         out[i] = chosen
     rng_state[0] = x
 
