@@ -240,8 +240,8 @@ KEY32_BY_INDEX[:2 * NUM_POINTS] = KEYS & LOW32
 FRAME_KEYS = np.array([[[KEYS[colour * NUM_POINTS + INVERSE_PERM[f, p]] for p in range(NUM_POINTS)]
                         for colour in range(2)] for f in range(NUM_SYMMETRIES)], dtype=np.int64)
 
-for _t in (BYTE_SPREAD, BIT_LO, BIT_HI, NEIGHBOURS, NUM_NEIGHBOURS, NB_LO, NB_HI, POINT_PERM, INVERSE_PERM,
-           COMPOSE, KEYS, KEY32_BY_INDEX, FRAME_KEYS):
+for _t in (BYTE_SPREAD, BIT_LO, BIT_HI, NEIGHBOURS, NUM_NEIGHBOURS, NB_LO, NB_HI, POINT_PERM,
+           INVERSE_PERM, COMPOSE, KEYS, KEY32_BY_INDEX, FRAME_KEYS):
     _t.flags.writeable = False
 
 # ---------------------------------------------------------------- bitboard primitives
@@ -340,9 +340,10 @@ def _store_8_bools(typingctx, out, row, col, word):
 
 
 def _prefetch_row_intrinsic(write: int):
-    """An intrinsic prefetch_row(arr, row): llvm.prefetch of every 64-byte line of row `row` of a
-    2-D C-contiguous array, for reading (write = 0) or writing (1). A hint only: no effect on
-    results, and never a fault (callers still keep `row` in range)."""
+    """An intrinsic prefetch_row(arr, row): llvm.prefetch of every 64-byte line of the row stride
+    from the start of row `row` of a 2-D array (that row, where the array is C-contiguous), for
+    reading (write = 0) or writing (1). A hint only: no effect on results, and never a fault
+    (callers still keep `row` in range)."""
     @intrinsic
     def prefetch_row(typingctx, arr, row):
         sig = types.void(arr, row)
@@ -359,7 +360,8 @@ def _prefetch_row_intrinsic(write: int):
                 builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                 "llvm.prefetch.p0")
             row_bytes = cgutils.unpack_tuple(builder, a.strides, 2)[0]
-            with cgutils.for_range_slice(builder, zero, row_bytes, ir.Constant(i64, 64)) as (off, _):
+            line = ir.Constant(i64, 64)
+            with cgutils.for_range_slice(builder, zero, row_bytes, line) as (off, _):
                 # (address, write, locality 3 = keep in all cache levels, data cache)
                 builder.call(fn, [builder.gep(start, [off]), ir.Constant(i32, write),
                                   ir.Constant(i32, 3), ir.Constant(i32, 1)])
