@@ -10,7 +10,7 @@ from azero.players import SearchPlayer
 from azero.protocols import gtp_clock, gtp_protocol
 from azero.protocols.gtp import Choice, GtpEngine, PlayerMover, make_mover
 from azero.protocols.gtp_clock import Clock, TimeSettings, move_budget
-from azero.records_sgf import game_to_sgf
+from azero.games.go9.records import game_to_sgf
 
 GAME = make("go9")
 PASS = GAME.spec.num_actions - 1

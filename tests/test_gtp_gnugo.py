@@ -128,7 +128,7 @@ def test_a_resigning_engine_loses_at_once_and_the_record_says_so(fake, tmp_path)
     """The engine resigns at its first move: each game ends there, a win for the other side
     (even where the board would score otherwise), recorded as B+R / W+R in the SGF."""
     from azero.arena import run_match
-    from azero.records_sgf import read_sgf_records
+    from azero.games.go9.records import read_sgf_records
     gtp_player = GtpPlayer(GAME, GtpEngineSpec(label="quitter", argv=tuple(fake("resign"))))
     result = run_match(GAME, make_player("random", GAME, seed=1), gtp_player,
                        MatchConfig(games=4, in_flight=2, opening_plies=2, sprt=None),

@@ -82,13 +82,6 @@ def f(game="connect4"):                             # a string default
         (9, "go9_tiny")]
 
 
-# Modules that still name games, each with what replaces the names. The list only shrinks: a
-# module cleaned up must leave it (test_pending_modules_still_name_a_game fails until it does).
-PENDING = {
-    "azero/records_sgf.py": "re-exports games/go9/records.py until protocols/ imports it there",
-}
-
-
 def _offenders(path: Path) -> list[str]:
     return [f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r}"
             for line, text in game_names_in(path.read_text(encoding="utf-8"), games.names())]
@@ -97,13 +90,5 @@ def _offenders(path: Path) -> list[str]:
 def test_no_module_outside_games_names_a_game():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.relative_to(PACKAGE.parent).as_posix() not in PENDING:
-            offenders += _offenders(path)
+        offenders += _offenders(path)
     assert not offenders, "modules outside games/ name a game:\n" + "\n".join(offenders)
-
-
-def test_pending_modules_still_name_a_game():
-    root = PACKAGE.parent
-    cleaned = [name for name in PENDING
-               if not (root / name).is_file() or not _offenders(root / name)]
-    assert not cleaned, f"{cleaned}: names no game now; take it off PENDING"

@@ -223,7 +223,9 @@ class GtpEngine(GtpDispatcher):
     def cmd_loadsgf(self, args):
         arity(args, 1, 2)
         move_number = number(args[1], int) if len(args) == 2 else None
-        from azero.records_sgf import SgfError, parse_sgf
+        from azero.games import hook
+        sgf = hook(self.game.spec.name, "sgf")      # the game's SGF reader (GTP games have one)
+        SgfError, parse_sgf = sgf.SgfError, sgf.parse_sgf
         try:
             with open(args[0], "rb") as f:
                 g = parse_sgf(f.read())[0]

@@ -250,10 +250,13 @@ class RefereeResult:
     reason: str                          # "two passes", "resignation", "move limit", "max moves"
     score: float | None                  # Tromp-Taylor score (Black - White - komi), if scored
     engine_scores: dict = field(default_factory=dict)   # final_score of each engine: {"B": .., "W": ..}
+    game: str = ""                       # the registry name of the game played (its SGF hook)
 
     @property
     def result_string(self) -> str:
-        from azero.records_sgf import format_result
+        """The SGF RE value, through the game's `sgf` registry hook."""
+        from azero.games import hook
+        format_result = hook(self.game, "sgf").format_result
         if self.reason == "resignation":
             return format_result(self.winner)
         return format_result(self.winner, self.score)
@@ -287,7 +290,8 @@ def referee_game(game, black: GtpClient, white: GtpClient, *, max_moves: int | N
         reply = mover(f"{genmove[colour]} {'bw'[colour]}", timeout=move_timeout).strip()
         if reply.lower() == "resign":
             return RefereeResult(moves, 1 - colour, "resignation", None,
-                                 _final_scores(engines) if ask_final_score else {})
+                                 _final_scores(engines) if ask_final_score else {},
+                                 game.spec.name)
         try:
             action = game.parse_action(state[0], reply)
         except ValueError as e:
@@ -302,7 +306,7 @@ def referee_game(game, black: GtpClient, white: GtpClient, *, max_moves: int | N
     score = float(game.score(state)[0])
     winner = None if score == 0 else (0 if score > 0 else 1)
     return RefereeResult(moves, winner, reason, score,
-                         _final_scores(engines) if ask_final_score else {})
+                         _final_scores(engines) if ask_final_score else {}, game.spec.name)
 
 
 def _final_scores(engines) -> dict:
