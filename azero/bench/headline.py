@@ -5,11 +5,13 @@
 carries that command, so any figure can be measured again alone, and at larger sizes.
 Parts (peers are outside code; baselines our own other path, both measured in the same run):
   * rules: every game's random playouts, against OpenSpiel's C++ (Connect Four, Go 9x9);
+  * net: inference at batch 128 on the CPU, one thread, against our eager fp32 evaluator
+    (baseline);
+  * train: the optimizer step and the loop's sample + step at the configs' batch on the CPU, one
+    thread;
+  * selfplay: one self-play process, the configs' nets and searches (baseline: eager evaluator);
   * search: 256 trees x 32 simulations, PUCT and Gumbel, 7 and 82 actions, against mctx (when
     installed);
-  * net: inference at batch 128 on the CPU, against our eager fp32 evaluator (baseline);
-  * train: the optimizer step and the loop's sample + step at the configs' batch on the CPU;
-  * selfplay: one self-play process, the configs' nets and searches (baseline: eager evaluator);
   * solver: each bundled network's decisive accuracy against its game's perfect-play set (Connect
     Four's), for the games that have one.
 """
@@ -78,12 +80,17 @@ def parts(smoke: bool) -> list[Part]:
                    keep=_solver_headline) for name, ckpt in solved[:1]),
         ]
     every = tuple(games.names())
+    # One torch thread, as each self-play worker has: with two on a shared 2-core machine, a
+    # neighbour's load swung bench net's figures 10x between two runs a minute apart (one
+    # thread: within 6%). The search, whose JAX peer leaves threads busy after it, comes after
+    # the torch figures.
     return [
         *(Part("rules", ("--game", name, "--seconds", "2", "--repeats", "3")) for name in every),
-        Part("search", ("--quick",)),
-        Part("net", ("--game", *every, "--batch", "128", "--seconds", "0.5")),
-        Part("train", ("--game", *every, "--steps", "4", "--positions", "4096")),
+        Part("net", ("--game", *every, "--batch", "128", "--seconds", "0.5", "--threads", "1")),
+        Part("train", ("--game", *every, "--steps", "4", "--positions", "4096",
+                       "--threads", "1")),
         Part("selfplay", ("--game", *every, "--steps", "2", "--rounds", "2")),
+        Part("search", ("--quick",)),
         *(Part("solver", ("--game", name, "--ckpt", ckpt), keep=_solver_headline)
           for name, ckpt in solved),
     ]
