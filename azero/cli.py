@@ -13,7 +13,7 @@ _COMMANDS = ["selfplay", "arena", "play", "gtp", "bench"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="azero", description="AlphaZero / MuZero self-play engine for board games.")
+        prog="azero", description="AlphaZero self-play engine for board games (MuZero-ready search).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
         try:
