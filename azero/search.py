@@ -308,8 +308,10 @@ def step_leaves(game, parents: np.ndarray, actions: np.ndarray, fused: bool = Tr
     """parents [L, S] states, actions int32 [L] -> LeafStep. The one place where the search steps
     the rules (`azero bench rules` times this function, so its figure is the search's path): the
     fused `game.step_with_info` when the game has it, else (or with fused=False, the bench's
-    baseline) step + legal_mask + terminal + result. The backup signs come from `game.to_play` of
-    parent and child, not from alternation."""
+    baseline) step + legal_mask + terminal + result. The backup signs come from the game: -1 for
+    every edge where its spec promises `alternating_turns` (the conformance suite checks the
+    promise; it spares two `to_play` reads per expansion), else from `game.to_play` of parent and
+    child (+1 where the mover moves again)."""
     step_with_info = getattr(game, "step_with_info", None) if fused else None
     if step_with_info is not None:
         children, legal, terminal, result = step_with_info(parents, actions)
@@ -317,8 +319,11 @@ def step_leaves(game, parents: np.ndarray, actions: np.ndarray, fused: bool = Tr
         children = game.step(parents, actions)
         legal, terminal = game.legal_mask(children), game.terminal(children)
         result = np.asarray(game.result(children), np.float32)
-    same_player = game.to_play(children) == game.to_play(parents)
-    discounts = np.where(same_player, np.float32(1.0), np.float32(-1.0))
+    if game.spec.alternating_turns:     # the rules promise it (checked by games/conformance.py)
+        discounts = np.full(len(children), -1.0, np.float32)
+    else:
+        same_player = game.to_play(children) == game.to_play(parents)
+        discounts = np.where(same_player, np.float32(1.0), np.float32(-1.0))
     return LeafStep(children, legal, terminal, result, discounts)
 
 

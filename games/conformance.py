@@ -113,6 +113,12 @@ def random_playouts(game: Game, seed: int = 0, num_games: int = 16,
         _assert_states(game, stepped, len(active), "step")
         assert np.array_equal(_pure(game.move_number, stepped), move_number[active] + 1), \
             f"seed {seed}: move_number did not advance by one at ply {ply}"
+        if spec.alternating_turns:
+            kept = np.flatnonzero(_pure(game.to_play, stepped) == to_play[active])
+            assert len(kept) == 0, (
+                f"seed {seed}, ply {ply}: spec.alternating_turns promises that every move passes "
+                f"the turn, but player {to_play[active][kept[0]]} moves again after action "
+                f"{actions[kept[0]]}:\n{game.render(current[kept[0]])}")
         if hasattr(game, "step_with_info"):    # optional: the fused step of games/kernel_game.py
             fused = _pure(game.step_with_info, current, actions)
             separate = (stepped, game.legal_mask(stepped), game.terminal(stepped),

@@ -56,6 +56,11 @@ class GameSpec:
     # [num_symmetries, num_actions] int64; row 0 is the identity.
     action_permutations: np.ndarray | None = None
     board_shape: tuple[int, int] | None = None   # (rows, cols) for rendering/ownership, if a board game
+    # A promise of the rules: every move passes the turn, to_play(step(s, a)) == 1 - to_play(s)
+    # for every live s and legal a (Go's pass included). The conformance suite checks it; the
+    # search then knows every backup sign (-1) without reading to_play twice per expansion.
+    # False (the default) makes no promise: signs come from to_play of parent and child.
+    alternating_turns: bool = False
 
 
 @runtime_checkable

@@ -101,3 +101,38 @@ def test_check_truncated_refuses_a_cut_off_state_without_moves():
     p = conformance.random_playouts(cut, seed=0, num_games=32)
     with pytest.raises(AssertionError, match="no legal move"):
         conformance.check_truncated(game, p.states[p.truncated])
+
+
+def test_the_suite_holds_a_game_to_its_alternating_turns_promise():
+    """A game whose spec promises alternating turns but whose player moves twice in a row (to_play
+    changes every second ply) fails the random playouts; the search would back up wrong signs."""
+    from azero.games.connect4.game import ConnectFour
+
+    class TwiceEach(ConnectFour):
+        def to_play(self, states):
+            return ((np.asarray(states)[:, self.rules.PLY] // 2) & 1).astype(np.int8)
+
+    assert TwiceEach.spec.alternating_turns
+    with pytest.raises(AssertionError, match="alternating_turns promises"):
+        conformance.random_playouts(TwiceEach(), seed=0, num_games=4, one_by_one=False)
+
+
+def test_alternating_turns_signs_equal_the_to_play_signs(game, playouts):
+    """step_leaves' shortcut for a game that promises alternating turns gives the signs that
+    to_play of parent and child give."""
+    import dataclasses
+
+    from azero.search import step_leaves
+
+    states = playouts[0].states
+    states = states[~(game.terminal(states) | game.truncated(states))][:256]
+    rng = np.random.default_rng(0)
+    mask = game.legal_mask(states)
+    actions = np.array([rng.choice(np.flatnonzero(m)) for m in mask], np.int32)
+    fast = step_leaves(game, states, actions).discounts
+    game_without_promise = type(game).__new__(type(game))
+    game_without_promise.__dict__.update(game.__dict__)
+    game_without_promise.spec = dataclasses.replace(game.spec, alternating_turns=False)
+    slow = step_leaves(game_without_promise, states, actions).discounts
+    assert game.spec.alternating_turns and fast.dtype == np.float32
+    assert np.array_equal(fast, slow) and np.all(fast == -1.0)

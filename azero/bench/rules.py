@@ -3,7 +3,8 @@
 What is measured, in moves (plies) per second:
   * ours: B games in lockstep, one core, each ply one call of the function through which the
     search steps its leaves (`azero.search.step_leaves`: the fused `step_with_info` where the game
-    has it, else step + legal_mask + terminal + result, and the backup signs from `to_play`), so
+    has it, else step + legal_mask + terminal + result, and the backup signs: the spec's
+    `alternating_turns` promise, else `to_play` of parent and child), so
     this figure cannot drift from what the search runs: pick a uniformly random legal action per
     row (a small numba sampler) -> step_leaves -> finished rows restart from the initial position.
     The search calls it with L = games in lockstep x leaves per step (128 in the shipped configs);
@@ -220,9 +221,10 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
                 peer = measured
     separate = "step, terminal, legal_mask, result"
     how = "step_with_info" if False in best else separate
+    signs = "alternating_turns" if game.spec.alternating_turns else "to_play"
     yield Measurement(
         name=f"{args.game} random playouts through the search's leaf step (step_leaves: {how}; "
-             f"to_play), B={args.batch}, 1 core",
+             f"signs: {signs}), B={args.batch}, 1 core",
         value=best[True], unit="moves/s",
         peer=peer[0] if peer else None, peer_value=peer[1] if peer else None,
         baseline=f"the same with the separate calls {separate}" if False in best else None,

@@ -46,6 +46,7 @@ class ConnectFour(KernelGame):
         num_symmetries=2,
         action_permutations=_PERMUTATIONS,
         board_shape=(rules.ROWS, rules.COLUMNS),
+        alternating_turns=True,          # to_play is PLY % 2, and every move is a ply
     )
 
     # ---------------------------------------------------------------- batched array API

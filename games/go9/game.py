@@ -63,6 +63,7 @@ class Go9(KernelGame):
         num_symmetries=rules.NUM_SYMMETRIES,
         action_permutations=_PERMUTATIONS,
         board_shape=(rules.SIZE, rules.SIZE),
+        alternating_turns=True,          # to_play is PLY % 2, and every move (pass too) is a ply
     )
 
     def __init__(self, komi: float = rules.DEFAULT_KOMI,
