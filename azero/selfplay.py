@@ -27,9 +27,10 @@ Invariants:
     Go): the ownership of the FINAL position of the game (the game's own scoring, e.g.
     Tromp-Taylor area for go9), seen from each recorded position's side to move: +1 that player
     owns the point, -1 the opponent, 0 neutral. Only games that ended by the rules (game.terminal,
-    e.g. two passes) have one. A resigned or truncated game has no scored end: its last board as it stands (the resigner's dead stones counted as its own) can
-    contradict the value target, so such a game gets a zero target with ownership_weight 0 at
-    every position (the trainer ignores those rows). The games played out to measure resignation
+    e.g. two passes) have one. A resigned or truncated game has no scored end: its last board as
+    it stands (the resigner's dead stones counted as its own) can contradict the value target, so
+    such a game gets a zero target with ownership_weight 0 at every position (the trainer ignores
+    those rows). The games played out to measure resignation
     (resign_playout_fraction) and all games without resignation get the exact target.
 """
 from __future__ import annotations

@@ -17,10 +17,6 @@ TARGETS = {
     "all": "azero.bench.headline",
 }
 
-# Output flags `azero bench` adds to every target: not part of what a target measures.
-OUTPUT_FLAGS = ("json", "markdown")
-
-
 def target_parser(target: str) -> argparse.ArgumentParser:
     """A parser of `azero bench TARGET`'s own arguments (without the output flags)."""
     module = importlib.import_module(TARGETS[target])
@@ -34,7 +30,7 @@ def command_line(target: str, parser: argparse.ArgumentParser, args: argparse.Na
     from its default: parsing it again with `parser` gives the same values."""
     words = ["azero", "bench", target]
     for action in parser._actions:
-        if not action.option_strings or action.dest == "help" or action.dest in OUTPUT_FLAGS:
+        if not action.option_strings or action.dest == "help":
             continue
         value = getattr(args, action.dest, action.default)
         if value == action.default:

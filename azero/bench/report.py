@@ -79,10 +79,8 @@ def utc_now() -> str:
 def describe_machine() -> str:
     """e.g. "2 cores AMD EPYC, 23 GiB, no GPU": the cores this process may use, the CPU model,
     the memory, and the first CUDA device if torch sees one."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                     # not on Linux
-        cores = os.cpu_count() or 0
+    from azero.nets.runtime import available_cpus
+    cores = available_cpus()
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

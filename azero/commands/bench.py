@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from azero.bench import TARGETS, command_line
+from azero.bench import TARGETS, command_line, target_parser
 from azero.bench.report import (describe_machine, stamped, write_json_lines, write_markdown,
                                 write_table)
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             continue
         p = targets.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
         module.add_arguments(p)
-        p.set_defaults(func=run, bench_module=module, bench_parser=p)
+        p.set_defaults(func=run, bench_module=module)
         output = p.add_mutually_exclusive_group()
         output.add_argument("--json", action="store_true", help="one JSON object per line")
         output.add_argument("--markdown", action="store_true",
@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = command_line(args.target, args.bench_parser, args)
+    # The target's own arguments only (the output flags say how, not what, it measures).
+    command = command_line(args.target, target_parser(args.target), args)
     machine = describe_machine()
     measurements = []
     try:

@@ -104,7 +104,7 @@ class Go9(KernelGame):
         a game cut off by the cap; equals `result` on a finished game. Never a training label."""
         states = self._batch(states)
         black_ahead = np.sign(self.score(states)).astype(np.float32)
-        return np.where(states[:, rules.PLY] % 2 == 0, black_ahead, -black_ahead)
+        return np.where(self.to_play(states) == 0, black_ahead, -black_ahead)
 
     def score(self, states: np.ndarray) -> np.ndarray:
         """[B, S] -> float64 [B]: Tromp-Taylor area of Black minus White minus komi on the current
@@ -278,7 +278,7 @@ class Go9(KernelGame):
         komi = state[rules.KOMI2] / 2
         if state[rules.STATUS] == rules.ONGOING:
             cut = (f" (cut off: move cap {self.spec.max_game_length} reached)"
-                   if ply >= self.spec.max_game_length else "")
+                   if self.truncated(state[None])[0] else "")
             return f"{_NAMES[ply & 1]} ({_STONES[ply & 1]}) to move, komi {komi:g}{cut}"
         score = state[rules.SCORE] / 2
         if score == 0:
