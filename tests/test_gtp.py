@@ -585,3 +585,18 @@ def test_superko_holds_over_the_whole_game_past_the_move_cap(tmp_path):
     assert ask(e, f"play b {repeat}") == (False, "illegal move")   # ... and still refuses it
     run(e, f"play b {_FILLS[0][g.filled[0]]}")    # a new board is fine
     assert int(GAME.move_number(e.state[None])[0]) < 180          # the state was rebased
+
+
+def test_genmove_for_the_colour_not_to_move_tells_the_mover_only_its_own_move():
+    """genmove b with White to move: the engine inserts White's pass, resets the mover and has
+    it search from the position after that pass; committing the move must then tell it of the
+    move alone (told of the pass again, a search player's tree would follow the wrong edge and
+    an external engine would be sent a pass it already has)."""
+    mover = FakeMover()
+    e = engine(mover)
+    run(e, "play b C3")
+    resets = mover.resets
+    (answer,) = run(e, "genmove b")
+    assert mover.resets == resets + 1
+    assert mover.played_moves[-1] == GAME.parse_action(GAME.initial_states(1)[0], answer)
+    assert mover.played_moves.count(PASS) == 0, mover.played_moves

@@ -146,12 +146,14 @@ class GtpEngine(GtpDispatcher):
         self.position = position
         self.mover.reset()
 
-    def _commit(self, group: list[int]) -> None:
-        """Play one GTP move (IllegalActionError changes nothing) and tell the mover."""
-        for before, a, after in self.position.play(group):
+    def _commit(self, group: list[int], known: int = 0) -> None:
+        """Play one GTP move (IllegalActionError changes nothing) and tell the mover of its
+        steps, all but the first `known`: those it already stands after (genmove searched from
+        the position after the other colour's inserted pass)."""
+        for i, (before, a, after) in enumerate(self.position.play(group)):
             if before is None:
                 self.mover.reset()
-            else:
+            elif i >= known:
                 self.mover.played(before, a, after)
 
     def _colour_prefix(self, who: int) -> list[int]:
@@ -278,11 +280,10 @@ class GtpEngine(GtpDispatcher):
         prefix = self._colour_prefix(who)
         line = position.line.copy()
         try:
-            jumped = False
-            for a in prefix:
-                jumped |= position.resume(line)
+            for a in prefix:           # the mover is reset below whenever there is a prefix
+                position.resume(line)
                 position.advance(line, a)
-            jumped |= position.resume(line)
+            jumped = position.resume(line)
         except IllegalActionError as e:                  # defensive: nothing can be played
             self.note(f"genmove {args[0]}: {e}; answering pass")
             return "pass"
@@ -308,7 +309,7 @@ class GtpEngine(GtpDispatcher):
             self.note(f"resigning: root value {choice.value:.3f} < {self.resign_threshold}")
             self.clock.spend(who, time.monotonic() - t0)
             return "resign"
-        self._commit(prefix + [action])
+        self._commit(prefix + [action], known=len(prefix))
         self.clock.spend(who, time.monotonic() - t0)
         if choice.simulations:
             self.note(f"genmove {args[0]}: {self.game.format_action(state, action)} after "
