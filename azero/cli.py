@@ -28,8 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from azero.games import GameUnavailableError
     try:
         return int(args.func(args) or 0)
+    except GameUnavailableError as e:      # a game whose optional extra is not installed
+        print(f"azero {args.command}: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -34,6 +34,10 @@ class GameEntry:
     protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
     openspiel: str | None = None           # the same game in OpenSpiel (the rules bench's peer)
     sgf: str | None = None                 # "module": its SGF reader and writer
+    # An optional extra the game needs: (the module it imports, the extra that installs it,
+    # what it is), e.g. ("chess", "chess", "python-chess, GPL-3.0"); make() turns a missing
+    # module into GameUnavailableError with the install command.
+    requires: tuple[str, str, str] | None = None
 
 
 # Insertion order matters: the first entry is the commands' default game (`default_name`).
@@ -49,7 +53,17 @@ _REGISTRY: dict[str, GameEntry] = {
         protocols=("gtp",),
         sgf="azero.games.go9.records",
         openspiel="go(board_size=9,komi=7.5)"),
+    "chess": GameEntry(
+        factory="azero.games.chess.game:Chess",
+        protocols=("uci",),
+        openspiel="chess",
+        requires=("chess", "chess", "python-chess, GPL-3.0")),
 }
+
+
+class GameUnavailableError(RuntimeError):
+    """A registered game whose optional extra is not installed; the message is the one line to
+    show: what is missing and the command that installs it."""
 
 
 def names() -> list[str]:
@@ -90,8 +104,17 @@ def _load(target: str) -> Any:
 def make(name: str, **options) -> Game:
     """The game registered as `name`, built with its rule options (Go: komi=7.5). An option the
     game does not have raises TypeError; a bad value, ValueError."""
-    factory: Callable[..., Game] = _load(entry(name).factory)
+    game_entry = entry(name)
+    try:
+        factory: Callable[..., Game] = _load(game_entry.factory)
+    except ModuleNotFoundError as e:
+        if game_entry.requires is None or e.name != game_entry.requires[0]:
+            raise
+        module, extra, what = game_entry.requires
+        raise GameUnavailableError(
+            f"{name} needs the optional extra [{extra}] ({what}): "
+            f"pip install -e \".[{extra}]\" in a checkout, or pip install \"azero[{extra}]\"") from None
     return factory(**options)
 
 
-__all__ = ["Game", "GameEntry", "GameSpec", "IllegalActionError", "default_name", "entry", "games_speaking", "hook", "make", "names"]
+__all__ = ["Game", "GameEntry", "GameUnavailableError", "GameSpec", "IllegalActionError", "default_name", "entry", "games_speaking", "hook", "make", "names"]

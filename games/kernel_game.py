@@ -49,7 +49,88 @@ def render_row(row: np.ndarray, pieces: tuple[str, str], ansi: tuple[str, str], 
     return "".join(cells)
 
 
-class KernelGame:
+class ArrayGame:
+    """What every game class shares, kernels or not: input checks, the policy permutation of
+    symmetries, error messages and replaying moves from text. A subclass sets `spec` and gives
+    `_illegal_reason` and `describe`."""
+    spec: GameSpec
+
+    # ---------------------------------------------------------------- symmetries
+
+    def transform_policies(self, policies: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """policies [N, A], k [N] -> policies with symmetry k[i] applied to row i
+        (out[i, perm[k[i], a]] = policies[i, a])."""
+        policies = np.asarray(policies)
+        k = self._symmetry_indices(k, len(policies))
+        out = np.empty_like(policies)
+        out[np.arange(len(policies))[:, None], self.spec.action_permutations[k]] = policies
+        return out
+
+    # ---------------------------------------------------------------- helpers
+
+    def _batch(self, states: np.ndarray) -> np.ndarray:
+        """Any array-like -> C-contiguous int64 [B, S] (no copy if it already is one)."""
+        states = np.ascontiguousarray(states, dtype=np.int64)
+        if states.ndim != 2 or states.shape[1] != self.spec.state_size:
+            raise ValueError(f"{self.spec.name} states are [B, {self.spec.state_size}] int64, "
+                             f"got shape {states.shape}")
+        return states
+
+    def _single(self, state: np.ndarray) -> np.ndarray:
+        state = np.asarray(state)
+        if state.shape != (self.spec.state_size,):
+            raise ValueError(f"expected one {self.spec.name} state [{self.spec.state_size}], "
+                             f"got shape {state.shape}")
+        return state
+
+    def _actions(self, actions: np.ndarray, batch: int) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.dtype.kind not in "iu" and actions.size:
+            raise ValueError(f"{self.spec.name} actions are integers, got dtype {actions.dtype}")
+        actions = np.ascontiguousarray(actions, dtype=np.int64)
+        if actions.shape != (batch,):
+            raise ValueError(f"expected actions [{batch}], got shape {actions.shape}")
+        return actions
+
+    def _symmetries_text(self) -> str:
+        n = self.spec.num_symmetries
+        return "0 and 1" if n == 2 else f"0..{n - 1}"
+
+    def _symmetry_indices(self, k, n: int) -> np.ndarray:
+        k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
+        if n and (k.min() < 0 or k.max() >= self.spec.num_symmetries):
+            raise ValueError(f"{self.spec.name} has symmetries {self._symmetries_text()}, "
+                             f"got {np.unique(k).tolist()}")
+        return k
+
+    def _illegal_message(self, states: np.ndarray, actions: np.ndarray, row: int) -> str:
+        state, action = states[row], int(actions[row])
+        return (f"illegal {self.spec.name} action {action} in batch row {row}: "
+                f"{self._illegal_reason(state, action)}; {self.describe(state)}")
+
+    def _illegal_reason(self, state: np.ndarray, action: int) -> str:
+        """Why `action` (any int, possibly out of range) is illegal in the one state [S]."""
+        raise NotImplementedError
+
+    def describe(self, state: np.ndarray) -> str:
+        """One-line description of a state [S] for messages."""
+        raise NotImplementedError
+
+    def play_texts(self, moves, where=lambda i, text: f"move {i + 1} ({text!r})") -> np.ndarray:
+        """Moves in the game's notation (parse_action), played from the start -> state [S].
+        Raises ValueError (IllegalActionError for an illegal move) starting with `where(i,
+        text)` for the offending move."""
+        states = self.initial_states(1)
+        for i, text in enumerate(moves):
+            try:
+                action = self.parse_action(states[0], text)
+            except ValueError as e:
+                raise type(e)(f"{where(i, text)}: {e}") from None
+            states = self.step(states, np.array([action]))
+        return states[0]
+
+
+class KernelGame(ArrayGame):
     rules: ModuleType      # the game's rules module, with the names in _KERNEL_NAMES
     spec: GameSpec
 
@@ -131,77 +212,3 @@ class KernelGame:
         out = np.empty((len(states),) + self.spec.observation_shape, dtype=np.float32)
         self.rules.observation(states, out)
         return out
-
-    # ---------------------------------------------------------------- symmetries
-
-    def transform_policies(self, policies: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """policies [N, A], k [N] -> policies with symmetry k[i] applied to row i
-        (out[i, perm[k[i], a]] = policies[i, a])."""
-        policies = np.asarray(policies)
-        k = self._symmetry_indices(k, len(policies))
-        out = np.empty_like(policies)
-        out[np.arange(len(policies))[:, None], self.spec.action_permutations[k]] = policies
-        return out
-
-    # ---------------------------------------------------------------- helpers
-
-    def _batch(self, states: np.ndarray) -> np.ndarray:
-        """Any array-like -> C-contiguous int64 [B, S] (no copy if it already is one)."""
-        states = np.ascontiguousarray(states, dtype=np.int64)
-        if states.ndim != 2 or states.shape[1] != self.spec.state_size:
-            raise ValueError(f"{self.spec.name} states are [B, {self.spec.state_size}] int64, "
-                             f"got shape {states.shape}")
-        return states
-
-    def _single(self, state: np.ndarray) -> np.ndarray:
-        state = np.asarray(state)
-        if state.shape != (self.spec.state_size,):
-            raise ValueError(f"expected one {self.spec.name} state [{self.spec.state_size}], "
-                             f"got shape {state.shape}")
-        return state
-
-    def _actions(self, actions: np.ndarray, batch: int) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.dtype.kind not in "iu" and actions.size:
-            raise ValueError(f"{self.spec.name} actions are integers, got dtype {actions.dtype}")
-        actions = np.ascontiguousarray(actions, dtype=np.int64)
-        if actions.shape != (batch,):
-            raise ValueError(f"expected actions [{batch}], got shape {actions.shape}")
-        return actions
-
-    def _symmetries_text(self) -> str:
-        n = self.spec.num_symmetries
-        return "0 and 1" if n == 2 else f"0..{n - 1}"
-
-    def _symmetry_indices(self, k, n: int) -> np.ndarray:
-        k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
-        if n and (k.min() < 0 or k.max() >= self.spec.num_symmetries):
-            raise ValueError(f"{self.spec.name} has symmetries {self._symmetries_text()}, "
-                             f"got {np.unique(k).tolist()}")
-        return k
-
-    def _illegal_message(self, states: np.ndarray, actions: np.ndarray, row: int) -> str:
-        state, action = states[row], int(actions[row])
-        return (f"illegal {self.spec.name} action {action} in batch row {row}: "
-                f"{self._illegal_reason(state, action)}; {self.describe(state)}")
-
-    def _illegal_reason(self, state: np.ndarray, action: int) -> str:
-        """Why `action` (any int, possibly out of range) is illegal in the one state [S]."""
-        raise NotImplementedError
-
-    def describe(self, state: np.ndarray) -> str:
-        """One-line description of a state [S] for messages."""
-        raise NotImplementedError
-
-    def play_texts(self, moves, where=lambda i, text: f"move {i + 1} ({text!r})") -> np.ndarray:
-        """Moves in the game's notation (parse_action), played from the start -> state [S].
-        Raises ValueError (IllegalActionError for an illegal move) starting with `where(i,
-        text)` for the offending move."""
-        states = self.initial_states(1)
-        for i, text in enumerate(moves):
-            try:
-                action = self.parse_action(states[0], text)
-            except ValueError as e:
-                raise type(e)(f"{where(i, text)}: {e}") from None
-            states = self.step(states, np.array([action]))
-        return states[0]

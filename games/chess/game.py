@@ -1,0 +1,345 @@
+"""Chess as a `Game` (see games/protocol.py): an adapter over python-chess (GPL-3.0, the optional
+extra `pip install -e ".[chess]"`), batched like the numba games.
+
+Conventions
+  * state row: int64 [STATE_SIZE] (state.py): the position's bitboards, side to move, castling,
+    en passant, clocks, status, the keys of the positions since the last irreversible move
+    (repetitions) and the 7 previous positions (the network's history).
+  * players: 0 white, 1 black; to_play is the side to move (a FEN may start with black).
+    move_number = 2 * (fullmove - 1) + (1 if black to move), plies from the game's start.
+  * actions: AlphaZero's 8x8x73 = 4672, PettingZoo's layout (encoding.py), from the side to
+    move's view. legal_mask is [B, 4672]; the search stores only legal edges (~30 per node).
+  * endings, all automatic (as OpenSpiel and most engines; FIDE makes threefold and fifty moves a
+    claim): checkmate, stalemate, insufficient material (python-chess's: no sequence of legal
+    moves can mate), fifty moves (100 plies) without a capture or pawn move, and the third
+    occurrence of a position. result is -1 for the side to move when mated, else 0.
+  * the move cap (max_game_length, 512 plies by default as AlphaZero's chess) truncates; play
+    may go on past it (an engine keeps playing), with the rules above.
+  * observation: float32 [119, 8, 8], AlphaZero's planes, from the side to move's view (ranks
+    mirrored when black moves; H = rank 1..8 of the mover, W = files a..h):
+        14 per position, for the current one and the 7 before it (zeros before the start):
+            6 own pieces (P N B R Q K), 6 opponent pieces, and 2 repetition planes (the
+            position occurred before once / twice)
+        112 colour (1 when black moves), 113 plies played / max_game_length,
+        114-115 own castling rights (king side, queen side), 116-117 the opponent's,
+        118 the no-progress clock / 100.
+    AlphaZero's count: 8 x 14 + 7 = 119. The history lets the net see repetitions coming and
+    what the opponent just did; the planes cost the first convolution only.
+  * no symmetries (castling and pawn direction break them all).
+"""
+from __future__ import annotations
+
+import chess
+import numpy as np
+
+from ..kernel_game import ArrayGame
+from ..protocol import GameSpec, IllegalActionError
+from . import encoding
+from . import state as st
+from .encoding import NUM_ACTIONS
+
+DEFAULT_MAX_GAME_LENGTH = 512
+HISTORY_POSITIONS = st.HISTORY_STEPS + 1
+PLANES_PER_POSITION = 14
+NUM_PLANES = HISTORY_POSITIONS * PLANES_PER_POSITION + 7        # 119
+_MOVE_HELP = "write it in SAN (Nf3, O-O, exd5, e8=Q) or UCI (g1f3, e1g1, e7e8q)"
+_CASTLING_SQUARES = ((chess.H1, chess.A1), (chess.H8, chess.A8))   # (king side, queen side)
+
+
+class Chess(ArrayGame):
+    def __init__(self, max_game_length: int = DEFAULT_MAX_GAME_LENGTH):
+        if int(max_game_length) < 1:
+            raise ValueError(f"max_game_length must be >= 1, got {max_game_length}")
+        self.spec = GameSpec(
+            name="chess",
+            num_actions=NUM_ACTIONS,
+            observation_shape=(NUM_PLANES, 8, 8),
+            state_size=st.STATE_SIZE,
+            max_game_length=int(max_game_length),
+            num_symmetries=1,
+            action_permutations=np.arange(NUM_ACTIONS, dtype=np.int64)[None, :],
+            board_shape=(8, 8),
+            alternating_turns=True,       # every move passes the turn (chess has no pass)
+        )
+        self._start = self.from_board(chess.Board())
+
+    # ---------------------------------------------------------------- positions
+
+    def initial_states(self, n: int) -> np.ndarray:
+        """[n, S] copies of the starting position."""
+        return np.tile(self._start, (n, 1))
+
+    def from_fen(self, fen: str) -> np.ndarray:
+        """A position in FEN -> state [S] (no history before it). ValueError naming what is
+        wrong with a malformed FEN or an impossible position (no king, side not to move in
+        check, pawns on the back rank, ...)."""
+        try:
+            board = chess.Board(str(fen))
+        except ValueError as e:
+            raise ValueError(f"bad FEN {fen!r}: {e}") from None
+        status = board.status()
+        if status != chess.STATUS_VALID:
+            problems = ", ".join(flag.name.lower().replace("_", " ") for flag in chess.Status
+                                 if flag and flag in status)
+            raise ValueError(f"FEN {fen!r} is not a legal position: {problems}")
+        return self.from_board(board)
+
+    def from_board(self, board: chess.Board) -> np.ndarray:
+        """A python-chess board -> state [S], replaying its move stack from its root so that
+        repetitions and history are those of the game played."""
+        root = board.root()
+        row = np.empty(st.STATE_SIZE, dtype=np.int64)
+        st.write_position(row, root, any(root.generate_legal_moves()), None)
+        for move in board.move_stack:
+            row = self.step(row[None], np.array([self.action_of_move(row, move)]))[0]
+        return row
+
+    def board_of(self, state: np.ndarray) -> chess.Board:
+        """The position of one state [S] as a python-chess board (no move stack)."""
+        return st.board_of(self._single(state))
+
+    def fen(self, state: np.ndarray) -> str:
+        return self.board_of(state).fen()
+
+    def status(self, state: np.ndarray) -> str:
+        """Why the game is over ("checkmate", "threefold repetition", ...), or "" if it is not."""
+        return st.STATUS_NAMES.get(int(self._single(state)[st.STATUS]), "")
+
+    # ---------------------------------------------------------------- moves <-> actions
+
+    def action_of_move(self, state: np.ndarray, move: chess.Move) -> int:
+        """A legal move in the position `state` -> its action. IllegalActionError otherwise."""
+        board = self.board_of(state)
+        if not board.is_legal(move):
+            raise IllegalActionError(f"{move.uci()} is not a legal move in {board.fen()}")
+        return encoding.encode(move.from_square, move.to_square, move.promotion,
+                               board.turn == chess.BLACK)
+
+    def move_of_action(self, state: np.ndarray, action: int) -> chess.Move:
+        """The legal move an action stands for in the position `state`. IllegalActionError
+        if it stands for none."""
+        board = self.board_of(state)
+        move = _move_of_action(board, int(action))
+        if move is None:
+            raise IllegalActionError(f"action {action} is not a legal move in {board.fen()}")
+        return move
+
+    # ---------------------------------------------------------------- batched array API
+
+    def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """states [B, S], actions [B] -> new states [B, S]; IllegalActionError naming the first
+        bad row. `states` is never modified."""
+        return self._step(states, actions, legal=None)
+
+    def step_with_info(self, states: np.ndarray, actions: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`step`, and the new states' legal mask [B, A], terminal [B] and result [B] from the
+        same move generation."""
+        b = len(states)
+        legal = np.zeros((b, NUM_ACTIONS), dtype=np.bool_)
+        out = self._step(states, actions, legal=legal)
+        status = out[:, st.STATUS]
+        terminal = status != st.ONGOING
+        return out, legal, terminal, np.where(status == st.CHECKMATE, -1.0, 0.0).astype(np.float32)
+
+    def _step(self, states, actions, legal: np.ndarray | None) -> np.ndarray:
+        states, actions = self._batch(states), self._actions(actions, len(states))
+        out = np.empty_like(states)
+        for i in range(len(states)):
+            row = states[i]
+            board = st.board_of(row) if row[st.STATUS] == st.ONGOING else None
+            move = None if board is None else _move_of_action(board, int(actions[i]))
+            if move is None:
+                raise IllegalActionError(self._illegal_message(states, actions, i))
+            board.push(move)
+            if legal is None:
+                has_moves = any(board.generate_legal_moves())
+            else:
+                moves = _legal_actions(board)
+                has_moves = bool(moves)
+                legal[i, moves] = True
+            st.write_position(out[i], board, has_moves, row)
+            if legal is not None and out[i, st.STATUS] != st.ONGOING:
+                legal[i] = False              # a drawn position has moves, but none are legal
+        return out
+
+    def legal_mask(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> bool [B, 4672]; all False once the game is over."""
+        states = self._batch(states)
+        out = np.zeros((len(states), NUM_ACTIONS), dtype=np.bool_)
+        for i in np.flatnonzero(states[:, st.STATUS] == st.ONGOING):
+            out[i, _legal_actions(st.board_of(states[i]))] = True
+        return out
+
+    def terminal(self, states: np.ndarray) -> np.ndarray:
+        return self._batch(states)[:, st.STATUS] != st.ONGOING
+
+    def truncated(self, states: np.ndarray) -> np.ndarray:
+        states = self._batch(states)
+        return (states[:, st.STATUS] == st.ONGOING) & (
+            self.move_number(states) >= self.spec.max_game_length)
+
+    def result(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> float32 [B]: -1 where the side to move is mated, 0 otherwise."""
+        return np.where(self._batch(states)[:, st.STATUS] == st.CHECKMATE,
+                        -1.0, 0.0).astype(np.float32)
+
+    def to_play(self, states: np.ndarray) -> np.ndarray:
+        return self._batch(states)[:, st.TURN].astype(np.int8)
+
+    def move_number(self, states: np.ndarray) -> np.ndarray:
+        states = self._batch(states)
+        return (2 * (states[:, st.FULLMOVE] - 1) + states[:, st.TURN]).astype(np.int32)
+
+    def observation(self, states: np.ndarray) -> np.ndarray:
+        """[B, S] -> float32 [B, 119, 8, 8] (the planes in the module docstring)."""
+        states = self._batch(states)
+        b = len(states)
+        # positions [B, 8, 9]: t = 0 the current position, t = 1..7 the ones before it.
+        positions = np.empty((b, HISTORY_POSITIONS, st.HISTORY_WIDTH), dtype=np.int64)
+        positions[:, 0, :8] = states[:, st.BOARD:st.BOARD + 8]
+        positions[:, 0, 8] = states[:, st.REPS]
+        positions[:, 1:] = states[:, st.HISTORY:].reshape(b, st.HISTORY_STEPS, st.HISTORY_WIDTH)
+        boards = positions[:, :, :8].view(np.uint64)                       # [B, 8, 8]
+        black = states[:, st.TURN] == 1
+        own = np.where(black[:, None], boards[:, :, 7], boards[:, :, 6])    # [B, 8]
+        theirs = np.where(black[:, None], boards[:, :, 6], boards[:, :, 7])
+        pieces = boards[:, :, :6]
+        planes = np.concatenate([pieces & own[:, :, None], pieces & theirs[:, :, None]], axis=2)
+        planes[black] = planes[black].byteswap()          # mirror ranks: byte r is rank r + 1
+        bits = np.unpackbits(planes.view(np.uint8).reshape(b, HISTORY_POSITIONS, 12, 8),
+                             axis=-1, bitorder="little")                   # [B, 8, 12, 64]
+        out = np.zeros((b, NUM_PLANES, 8, 8), dtype=np.float32)
+        per_position = out[:, :HISTORY_POSITIONS * PLANES_PER_POSITION].reshape(
+            b, HISTORY_POSITIONS, PLANES_PER_POSITION, 64)
+        per_position[:, :, :12] = bits
+        reps = positions[:, :, 8]
+        per_position[:, :, 12] = (reps >= 1)[:, :, None]
+        per_position[:, :, 13] = (reps >= 2)[:, :, None]
+        constants = out[:, HISTORY_POSITIONS * PLANES_PER_POSITION:]          # [B, 7, 8, 8]
+        constants[:, 0] = black[:, None, None]
+        constants[:, 1] = (self.move_number(states) / self.spec.max_game_length)[:, None, None]
+        castling = states[:, st.CASTLING].view(np.uint64)
+        for side, offset in ((black, 2), (~black, 4)):       # own side first, then the opponent
+            for j in range(2):
+                white_bit = np.uint64(1 << _CASTLING_SQUARES[0][j])
+                black_bit = np.uint64(1 << _CASTLING_SQUARES[1][j])
+                bit = np.where(side, black_bit, white_bit)
+                constants[:, offset + j] = ((castling & bit) != 0)[:, None, None]
+        constants[:, 6] = (states[:, st.HALFMOVE] / st.FIFTY_MOVE_PLIES)[:, None, None]
+        return out
+
+    # ---------------------------------------------------------------- symmetries (identity only)
+
+    def transform_states(self, states: np.ndarray, k: int) -> np.ndarray:
+        self._symmetry_indices(k, 1)
+        return self._batch(states).copy()
+
+    def transform_observations(self, obs: np.ndarray, k: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        self._symmetry_indices(k, len(obs))
+        return obs.copy()
+
+    # ---------------------------------------------------------------- notation and display
+
+    def parse_action(self, state: np.ndarray, text: str) -> int:
+        """A move in SAN ("Nf3", "O-O", "e8=Q") or UCI ("g1f3", "e1g1", "e7e8q") -> action.
+        ValueError with the reason; IllegalActionError (naming the legal moves) for a
+        well-formed move that is not legal here."""
+        state = self._single(state)
+        text = str(text).strip()
+        if not text:
+            raise ValueError(f"empty move; {_MOVE_HELP}")
+        if state[st.STATUS] != st.ONGOING:
+            raise IllegalActionError(f"the game is over ({self.status(state)})")
+        board = st.board_of(state)
+        move = None
+        try:
+            move = board.parse_uci(text.lower() if len(text) in (4, 5) else text)
+        except chess.IllegalMoveError:
+            pass
+        except ValueError:
+            try:
+                move = board.parse_san(text)
+            except chess.IllegalMoveError:
+                pass
+            except chess.AmbiguousMoveError:
+                raise ValueError(f"{text!r} is ambiguous here; name the piece's file or rank "
+                                 f"(e.g. Nbd2) or write it in UCI") from None
+            except ValueError:
+                raise ValueError(f"{text!r} is not a move; {_MOVE_HELP}") from None
+        if move is None:
+            legal = " ".join(sorted(board.san(m) for m in board.legal_moves))
+            raise IllegalActionError(f"{text!r} is not legal here; legal moves: {legal}")
+        return encoding.encode(move.from_square, move.to_square, move.promotion,
+                               board.turn == chess.BLACK)
+
+    def format_action(self, state: np.ndarray, action: int) -> str:
+        """The legal move `action` in SAN ("Nf3", "O-O", "exd8=N+"). ValueError if illegal."""
+        board = self.board_of(state)
+        move = _move_of_action(board, int(action))
+        if move is None:
+            raise ValueError(f"action {action} is not a legal move in {board.fen()}")
+        return board.san(move)
+
+    def render(self, state: np.ndarray, last_action: int | None = None, color: bool = False) -> str:
+        """Unicode board, rank 8 on top, the squares of the last move in brackets (reverse video
+        with `color`), then who moves and the game's status."""
+        state = self._single(state)
+        board = st.board_of(state)
+        marked = set()
+        if last_action is not None and 0 <= int(last_action) < NUM_ACTIONS:
+            mover_was_black = board.turn == chess.WHITE           # the move led to this position
+            frm, to, _ = encoding.decode(int(last_action), mover_was_black)
+            marked = {frm, to}
+        lines = []
+        for rank in range(7, -1, -1):
+            cells = []
+            for file in range(8):
+                square = chess.square(file, rank)
+                piece = board.piece_at(square)
+                glyph = piece.unicode_symbol() if piece else "·"
+                if square in marked:
+                    cells.append(f"\x1b[7m {glyph} \x1b[0m" if color else f"[{glyph}]")
+                else:
+                    cells.append(f" {glyph} ")
+            lines.append(f"{rank + 1} " + "".join(cells))
+        lines.append("   " + "".join(f" {f} " for f in "abcdefgh"))
+        over = self.status(state)
+        side = "white" if board.turn == chess.WHITE else "black"
+        lines.append(f"{side} to move" + (" (in check)" if board.is_check() else "")
+                     + (f"; game over: {over}" if over else ""))
+        return "\n".join(lines)
+
+    def describe(self, state: np.ndarray) -> str:
+        state = self._single(state)
+        over = self.status(state)
+        return f"position {st.board_of(state).fen()}" + (f" ({over})" if over else "")
+
+    def _illegal_reason(self, state: np.ndarray, action: int) -> str:
+        if state[st.STATUS] != st.ONGOING:
+            return f"the game is over ({self.status(state)})"
+        if not 0 <= action < NUM_ACTIONS:
+            return f"actions are 0..{NUM_ACTIONS - 1}"
+        return "no legal move has this action here"
+
+
+def _move_of_action(board: chess.Board, action: int) -> chess.Move | None:
+    """The legal move of `board` that `action` encodes, or None."""
+    if not 0 <= action < NUM_ACTIONS:
+        return None
+    frm, to, under = encoding.decode(action, board.turn == chess.BLACK)
+    if to < 0:
+        return None
+    promotion = under or None
+    if not under and (board.pawns >> frm) & 1 and to >> 3 in (0, 7):
+        promotion = chess.QUEEN                   # a pawn's plain move onto the last rank
+    move = chess.Move(frm, to, promotion)
+    return move if board.is_legal(move) else None
+
+
+def _legal_actions(board: chess.Board) -> list[int]:
+    """The actions of every legal move of `board` (a live position)."""
+    black = board.turn == chess.BLACK
+    return [encoding.encode(m.from_square, m.to_square, m.promotion, black)
+            for m in board.generate_legal_moves()]
