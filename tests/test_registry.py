@@ -26,7 +26,7 @@ def test_default_game_is_registered():
 
 
 def test_unknown_game_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown game 'nope'; known games: connect4, go9"):
+    with pytest.raises(ValueError, match="unknown game 'nope'; known games: chess, connect4, go9"):
         games.make("nope")
     with pytest.raises(ValueError, match="unknown game"):
         games.hook("nope", "record_format")
@@ -44,3 +44,38 @@ def test_importing_one_game_compiles_no_other():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True).stdout.strip()
         assert out == "[]", f"{name} imported {out}"
+
+
+def test_a_game_whose_extra_is_missing_names_the_install_command(tmp_path):
+    """Without python-chess, `make("chess")` and any chess command answer in one line with the
+    command that installs the extra, and the default games never import it."""
+    import subprocess
+    import sys
+    script = (
+        "import sys; sys.modules['chess'] = None\n"      # as if python-chess were not installed
+        "from azero import games\n"
+        "games.make('connect4'); games.make('go9')\n"
+        "try:\n"
+        "    games.make('chess')\n"
+        "except games.GameUnavailableError as e:\n"
+        "    print(e)\n"
+        "from azero.cli import main\n"
+        "sys.exit(main(['play', '--game', 'chess']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert 'pip install -e ".[chess]"' in done.stdout
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("azero play: chess needs the optional extra [chess]")
+
+
+def test_the_default_commands_import_no_gpl_code():
+    """python-chess (GPL-3.0) is an extra: importing the CLI and the default games loads none of it."""
+    import subprocess
+    import sys
+    script = ("import sys\nfrom azero.cli import build_parser\nbuild_parser()\n"
+              "from azero import games\ngames.make('connect4'); games.make('go9')\n"
+              "print('chess' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
