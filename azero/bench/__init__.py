@@ -14,6 +14,7 @@ TARGETS = {
     "train": "azero.bench.train",
     "selfplay": "azero.bench.selfplay",
     "solver": "azero.bench.solver",
+    "perft": "azero.bench.perft",
     "all": "azero.bench.headline",
 }
 

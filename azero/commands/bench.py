@@ -1,4 +1,4 @@
-"""`azero bench {rules,search,net,train,selfplay,solver,all}`: measured figures as a table,
+"""`azero bench {rules,search,net,train,selfplay,solver,perft,all}`: measured figures as a table,
 `--json` lines or a `--markdown` table (each row with its date, machine and command)."""
 from __future__ import annotations
 

@@ -47,9 +47,14 @@ _CASTLING_SQUARES = ((chess.H1, chess.A1), (chess.H8, chess.A8))   # (king side,
 
 
 class Chess(ArrayGame):
-    def __init__(self, max_game_length: int = DEFAULT_MAX_GAME_LENGTH):
+    def __init__(self, max_game_length: int = DEFAULT_MAX_GAME_LENGTH,
+                 automatic_draws: bool = True):
+        """automatic_draws=False: only checkmate and stalemate end a game; positions drawn by
+        repetition, fifty moves or insufficient material keep their moves (perft counts through
+        them; see perft_variant). REPS still counts repetitions for the observation."""
         if int(max_game_length) < 1:
             raise ValueError(f"max_game_length must be >= 1, got {max_game_length}")
+        self.automatic_draws = bool(automatic_draws)
         self.spec = GameSpec(
             name="chess",
             num_actions=NUM_ACTIONS,
@@ -89,10 +94,15 @@ class Chess(ArrayGame):
         repetitions and history are those of the game played."""
         root = board.root()
         row = np.empty(st.STATE_SIZE, dtype=np.int64)
-        st.write_position(row, root, any(root.generate_legal_moves()), None)
+        st.write_position(row, root, any(root.generate_legal_moves()), None, self.automatic_draws)
         for move in board.move_stack:
             row = self.step(row[None], np.array([self.action_of_move(row, move)]))[0]
         return row
+
+    def perft_variant(self) -> "Chess":
+        """The same game with automatic_draws=False, for perft (azero/bench/perft.py): perft
+        counts every legal move sequence, through positions that draw rules would end."""
+        return Chess(self.spec.max_game_length, automatic_draws=False)
 
     def board_of(self, state: np.ndarray) -> chess.Board:
         """The position of one state [S] as a python-chess board (no move stack)."""
@@ -158,7 +168,7 @@ class Chess(ArrayGame):
                 moves = _legal_actions(board)
                 has_moves = bool(moves)
                 legal[i, moves] = True
-            st.write_position(out[i], board, has_moves, row)
+            st.write_position(out[i], board, has_moves, row, self.automatic_draws)
             if legal is not None and out[i, st.STATUS] != st.ONGOING:
                 legal[i] = False              # a drawn position has moves, but none are legal
         return out

@@ -86,12 +86,16 @@ def board_of(row: np.ndarray) -> chess.Board:
     return board
 
 
-def game_status(board: chess.Board, has_moves: bool, reps: int) -> int:
+def game_status(board: chess.Board, has_moves: bool, reps: int,
+                automatic_draws: bool = True) -> int:
     """Why the game is over in `board` (ONGOING if it is not): checkmate and stalemate first (a
     mating move that also reaches the fifty-move limit mates), then insufficient material, the
-    fifty-move rule and the third occurrence of a position, all applied automatically."""
+    fifty-move rule and the third occurrence of a position, all applied automatically; without
+    `automatic_draws` only checkmate and stalemate end the game (perft's convention)."""
     if not has_moves:
         return CHECKMATE if board.is_check() else STALEMATE
+    if not automatic_draws:
+        return ONGOING
     if board.is_insufficient_material():
         return INSUFFICIENT
     if board.halfmove_clock >= FIFTY_MOVE_PLIES:
@@ -102,9 +106,9 @@ def game_status(board: chess.Board, has_moves: bool, reps: int) -> int:
 
 
 def write_position(out: np.ndarray, board: chess.Board, has_moves: bool,
-                   previous: np.ndarray | None) -> None:
+                   previous: np.ndarray | None, automatic_draws: bool = True) -> None:
     """Fills the row `out` [STATE_SIZE] with `board`, reached by one move from the row `previous`
-    (None: a first position, with no history)."""
+    (None: a first position, with no history); `automatic_draws` as in game_status."""
     key = position_key(board)
     clock = min(board.halfmove_clock, FIFTY_MOVE_PLIES)
     if previous is None:
@@ -123,4 +127,4 @@ def write_position(out: np.ndarray, board: chess.Board, has_moves: bool,
     ep = -1 if board.ep_square is None else board.ep_square
     out[:KEYS] = board_fields(board) + [
         0 if board.turn else 1, signed(board.castling_rights), ep, board.halfmove_clock,
-        board.fullmove_number, game_status(board, has_moves, reps), reps]
+        board.fullmove_number, game_status(board, has_moves, reps, automatic_draws), reps]
