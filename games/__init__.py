@@ -12,7 +12,10 @@ outside games/ names a game:
   * `protocols`: the engine protocols it speaks (`azero gtp` serves the games speaking "gtp");
   * `sgf`: the module reading and writing its SGF (parse_sgf, SgfError, format_result, ...), for
     GTP's loadsgf and referee results;
-  * `openspiel`: its name in OpenSpiel, the peer `azero bench rules` measures beside it.
+  * `openspiel`: its name in OpenSpiel, the peer `azero bench rules` measures beside it;
+  * `uci_client`: the client library through which the arena plays external UCI engines
+    (`stockfish:...`, `uci:COMMAND LINE`);
+  * `greedy_scores`: each move's immediate score, which the `greedy` player maximises.
 Hooks are "module:attribute" (or "module") strings, imported on first use: importing one game never compiles
 another, and the registry imports nothing of azero.
 """
@@ -34,6 +37,11 @@ class GameEntry:
     protocols: tuple[str, ...] = ()        # engine protocols it speaks: "gtp", "uci"
     openspiel: str | None = None           # the same game in OpenSpiel (the rules bench's peer)
     sgf: str | None = None                 # "module": its SGF reader and writer
+    # "module": the client library for external engines of its protocol (players/uci_player.py)
+    uci_client: str | None = None
+    # "module:callable" (game, states [R, S]) -> float [R, A]: each move's 1-ply score, for
+    # the greedy player (players/greedy_player.py)
+    greedy_scores: str | None = None
     # An optional extra the game needs: (the module it imports, the extra that installs it,
     # what it is), e.g. ("chess", "chess", "python-chess, GPL-3.0"); make() turns a missing
     # module into GameUnavailableError with the install command.
@@ -55,7 +63,10 @@ _REGISTRY: dict[str, GameEntry] = {
         openspiel="go(board_size=9,komi=7.5)"),
     "chess": GameEntry(
         factory="azero.games.chess.game:Chess",
+        record_format="azero.games.chess.records:PGN_FORMAT",
         protocols=("uci",),
+        uci_client="chess.engine",
+        greedy_scores="azero.games.chess.greedy:move_scores",
         openspiel="chess",
         requires=("chess", "chess", "python-chess, GPL-3.0")),
 }

@@ -5,6 +5,10 @@ A player is named by a spec string (`make_player`):
     "mcts-rollout:N"    plain MCTS, N simulations, random-playout values, PUCT without noise
     "gnugo:level=N"     GNU Go over GTP (Go only); "gtp:COMMAND LINE": any GTP engine
                         (players/gtp_player.py)
+    "stockfish:skill=0,nodes=N"   Stockfish over UCI (chess only); "uci:COMMAND LINE": any UCI
+                        engine (players/uci_player.py)
+    "greedy"            1-ply greedy by the game's move measure (chess: mate in one, else the
+                        most material; players/greedy_player.py)
     anything else       a checkpoint file: the search over its network ("bundled" means the
                         checkpoint shipped with the package for the game)
 """
@@ -22,6 +26,7 @@ from .search_player import RolloutEvaluator, SearchPlayer, random_playout_values
 
 if TYPE_CHECKING:
     from .gtp_player import GtpEngineSpec
+    from .uci_player import UciEngineSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -32,40 +37,46 @@ class PlayerSpecError(ValueError):
 
 @dataclass(frozen=True)
 class PlayerSpec:
-    kind: str                       # "random" | "mcts-rollout" | "checkpoint" | "gtp"
+    kind: str                       # "random" | "greedy" | "mcts-rollout" | "checkpoint" |
+                                    # "gtp" | "uci"
     simulations: int | None = None  # mcts-rollout: N
     path: str | None = None         # checkpoint file
     gtp: "GtpEngineSpec | None" = None   # gtp: an external GTP engine (gnugo:..., gtp:...)
+    uci: "UciEngineSpec | None" = None   # uci: an external UCI engine (stockfish:..., uci:...)
 
     @property
     def label(self) -> str:
-        if self.kind == "random":
-            return "random"
+        if self.kind in ("random", "greedy"):
+            return self.kind
         if self.kind == "mcts-rollout":
             return f"mcts-rollout:{self.simulations}"
         if self.kind == "gtp":
             return self.gtp.label
+        if self.kind == "uci":
+            return self.uci.label
         return Path(self.path).name
 
 
 def parse_player_spec(spec: str | os.PathLike) -> PlayerSpec:
     text = os.fspath(spec).strip()
-    if text == "random":
-        return PlayerSpec("random")
+    if text in ("random", "greedy"):
+        return PlayerSpec(text)
     if text.startswith("mcts-rollout"):
         _, sep, n = text.partition(":")
         if not sep or not n.isdigit() or int(n) < 1:
             raise PlayerSpecError(f"{text!r}: write mcts-rollout:N with N >= 1 simulations, "
                                   f"e.g. mcts-rollout:200")
         return PlayerSpec("mcts-rollout", simulations=int(n))
-    # -- external GTP engines (players/gtp_player.py)
+    # -- external engines: GTP (players/gtp_player.py), UCI (players/uci_player.py)
     from .gtp_player import parse_gtp_spec
-    try:
-        gtp = parse_gtp_spec(text)
-    except ValueError as e:
-        raise PlayerSpecError(str(e)) from None
-    if gtp is not None:
-        return PlayerSpec("gtp", gtp=gtp)
+    from .uci_player import parse_uci_spec
+    for kind, parse in (("gtp", parse_gtp_spec), ("uci", parse_uci_spec)):
+        try:
+            engine = parse(text)
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from None
+        if engine is not None:
+            return PlayerSpec(kind, **{kind: engine})
     # --
     if not text:
         raise PlayerSpecError("empty player spec: give 'random', 'mcts-rollout:N' or a "
@@ -136,12 +147,18 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
     if parsed.kind == "mcts-rollout":
         return SearchPlayer(game, RolloutEvaluator(game, seed=seed),
                             rollout_search_config(parsed.simulations), seed=seed, name=name)
-    if parsed.kind == "gtp":                      # external engine (players/gtp_player.py)
-        from .gtp_player import GtpPlayer
-        try:
+    try:                              # players a game may lack: ValueError says why
+        if parsed.kind == "greedy":                   # players/greedy_player.py
+            from .greedy_player import GreedyPlayer
+            return GreedyPlayer(game, seed=seed, name=name)
+        if parsed.kind == "gtp":                      # external engine (players/gtp_player.py)
+            from .gtp_player import GtpPlayer
             return GtpPlayer(game, parsed.gtp, name=name)
-        except ValueError as e:
-            raise PlayerSpecError(str(e)) from None
+        if parsed.kind == "uci":                      # external engine (players/uci_player.py)
+            from .uci_player import UciPlayer
+            return UciPlayer(game, parsed.uci, name=name)
+    except ValueError as e:
+        raise PlayerSpecError(str(e)) from None
     evaluator, config = load_checkpoint(parsed.path, game, device=device)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)
