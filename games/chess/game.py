@@ -94,7 +94,8 @@ class Chess(ArrayGame):
         repetitions and history are those of the game played."""
         root = board.root()
         row = np.empty(st.STATE_SIZE, dtype=np.int64)
-        st.write_position(row, root, any(root.generate_legal_moves()), None, self.automatic_draws)
+        st.write_positions(row[None], [root], [any(root.generate_legal_moves())], None,
+                           self.automatic_draws)
         for move in board.move_stack:
             row = self.step(row[None], np.array([self.action_of_move(row, move)]))[0]
         return row
@@ -154,23 +155,29 @@ class Chess(ArrayGame):
 
     def _step(self, states, actions, legal: np.ndarray | None) -> np.ndarray:
         states, actions = self._batch(states), self._actions(actions, len(states))
-        out = np.empty_like(states)
-        for i in range(len(states)):
-            row = states[i]
-            board = st.board_of(row) if row[st.STATUS] == st.ONGOING else None
-            move = None if board is None else _move_of_action(board, int(actions[i]))
+        boards, has_moves = [], []
+        legal_actions, legal_counts = [], []    # every row's legal actions, one after another
+        # Each row's first KEYS columns as Python ints: a row's scalars are read without NumPy.
+        for i, (fields, action) in enumerate(zip(states[:, :st.KEYS].tolist(), actions.tolist())):
+            board = st.board_from_fields(fields) if fields[st.STATUS] == st.ONGOING else None
+            move = None if board is None else _move_of_action(board, action)
             if move is None:
                 raise IllegalActionError(self._illegal_message(states, actions, i))
             board.push(move)
             if legal is None:
-                has_moves = any(board.generate_legal_moves())
+                has_moves.append(any(board.generate_legal_moves()))
             else:
                 moves = _legal_actions(board)
-                has_moves = bool(moves)
-                legal[i, moves] = True
-            st.write_position(out[i], board, has_moves, row, self.automatic_draws)
-            if legal is not None and out[i, st.STATUS] != st.ONGOING:
-                legal[i] = False              # a drawn position has moves, but none are legal
+                has_moves.append(bool(moves))
+                legal_actions += moves
+                legal_counts.append(len(moves))
+            boards.append(board)
+        out = np.empty_like(states)
+        st.write_positions(out, boards, has_moves, states, self.automatic_draws)
+        if legal is not None:
+            legal[np.repeat(np.arange(len(states)), legal_counts), legal_actions] = True
+            # A drawn position has moves, but none are legal.
+            legal[out[:, st.STATUS] != st.ONGOING] = False
         return out
 
     def legal_mask(self, states: np.ndarray) -> np.ndarray:
@@ -350,6 +357,20 @@ def _move_of_action(board: chess.Board, action: int) -> chess.Move | None:
 
 def _legal_actions(board: chess.Board) -> list[int]:
     """The actions of every legal move of `board` (a live position)."""
-    black = board.turn == chess.BLACK
-    return [encoding.encode(m.from_square, m.to_square, m.promotion, black)
-            for m in board.generate_legal_moves()]
+    turn = board.turn
+    action_of = _ACTION_OF_SQUARES[turn]
+    if board.pawns & board.occupied_co[turn] & _PROMOTING_RANK[turn]:      # may underpromote
+        black = turn == chess.BLACK
+        return [encoding.encode(m.from_square, m.to_square, m.promotion, black)
+                for m in board.generate_legal_moves()]
+    return [action_of[m.from_square * 64 + m.to_square] for m in board.generate_legal_moves()]
+
+
+# Indexed by board.turn (False = black): the action of a move that does not underpromote, as a
+# list over from_square * 64 + to_square in board squares (encoding.ACTION_OF in the mover's
+# view, the squares mirrored for black); and the rank from which the mover's pawns promote.
+_MIRROR = np.arange(64) ^ 56
+_ACTION_OF_SQUARES = (
+    encoding.ACTION_OF.reshape(64, 64)[_MIRROR[:, None], _MIRROR].ravel().tolist(),
+    encoding.ACTION_OF.tolist())
+_PROMOTING_RANK = (chess.BB_RANK_2, chess.BB_RANK_7)

@@ -71,7 +71,12 @@ def position_key(board: chess.Board) -> int:
 
 def board_of(row: np.ndarray) -> chess.Board:
     """The position of one state row, as a python-chess Board without a move stack."""
-    values = row[:KEYS].tolist()
+    return board_from_fields(row[:KEYS].tolist())
+
+
+def board_from_fields(values: list[int]) -> chess.Board:
+    """The position of a row's first KEYS columns, given as Python ints (`row[:KEYS].tolist()`;
+    a batch's at once: `states[:, :KEYS].tolist()`), as a Board without a move stack."""
     board = chess.Board(None)
     (board.pawns, board.knights, board.bishops, board.rooks, board.queens, board.kings) = (
         v & _MASK64 for v in values[:6])
@@ -105,26 +110,36 @@ def game_status(board: chess.Board, has_moves: bool, reps: int,
     return ONGOING
 
 
-def write_position(out: np.ndarray, board: chess.Board, has_moves: bool,
-                   previous: np.ndarray | None, automatic_draws: bool = True) -> None:
-    """Fills the row `out` [STATE_SIZE] with `board`, reached by one move from the row `previous`
-    (None: a first position, with no history); `automatic_draws` as in game_status."""
-    key = position_key(board)
-    clock = min(board.halfmove_clock, FIFTY_MOVE_PLIES)
+_KEY_SLOTS = np.arange(FIFTY_MOVE_PLIES + 1)      # the KEYS columns' no-progress clocks
+
+
+def write_positions(out: np.ndarray, boards: list[chess.Board], has_moves: list[bool],
+                    previous: np.ndarray | None, automatic_draws: bool = True) -> None:
+    """Fills the rows `out` [B, STATE_SIZE] with `boards` [B], each reached by one move from the
+    row `previous` [B, STATE_SIZE] beside it (None: first positions, with no history);
+    `automatic_draws` as in game_status. The keys and history columns move as whole batches."""
+    b = len(boards)
+    if b == 0:
+        return
+    keys = np.array([position_key(board) for board in boards], dtype=np.int64)      # [B]
+    clocks = np.array([board.halfmove_clock for board in boards], dtype=np.int64)   # [B]
+    np.minimum(clocks, FIFTY_MOVE_PLIES, out=clocks)
     if previous is None:
-        out[:] = 0
-        reps = 0
+        out[:, KEYS:] = 0
+        reps = np.zeros(b, dtype=np.int64)
     else:
-        keys = previous[KEYS:KEYS + clock]            # every position since the last reset
-        reps = int(np.count_nonzero(keys == key)) if clock else 0
-        out[KEYS:KEYS + clock] = keys
-        out[KEYS + clock + 1:HISTORY] = 0
+        since = _KEY_SLOTS < clocks[:, None]      # [B, 101]: every position since the last reset
+        old_keys = previous[:, KEYS:HISTORY]
+        reps = np.count_nonzero(since & (old_keys == keys[:, None]), axis=1)
+        np.multiply(old_keys, since, out=out[:, KEYS:HISTORY])        # stale slots become 0
         # History: the previous position becomes t = 0, and every older one moves back a step.
-        out[HISTORY:HISTORY + 8] = previous[BOARD:BOARD + 8]
-        out[HISTORY + 8] = previous[REPS]
-        out[HISTORY + HISTORY_WIDTH:] = previous[HISTORY:STATE_SIZE - HISTORY_WIDTH]
-    out[KEYS + clock] = key
-    ep = -1 if board.ep_square is None else board.ep_square
-    out[:KEYS] = board_fields(board) + [
-        0 if board.turn else 1, signed(board.castling_rights), ep, board.halfmove_clock,
-        board.fullmove_number, game_status(board, has_moves, reps, automatic_draws), reps]
+        out[:, HISTORY:HISTORY + 8] = previous[:, BOARD:BOARD + 8]
+        out[:, HISTORY + 8] = previous[:, REPS]
+        out[:, HISTORY + HISTORY_WIDTH:] = previous[:, HISTORY:STATE_SIZE - HISTORY_WIDTH]
+    out[np.arange(b), KEYS + clocks] = keys
+    out[:, :KEYS] = [
+        board_fields(board) + [
+            0 if board.turn else 1, signed(board.castling_rights),
+            -1 if board.ep_square is None else board.ep_square, board.halfmove_clock,
+            board.fullmove_number, game_status(board, moves, r, automatic_draws), r]
+        for board, moves, r in zip(boards, has_moves, reps.tolist())]
