@@ -44,6 +44,13 @@ PLANES_PER_POSITION = 14
 NUM_PLANES = HISTORY_POSITIONS * PLANES_PER_POSITION + 7        # 119
 _MOVE_HELP = "write it in SAN (Nf3, O-O, exd5, e8=Q) or UCI (g1f3, e1g1, e7e8q)"
 _CASTLING_SQUARES = ((chess.H1, chess.A1), (chess.H8, chess.A8))   # (king side, queen side)
+# Observation tables: _CASTLING_BITS [2, 4] uint64, by the mover (0 white, 1 black), the
+# castling-rights bits of its king side, queen side, then the opponent's (planes 114..117);
+# _REPETITION_PLANES, the repetition count each repetition plane marks (at least 1, 2).
+_CASTLING_BITS = np.array([[1 << sq for sq in _CASTLING_SQUARES[0] + _CASTLING_SQUARES[1]],
+                           [1 << sq for sq in _CASTLING_SQUARES[1] + _CASTLING_SQUARES[0]]],
+                          dtype=np.uint64)
+_REPETITION_PLANES = np.array([1, 2])
 
 
 class Chess(ArrayGame):
@@ -219,31 +226,27 @@ class Chess(ArrayGame):
         positions[:, 1:] = states[:, st.HISTORY:].reshape(b, st.HISTORY_STEPS, st.HISTORY_WIDTH)
         boards = positions[:, :, :8].view(np.uint64)                       # [B, 8, 8]
         black = states[:, st.TURN] == 1
-        own = np.where(black[:, None], boards[:, :, 7], boards[:, :, 6])    # [B, 8]
-        theirs = np.where(black[:, None], boards[:, :, 6], boards[:, :, 7])
-        pieces = boards[:, :, :6]
-        planes = np.concatenate([pieces & own[:, :, None], pieces & theirs[:, :, None]], axis=2)
+        sides = boards[:, :, 6:8].copy()                    # [B, 8, 2]: (own, opponent) pieces
+        sides[black] = sides[black][:, :, ::-1]
+        # [B, 8, 2, 6] -> [B, 8, 12]: own P N B R Q K, then the opponent's.
+        planes = (boards[:, :, None, :6] & sides[:, :, :, None]).reshape(b, HISTORY_POSITIONS, 12)
         planes[black] = planes[black].byteswap()          # mirror ranks: byte r is rank r + 1
         bits = np.unpackbits(planes.view(np.uint8).reshape(b, HISTORY_POSITIONS, 12, 8),
                              axis=-1, bitorder="little")                   # [B, 8, 12, 64]
-        out = np.zeros((b, NUM_PLANES, 8, 8), dtype=np.float32)
+        out = np.empty((b, NUM_PLANES, 8, 8), dtype=np.float32)          # every plane is set
         per_position = out[:, :HISTORY_POSITIONS * PLANES_PER_POSITION].reshape(
             b, HISTORY_POSITIONS, PLANES_PER_POSITION, 64)
         per_position[:, :, :12] = bits
-        reps = positions[:, :, 8]
-        per_position[:, :, 12] = (reps >= 1)[:, :, None]
-        per_position[:, :, 13] = (reps >= 2)[:, :, None]
-        constants = out[:, HISTORY_POSITIONS * PLANES_PER_POSITION:]          # [B, 7, 8, 8]
-        constants[:, 0] = black[:, None, None]
-        constants[:, 1] = (self.move_number(states) / self.spec.max_game_length)[:, None, None]
+        reps = positions[:, :, 8]                                          # [B, 8]
+        per_position[:, :, 12:] = (reps[:, :, None] >= _REPETITION_PLANES).astype(
+            np.float32)[:, :, :, None]
+        constants = np.empty((b, 7), dtype=np.float32)      # planes 112..118, one value each
+        constants[:, 0] = black
+        constants[:, 1] = self.move_number(states) / self.spec.max_game_length
         castling = states[:, st.CASTLING].view(np.uint64)
-        for side, offset in ((black, 2), (~black, 4)):       # own side first, then the opponent
-            for j in range(2):
-                white_bit = np.uint64(1 << _CASTLING_SQUARES[0][j])
-                black_bit = np.uint64(1 << _CASTLING_SQUARES[1][j])
-                bit = np.where(side, black_bit, white_bit)
-                constants[:, offset + j] = ((castling & bit) != 0)[:, None, None]
-        constants[:, 6] = (states[:, st.HALFMOVE] / st.FIFTY_MOVE_PLIES)[:, None, None]
+        constants[:, 2:6] = (castling[:, None] & _CASTLING_BITS[black.view(np.uint8)]) != 0
+        constants[:, 6] = states[:, st.HALFMOVE] / st.FIFTY_MOVE_PLIES
+        out[:, HISTORY_POSITIONS * PLANES_PER_POSITION:] = constants[:, :, None, None]
         return out
 
     # ---------------------------------------------------------------- symmetries (identity only)
