@@ -7,6 +7,12 @@ A position is one move searched and played in one game; `--games` games advance 
 self-play step adds `--games` positions. The network is the config's architecture with random
 weights (`--ckpt` for a trained one: same cost, other games' lengths), BatchNorm statistics
 randomised so that folding them is not a no-op.
+
+`--split` adds where the inference snapshot's self-play time goes, as fractions of it: the
+network's forward passes, the rules (every call into the game by self-play and the search:
+step_with_info of the leaves, the moves played, terminal, ...), the observation features the
+evaluator asks of the game, and the rest (the C++ search, game records, Python glue). Each call is
+timed as it happens (perf_counter around it), so the four add up to 1.
 """
 from __future__ import annotations
 
@@ -33,6 +39,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed rounds, alternating the two evaluators")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (workers use 1)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--split", action="store_true",
+                        help="also report the shares of the snapshot's time spent in the network, "
+                             "the rules, the observation features and the rest (search, glue)")
+
+
+class _TimedGame:
+    """`game` seen through a proxy that sums the seconds spent in its method calls (`seconds`);
+    everything else (spec, attributes) is the game's own."""
+
+    def __init__(self, game):
+        self._game, self.spec, self.seconds = game, game.spec, 0.0
+
+    def __getattr__(self, name):
+        attr = getattr(self._game, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+        return timed
+
+
+class _TimedEvaluator:
+    """An evaluator whose calls' seconds are summed in `seconds`."""
+
+    def __init__(self, evaluator):
+        self.evaluator, self.seconds = evaluator, 0.0
+
+    def __call__(self, states):
+        t0 = time.perf_counter()
+        try:
+            return self.evaluator(states)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
 
 def bench_net(config, game, ckpt_path: str | None, device):
@@ -61,14 +105,21 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     game = config.make_game()
     net = bench_net(config, game, args.ckpt, args.device)
     num_games = args.games or config.selfplay.games_per_worker
-    evaluators = {"snapshot": make_evaluator(net, game, args.device, snapshot=True),
+    # With --split the snapshot's run sees the game (its rules, and apart the features its
+    # evaluator asks for) and its evaluator through timing proxies; the eager run never does.
+    split = args.split
+    rules, features = (_TimedGame(game), _TimedGame(game)) if split else (game, game)
+    snapshot = make_evaluator(net, features, args.device, snapshot=True)
+    evaluators = {"snapshot": _TimedEvaluator(snapshot) if split else snapshot,
                   "eager": make_evaluator(net, game, args.device)}
     settings = SelfPlayConfig(games_per_worker=num_games)
-    runs = {k: SelfPlay(game, config.search, settings,
+    runs = {k: SelfPlay(rules if k == "snapshot" else game, config.search, settings,
                         seed=np.random.SeedSequence(0)) for k in evaluators}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations
         list(runs[k].play_move(evaluator))
+    if split:                                             # only the timed rounds count
+        rules.seconds = features.seconds = evaluators["snapshot"].seconds = 0.0
     for _ in range(args.rounds):
         for k, evaluator in evaluators.items():
             t0 = time.perf_counter()
@@ -83,6 +134,17 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
                       baseline="same, eager torch evaluator (no BN folding)",
                       baseline_value=positions / seconds["eager"])
+    if split:
+        total = seconds["snapshot"]
+        network = evaluators["snapshot"].seconds - features.seconds
+        shares = {"the network's forward passes": network,
+                  "the rules (game calls of self-play and the search)": rules.seconds,
+                  "the observation features": features.seconds,
+                  "the rest (C++ search, records, glue)": total - network - rules.seconds
+                  - features.seconds}
+        for what, spent in shares.items():
+            yield Measurement(name=f"{label}: share of its time in {what}", value=spent / total,
+                              unit="fraction")
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
