@@ -85,8 +85,8 @@ def test_en_passant_both_colours(game, fen, uci, taken):
     state = game.from_fen(fen)
     assert uci in legal_uci(game, state)
     board = game.board_of(play(game, state, uci))
-    assert board.piece_at(taken) is None and board.piece_at(chess.parse_square(uci[2:])).piece_type \
-        == chess.PAWN
+    assert board.piece_at(taken) is None
+    assert board.piece_at(chess.parse_square(uci[2:])).piece_type == chess.PAWN
 
 
 def test_en_passant_right_after_the_double_push_only(game):

@@ -111,7 +111,8 @@ def root_state(game: games.Game, fen: str | None, moves: str | None) -> np.ndarr
     if fen is not None:
         from_fen = getattr(game, "from_fen", None)
         if not callable(from_fen):
-            raise ValueError(f"{game.spec.name} has no FEN positions; use --moves")
+            raise ValueError(f"{game.spec.name} has no FEN positions: name a game that has "
+                             f"with --game, or give {game.spec.name}'s position with --moves")
         return from_fen(fen)
     state = game.initial_states(1)[0]
     for text in (moves or "").split():
