@@ -389,6 +389,33 @@ def test_centipawns():
     assert values == sorted(values)
 
 
+def test_the_move_is_a_most_visited_child():
+    """Chunks of a search: the last chunk's choice stands only where the whole search visited
+    it most; else the most visited child with the best Q."""
+    from azero.protocols.uci_search import _chosen
+    from azero.search import SearchOutput
+
+    def out(action, visits, q):
+        visits = np.array([visits], dtype=np.int32)
+        return SearchOutput(np.array([action], np.int32), visits, visits.astype(np.float32),
+                            np.zeros(1, np.float32), np.array([q], np.float32))
+    assert _chosen(out(2, [5, 1, 5], [0.1, 0.9, 0.0])) == 2
+    assert _chosen(out(1, [5, 1, 5], [0.1, 0.9, 0.0])) == 0
+    assert _chosen(out(1, [5, 1, 5], [0.1, 0.9, 0.3])) == 2
+    assert _chosen(out(1, [0, 0, 0], [np.nan] * 3)) == 1
+
+
+def test_a_wrong_speed_does_not_blow_the_time(tiny_ckpt):
+    """A speed measured elsewhere (here: claimed 10,000x too fast) must not make one chunk run
+    far past the time: chunks grow at most twofold under a time limit."""
+    e = in_process(ckpt=tiny_ckpt)
+    run_engine(e, "go nodes 2")                          # compiled, warm
+    e.searcher.seconds_per_simulation = 1e-7
+    t0 = time.monotonic()
+    out = run_engine(e, "position startpos moves e2e4", "go movetime 100")
+    assert time.monotonic() - t0 < 0.3 and out[-1].startswith("bestmove ")
+
+
 def test_a_stopped_search_still_has_a_move(tiny_ckpt):
     """A search stopped before it begins runs one simulation and answers (the GUI asked for
     a move)."""

@@ -102,7 +102,7 @@ class UciEngine:
         self.values = {key: o.default for key, o in self.options.items()}
         self.position = self._start_position()
         self.output_closed = output_closed
-        self.quitting = False           # quit was read: no more commands, no more waiting
+        self.quitting = False           # quit was handled: no more commands
         self._thinking: Thinking | None = None
         self._thread: threading.Thread | None = None
         self._limits = None           # the `go` limits of a search started with ponder
@@ -143,22 +143,22 @@ class UciEngine:
                   file=self.log, flush=True)
             self.info(f"internal error in {words[0]}: {type(e).__name__}: {_shown(str(e))}")
 
-    def interrupt(self, line: bytes | str, index: int) -> None:
+    def interrupt(self, line: bytes | str, index: int) -> str | None:
         """What `stop` and `quit` do at once, as soon as they are read (serve's reader thread),
         even while the command thread waits for a search: every search of a `go` read before
-        them stops (the running one now, one not started yet as it starts); after quit, no
-        command runs and no search is waited for. `index`: the line's place in the input, as
-        `handle` gets it."""
+        them stops (the running one now, one not started yet as it starts), so the commands
+        before them still run, in order, without waiting. `index`: the line's place in the
+        input, as `handle` gets it. Returns the command acted on ("stop", "quit") or None."""
         if isinstance(line, bytes):
             line = line.decode("utf-8", "replace")
         command = next((w for w in line.split() if w in self.COMMANDS), None)
         if command not in ("stop", "quit"):
-            return
+            return None
         with self._stop_lock:
-            self.quitting = self.quitting or command == "quit"
             self._stop_index = index
             if self._thinking is not None:
                 self._thinking.stop()
+        return command
 
     def info(self, text: str) -> None:
         self.send("info string " + " ".join(text.split()))
@@ -425,18 +425,17 @@ def serve(engine: UciEngine, stdin: BinaryIO) -> int:
     output closed (engine.output_closed). This thread reads the lines and acts on `stop` and
     `quit` at once (UciEngine.interrupt), so that neither waits behind a command that waits for
     a search; a command thread runs the commands in order. At the end of input a search with
-    limits finishes (and sends its bestmove) and one without (go infinite) is stopped. After
-    quit nothing more is read, so no thread is left inside `stdin`."""
+    limits finishes (and sends its bestmove) and one without (go infinite) is stopped. Once
+    quit is read nothing more is read, so no thread is left inside `stdin`."""
     lines: queue.Queue = queue.Queue()
     commands = threading.Thread(target=_run_commands, args=(engine, lines),
                                 name="uci-commands")
     commands.start()
     try:
         for index, (line, too_long) in enumerate(read_lines(stdin)):
-            if not too_long:
-                engine.interrupt(line, index)
+            command = None if too_long else engine.interrupt(line, index)
             lines.put((index, line, too_long))
-            if engine.quitting or engine.output_closed():
+            if command == "quit" or engine.output_closed():
                 break
     except BaseException:                  # Ctrl-C, a broken stdin: end as quit does
         engine.interrupt("quit", 1 << 62)

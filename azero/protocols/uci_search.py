@@ -7,8 +7,12 @@ on the same tree, so their visits add up; the tree follows the moves of the game
 the settings reuse it. A chunk is the simulations that fit CHUNK_SECONDS at the measured speed
 (one while the speed is not known yet), cut to what the plan still allows: at most CHUNK_FRACTION
 of the time it has left, its simulations, and the room left in the tree (MAX_TREE_BYTES of node
-states). With Gumbel each chunk runs its own sequential halving over the kept tree, as a search
-player under a time budget does. The move is the last chunk's choice (PUCT: the most visited).
+states). Under a time limit a chunk is also at most twice the simulations done so far (1, 2, 6,
+18, ...): a speed measured in other conditions (another position, a busy machine) can make a
+chunk overshoot the time, but by no more than about twice what the search had taken. With Gumbel
+each chunk runs its own sequential halving over the kept tree, as a search player under a time
+budget does. The move is a most visited root child, the last chunk's own choice among them where
+it is one (`_chosen`).
 
 `PlayerSearcher` answers with any other player (`random`): no tree, no stop inside a move.
 
@@ -132,7 +136,7 @@ class TreeSearcher:
         if plan.seconds is not None:
             left = plan.seconds - elapsed
             n = min(n, (1 if left > 0 else 0) if rate is None
-                    else int(CHUNK_FRACTION * left / rate))
+                    else int(CHUNK_FRACTION * left / rate), max(1, 2 * done))
         n = min(n, self.max_nodes - int(self.search.core.num_nodes()[0]))
         return max(0, n)
 
@@ -152,7 +156,7 @@ class TreeSearcher:
         return tuple(line)
 
     def _progress(self, out, done: int, t0: float) -> Progress:
-        action = int(out.actions[0])
+        action = _chosen(out)
         q = float(out.root_q[0, action])
         value = q if math.isfinite(q) else float(out.root_value[0])
         return Progress(action, done, time.monotonic() - t0, value, self.principal_line(action))
@@ -182,6 +186,20 @@ class TreeSearcher:
                 last = time.monotonic()
         progress.seconds = time.monotonic() - t0
         return progress
+
+
+def _chosen(out) -> int:
+    """The move of a search of one row made of chunks: a most visited root child (visits over
+    all chunks and the kept tree), the last chunk's own choice where it is one (Gumbel's pick
+    among its most visited; PUCT's argmax), else the one with the best Q. A late, small chunk
+    thus cannot pick a move the search hardly looked at."""
+    visits = out.visit_counts[0]
+    action = int(out.actions[0])
+    if visits.max() == 0 or visits[action] == visits.max():
+        return action
+    best = np.flatnonzero(visits == visits.max())
+    q = np.nan_to_num(out.root_q[0, best], nan=-np.inf)
+    return int(best[int(np.argmax(q))])
 
 
 class PlayerSearcher:
