@@ -304,6 +304,8 @@ def test_options_and_unknown_input():
     assert out and "not a number" in out[0] and e.values["simulations"] == 77
     out = run_engine(e, "setoption name Simulations value 99999999999999999999999999")
     assert "outside" in out[0] and e.values["simulations"] == 1_000_000_000
+    assert run_engine(e, "setoption name Move Overhead value 200") == []
+    assert e.values["move overhead"] == 200
     out = run_engine(e, "setoption name Hash value 16")
     assert out[0].startswith("info string no option Hash")
     out = run_engine(e, "flip the board", "")

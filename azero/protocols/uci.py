@@ -27,34 +27,35 @@ first legal move in UCI order; an `info string` says so.
 Bad input never stops the engine: UCI has no error answer, so each problem is an `info string`
 line and the command is ignored, or for `go` the words not understood. A `position` command that
 fails (bad FEN, a word that is not a move, an illegal move) changes nothing: the previous
-position stays (the start position before any). Lines are read as GTP reads them
-(gtp_protocol.read_lines: bytes, LF ends a line, control characters dropped, "#" starts a
-comment, at most 64 KiB kept of a line), words split at spaces; bytes that are not UTF-8 become
-U+FFFD. Per the UCI spec, words before the first known command are skipped ("joho debug on").
+position stays (the start position before any; uci_position.py). How lines are read, and the
+threads that read them and run the commands: uci_io.py. Per the UCI spec, words before the first
+known command are skipped ("joho debug on").
+
+The engine's modules: uci_io.py (the input and output loop), uci_position.py (`position`),
+uci_clock.py (`go`'s limits and the time a move takes), uci_search.py (the search in chunks and
+what it reports).
 """
 from __future__ import annotations
 
 import os
-import queue
-import re
 import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, TextIO
+from typing import Callable, TextIO
 
 import numpy as np
 
 import azero
 
-from .gtp_protocol import read_lines
 from .uci_clock import (DEFAULT_MOVE_OVERHEAD_MS, SearchPlan, parse_go, parse_integer,
                         plan_search)
+from .uci_io import LineWriter, serve, shown
+from .uci_position import Position, PositionError, parse_position, start_position
 from .uci_search import Progress, Thinking, centipawns, make_searcher
 
 INFO_SECONDS = 0.5               # an info line at most this often while searching
 NULL_MOVE = "0000"
-_UCI_MOVE = re.compile(r"[a-h][1-8][a-h][1-8][qrbn]?")
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,6 @@ class SpinOption:
     def line(self) -> str:
         return f"option name {self.name} type spin default {self.default} " \
                f"min {self.low} max {self.high}"
-
-
-@dataclass(frozen=True)
-class Position:
-    """A position as `position` gave it: the base and the moves played from it."""
-    base: str                    # "startpos" or the FEN as sent
-    moves: tuple[str, ...]       # UCI moves from the base, lower case
-    actions: tuple[int, ...]     # the same moves as the game's actions
-    state: np.ndarray            # [S] the position after them
-
-
-class PositionError(ValueError):
-    """A `position` command that cannot be followed (the reason)."""
 
 
 class UciEngine:
@@ -119,7 +107,7 @@ class UciEngine:
                 SpinOption("Move Overhead", DEFAULT_MOVE_OVERHEAD_MS, 0, 60_000)]
 
     def _start_position(self) -> Position:
-        return Position("startpos", (), (), self.game.initial_states(1)[0])
+        return start_position(self.game)
 
     # ------------------------------------------------------------------ input
 
@@ -133,15 +121,15 @@ class UciEngine:
         start = next((i for i, w in enumerate(words) if w in self.COMMANDS), None)
         if start is None:
             if words:
-                self.info(f"unknown command: {_shown(line)}")
+                self.info(f"unknown command: {shown(line)}")
             return
         words = words[start:]
         try:
             getattr(self, "cmd_" + words[0])(words[1:])
         except Exception as e:                       # never let one command stop the engine
-            print(f"{self.name}: internal error in {_shown(line)}:\n{traceback.format_exc()}",
+            print(f"{self.name}: internal error in {shown(line)}:\n{traceback.format_exc()}",
                   file=self.log, flush=True)
-            self.info(f"internal error in {words[0]}: {type(e).__name__}: {_shown(str(e))}")
+            self.info(f"internal error in {words[0]}: {type(e).__name__}: {shown(str(e))}")
 
     def interrupt(self, line: bytes | str, index: int) -> str | None:
         """What `stop` and `quit` do at once, as soon as they are read (serve's reader thread),
@@ -197,12 +185,12 @@ class UciEngine:
         option = self.options.get(name.lower())
         if option is None:
             known = ", ".join(o.name for o in self.options.values())
-            self.info(f"no option {_shown(name)}; the options: {known}")
+            self.info(f"no option {shown(name)}; the options: {known}")
             return
         try:
             number = parse_integer(value)
         except ValueError:
-            self.info(f"setoption {option.name}: {_shown(value)} is not a number")
+            self.info(f"setoption {option.name}: {shown(value)} is not a number")
             return
         usable = min(option.high, max(option.low, number))
         if usable != number:
@@ -216,7 +204,7 @@ class UciEngine:
     def cmd_position(self, words):
         self.wait_thinking()
         try:
-            position, extends = self._parse_position(words)
+            position, extends = parse_position(self.game, words, self.position)
         except PositionError as e:
             self.info(f"position refused, the previous one stays: {e}")
             return
@@ -226,48 +214,6 @@ class UciEngine:
         else:
             self.searcher.reset()
         self.position = position
-
-    def _parse_position(self, words: list[str]) -> tuple[Position, bool]:
-        """The position a `position` command sets, and whether it extends the current one (the
-        same base, the current moves first)."""
-        game = self.game
-        head = words[0].lower() if words else ""
-        if head == "startpos":
-            base, rest = "startpos", words[1:]
-        elif head == "fen":
-            at = next((i for i, w in enumerate(words) if w.lower() == "moves"), len(words))
-            base, rest = " ".join(words[1:at]), words[at:]
-        else:
-            raise PositionError("write position startpos | fen FEN, then moves M1 M2 ...")
-        if rest and rest[0].lower() != "moves":
-            raise PositionError(f"unexpected {_shown(rest[0])!r} (moves come after 'moves')")
-        moves = tuple(w.lower() for w in rest[1:])
-        current = self.position
-        extends = current.base == base and current.moves == moves[:len(current.moves)]
-        if extends:
-            state, actions = current.state, list(current.actions)
-        else:
-            actions = []
-            if base == "startpos":
-                state = self._start_position().state
-            else:
-                try:
-                    state = np.asarray(game.from_fen(base))
-                except ValueError as e:
-                    raise PositionError(f"bad FEN {_shown(base)!r}: {_shown(str(e))}") from None
-        for i in range(len(actions), len(moves)):
-            move = moves[i]
-            if not _UCI_MOVE.fullmatch(move):
-                raise PositionError(f"move {i + 1}, {_shown(move)!r}, is not a UCI move "
-                                    f"(e2e4, e7e8q)")
-            try:
-                action = game.parse_action(state, move)
-                state = game.step(state[None], np.array([action], dtype=np.int64))[0]
-            except ValueError as e:             # IllegalActionError among them
-                raise PositionError(f"move {i + 1}, {move}, is illegal in {game.fen(state)}: "
-                                    f"{_shown(str(e))}") from None
-            actions.append(action)
-        return Position(base, moves, tuple(actions), state), extends
 
     # ------------------------------------------------------------------ search
 
@@ -339,7 +285,7 @@ class UciEngine:
         except Exception as e:
             print(f"{self.name}: search failed:\n{traceback.format_exc()}", file=self.log,
                   flush=True)
-            self.info(f"search failed: {type(e).__name__}: {_shown(str(e))}")
+            self.info(f"search failed: {type(e).__name__}: {shown(str(e))}")
             move = self._fallback_move(state)
         finally:
             while thinking.plan.until_stop and not thinking.stopped.is_set():
@@ -394,68 +340,4 @@ class UciEngine:
         return pv
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """Input as it may be shown in an info line: one line, printable, at most `limit` chars."""
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-class LineWriter:
-    """Lines to a byte stream, whole and flushed, from any thread. A stream the reader has
-    closed is noted (`closed`) and the lines after it are dropped."""
-
-    def __init__(self, stream: BinaryIO):
-        self.stream = stream
-        self.closed = False
-        self._lock = threading.Lock()
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            try:
-                self.stream.write((line + "\n").encode("utf-8", "replace"))
-                self.stream.flush()
-            except (OSError, ValueError):
-                self.closed = True
-
-
-def serve(engine: UciEngine, stdin: BinaryIO) -> int:
-    """Act on the lines of the byte stream `stdin` until `quit`, the end of input, or the
-    output closed (engine.output_closed). This thread reads the lines and acts on `stop` and
-    `quit` at once (UciEngine.interrupt), so that neither waits behind a command that waits for
-    a search; a command thread runs the commands in order. At the end of input a search with
-    limits finishes (and sends its bestmove) and one without (go infinite) is stopped. Once
-    quit is read nothing more is read, so no thread is left inside `stdin`."""
-    lines: queue.Queue = queue.Queue()
-    commands = threading.Thread(target=_run_commands, args=(engine, lines),
-                                name="uci-commands")
-    commands.start()
-    try:
-        for index, (line, too_long) in enumerate(read_lines(stdin)):
-            command = None if too_long else engine.interrupt(line, index)
-            lines.put((index, line, too_long))
-            if command == "quit" or engine.output_closed():
-                break
-    except BaseException:                  # Ctrl-C, a broken stdin: end as quit does
-        engine.interrupt("quit", 1 << 62)
-        raise
-    finally:
-        lines.put(None)
-        commands.join()
-    return 0
-
-
-def _run_commands(engine: UciEngine, lines: queue.Queue) -> None:
-    """The command thread of `serve`: each line in turn, until quit or the end (None)."""
-    while not engine.quitting and not engine.output_closed():
-        item = lines.get()
-        if item is None:
-            break
-        index, line, too_long = item
-        if too_long:
-            shown = _shown(line.decode("utf-8", "replace"))
-            engine.info(f"line too long (over 64 KiB), ignored: {shown}")
-        else:
-            engine.handle(line, index)
-    engine.wait_thinking()
+__all__ = ["LineWriter", "Position", "PositionError", "UciEngine", "serve"]
