@@ -96,6 +96,23 @@ def test_whole_games_against_random_moves(engine):
     assert all(o.termination is not None for o in outcomes)
 
 
+def test_a_whole_game_against_itself_from_a_fen_pondering(engine):
+    """The engine plays both sides from a FEN (queen and king against king) to the end, with
+    python-chess pondering: after each bestmove it sends `go ponder` on the expected reply, and
+    stop at the next move (the other side's; ponderhit is tested in process). Every move legal,
+    the game ended by the rules, and a stop soon after a go ponder is seen at once."""
+    board, game_id = chess.Board("8/8/4k3/8/8/2Q5/4K3/8 w - - 0 1"), object()
+    t0 = time.monotonic()
+    while board.outcome(claim_draw=True) is None:
+        result = engine.play(board, chess.engine.Limit(nodes=8), game=game_id, ponder=True,
+                             info=chess.engine.INFO_ALL)
+        assert result.move in board.legal_moves
+        check_info(board, result.info, result.move)
+        board.push(result.move)
+    assert board.ply() > 10
+    assert (time.monotonic() - t0) / board.ply() < 0.1     # 0.13-0.16 s with a 0.25 s first chunk
+
+
 def test_analysis_sends_info_lines_and_stop_ends_an_infinite_search(engine):
     """go infinite: info lines keep coming while the engine reads its input; stop is answered
     with a bestmove at once (within a chunk of the search, 0.25 s planned)."""
@@ -296,6 +313,7 @@ def test_options_and_unknown_input():
     options = [line for line in out if line.startswith("option ")]
     assert any(line.startswith("option name Simulations type spin default ") for line in options)
     assert any(line.startswith("option name Threads type spin default ") for line in options)
+    assert "option name Ponder type check default false" in options
     assert run_engine(e, "isready") == ["readyok"]
     assert run_engine(e, "joho isready") == ["readyok"]         # words before a command skipped
     assert run_engine(e, "setoption name simulations value 77") == []
@@ -304,6 +322,8 @@ def test_options_and_unknown_input():
     assert out and "not a number" in out[0] and e.values["simulations"] == 77
     out = run_engine(e, "setoption name Simulations value 99999999999999999999999999")
     assert "outside" in out[0] and e.values["simulations"] == 1_000_000_000
+    assert run_engine(e, "setoption name Ponder value true") == [] and e.values["ponder"]
+    assert "neither true nor false" in run_engine(e, "setoption name Ponder value 1")[0]
     assert run_engine(e, "setoption name Move Overhead value 200") == []
     assert e.values["move overhead"] == 200
     out = run_engine(e, "setoption name Hash value 16")

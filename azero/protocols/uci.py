@@ -16,7 +16,9 @@ ponderhit, setoption, debug, quit. Options (setoption name N value V; names in a
   * Simulations: the simulations of a `go` without nodes or a time limit (default: the
     checkpoint's search.num_simulations, or --sims);
   * Threads: torch's threads for the network;
-  * Move Overhead: milliseconds the clock keeps back for what happens outside the search.
+  * Move Overhead: milliseconds the clock keeps back for what happens outside the search;
+  * Ponder: declared so that a GUI may send `go ponder`; the engine ponders when told so,
+    whatever its value.
 
 Moves are long algebraic, as UCI has them (e2e4, e7e8q, castling as the king's move e1g1);
 `bestmove 0000` in a position without a legal move (checkmate, stalemate). A position over by
@@ -69,6 +71,32 @@ class SpinOption:
         return f"option name {self.name} type spin default {self.default} " \
                f"min {self.low} max {self.high}"
 
+    def parse(self, value: str) -> tuple[int, str | None]:
+        """(the value to use, a note or None); ValueError for a value that is not a number. A
+        number outside min..max is clamped, with a note."""
+        try:
+            number = parse_integer(value)
+        except ValueError:
+            raise ValueError(f"{shown(value)} is not a number") from None
+        usable = min(self.high, max(self.low, number))
+        note = None if usable == number else \
+            f"{number} is outside {self.low}..{self.high}; using {usable}"
+        return usable, note
+
+
+@dataclass(frozen=True)
+class CheckOption:
+    name: str
+    default: bool
+
+    def line(self) -> str:
+        return f"option name {self.name} type check default {str(self.default).lower()}"
+
+    def parse(self, value: str) -> tuple[bool, str | None]:
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{shown(value)} is neither true nor false")
+        return value.lower() == "true", None
+
 
 class UciEngine:
     """The UCI commands over a game, a player (azero.players) and an output of lines."""
@@ -86,7 +114,7 @@ class UciEngine:
         self.send = send
         self.log = log if log is not None else sys.stderr
         self.searcher = make_searcher(player, seed=seed)
-        self.options = {o.name.lower(): o for o in self._spin_options(simulations)}
+        self.options = {o.name.lower(): o for o in self._make_options(simulations)}
         self.values = {key: o.default for key, o in self.options.items()}
         self.position = self._start_position()
         self.output_closed = output_closed
@@ -98,13 +126,14 @@ class UciEngine:
         self._stop_index = -1         # the place of the last stop or quit read (interrupt)
         self._stop_lock = threading.Lock()
 
-    def _spin_options(self, simulations: int | None) -> list[SpinOption]:
+    def _make_options(self, simulations: int | None) -> list[SpinOption | CheckOption]:
         import torch
         sims = simulations if simulations is not None else self.searcher.default_simulations
         cores = os.cpu_count() or 1
         return [SpinOption("Simulations", max(1, sims), 1, 1_000_000_000),
                 SpinOption("Threads", max(1, min(torch.get_num_threads(), cores)), 1, cores),
-                SpinOption("Move Overhead", DEFAULT_MOVE_OVERHEAD_MS, 0, 60_000)]
+                SpinOption("Move Overhead", DEFAULT_MOVE_OVERHEAD_MS, 0, 60_000),
+                CheckOption("Ponder", False)]
 
     def _start_position(self) -> Position:
         return start_position(self.game)
@@ -188,14 +217,12 @@ class UciEngine:
             self.info(f"no option {shown(name)}; the options: {known}")
             return
         try:
-            number = parse_integer(value)
-        except ValueError:
-            self.info(f"setoption {option.name}: {shown(value)} is not a number")
+            usable, note = option.parse(value)
+        except ValueError as e:
+            self.info(f"setoption {option.name}: {e}")
             return
-        usable = min(option.high, max(option.low, number))
-        if usable != number:
-            self.info(f"setoption {option.name}: {number} is outside {option.low}.."
-                      f"{option.high}; using {usable}")
+        if note is not None:
+            self.info(f"setoption {option.name}: {note}")
         self.values[option.name.lower()] = usable
         if option.name == "Threads":
             import torch

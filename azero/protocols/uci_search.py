@@ -7,12 +7,13 @@ on the same tree, so their visits add up; the tree follows the moves of the game
 the settings reuse it. A chunk is the simulations that fit CHUNK_SECONDS at the measured speed
 (one while the speed is not known yet), cut to what the plan still allows: at most CHUNK_FRACTION
 of the time it has left, its simulations, and the room left in the tree (MAX_TREE_BYTES of node
-states). Under a time limit a chunk is also at most twice the simulations done so far (1, 2, 6,
-18, ...): a speed measured in other conditions (another position, a busy machine) can make a
-chunk overshoot the time, but by no more than about twice what the search had taken. With Gumbel
-each chunk runs its own sequential halving over the kept tree, as a search player under a time
-budget does. The move is a most visited root child, the last chunk's own choice among them where
-it is one (`_chosen`).
+states). Under a time limit, and in a search that only `stop` or `ponderhit` ends (go infinite,
+go ponder), a chunk is also at most twice the simulations done so far (1, 2, 6, 18, ...): a speed
+measured in other conditions (another position, a busy machine) can make a chunk overshoot the
+time by no more than about twice what the search had taken, and a stop soon after the start (a
+GUI's ponder miss) is seen at once. With Gumbel each chunk runs its own sequential halving over
+the kept tree, as a search player under a time budget does. The move is a most visited root
+child, the last chunk's own choice among them where it is one (`_chosen`).
 
 `PlayerSearcher` answers with any other player (`random`): no tree, no stop inside a move.
 
@@ -136,7 +137,9 @@ class TreeSearcher:
         if plan.seconds is not None:
             left = plan.seconds - elapsed
             n = min(n, (1 if left > 0 else 0) if rate is None
-                    else int(CHUNK_FRACTION * left / rate), max(1, 2 * done))
+                    else int(CHUNK_FRACTION * left / rate))
+        if plan.seconds is not None or plan.until_stop:
+            n = min(n, max(1, 2 * done))
         n = min(n, self.max_nodes - int(self.search.core.num_nodes()[0]))
         return max(0, n)
 
