@@ -343,6 +343,18 @@ def test_threads_sets_torch_threads():
     assert torch.get_num_threads() == 1 and e.values["threads"] == 1
 
 
+def test_isready_is_answered_while_thinking_and_a_new_command_ends_infinite(tiny_ckpt):
+    e = in_process(ckpt=tiny_ckpt)
+    e.handle("go infinite")
+    time.sleep(0.2)
+    e.handle("isready")
+    assert e.send.lines[-1] == "readyok"
+    assert not any(line.startswith("bestmove") for line in e.send.lines)
+    e.handle("position startpos moves e2e4")       # stops the infinite search first
+    out = e.send.take()
+    assert out[-1].startswith("bestmove ") and e.position.moves == ("e2e4",)
+
+
 def test_ponderhit_turns_the_search_into_a_timed_one(tiny_ckpt):
     """go ponder searches until ponderhit; then the clock counts from the ponderhit."""
     e = in_process(ckpt=tiny_ckpt)

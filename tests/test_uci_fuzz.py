@@ -136,3 +136,15 @@ def test_fuzzed_input_over_pipes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert b"Traceback" not in done.stderr, done.stderr[-2000:]
     check_answers(lines, done.stdout)
+
+
+def test_piped_commands_without_quit(tmp_path):
+    """`printf 'position ...\\ngo nodes 30\\n' | azero uci`: at the end of input the search
+    still runs its 30 simulations and answers; the info lines are integers as UCI has them."""
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    done = subprocess.run([sys.executable, "-m", "azero.cli", "uci", "--ckpt", str(ckpt)],
+                          input=b"position startpos moves e2e4\ngo nodes 30\n",
+                          capture_output=True, timeout=60)
+    out = done.stdout.decode().splitlines()
+    assert done.returncode == 0 and out[-1].startswith("bestmove ")
+    assert _INFO.fullmatch(out[-2]) and " nodes 30 " in out[-2], out
