@@ -423,6 +423,23 @@ def test_centipawns():
     assert values == sorted(values)
 
 
+def test_info_line_of_a_mate_in_one_and_of_a_line():
+    """A move that mates scores `mate 1`; otherwise cp from the value; the pv stops at the end
+    of the game and every move of it is legal."""
+    e = in_process()
+    state = GAME.from_fen("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
+    mate = GAME.parse_action(state, "a1a8")
+    assert e._report(state, Progress(mate, 8, 0.01, 0.9, (mate,))) == ["a1a8"]
+    assert e.send.take() == ["info depth 1 nodes 8 nps 800 time 10 score mate 1 pv a1a8"]
+    line, s = [], state
+    for m in ("a1a2", "g8f8", "a2a8"):
+        line.append(GAME.parse_action(s, m))
+        s = GAME.step(s[None], [line[-1]])[0]
+    assert e._report(state, Progress(line[0], 0, 0.0, -0.5, tuple(line))) == \
+        ["a1a2", "g8f8", "a2a8"]
+    assert e.send.take() == ["info depth 3 nodes 0 nps 0 time 1 score cp -111 pv a1a2 g8f8 a2a8"]
+
+
 def test_the_move_is_a_most_visited_child():
     """Chunks of a search: the last chunk's choice stands only where the whole search visited
     it most; else the most visited child with the best Q."""
