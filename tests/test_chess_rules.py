@@ -297,3 +297,11 @@ def test_garbage_and_ambiguous_moves_are_value_errors(game):
     with pytest.raises(ValueError, match="ambiguous"):
         game.parse_action(two_rooks, "Rd1")
     assert game.move_of_action(two_rooks, game.parse_action(two_rooks, "Rad1")).uci() == "a1d1"
+
+
+@pytest.mark.parametrize("text", ["0000", "--", "Z0"])
+def test_a_null_move_is_a_value_error_not_an_action(game, text):
+    # python-chess parses these as its null move without a legality check; they must not
+    # come back as an action (they once came back as -1).
+    with pytest.raises(ValueError, match="null move"):
+        game.parse_action(game.initial_states(1)[0], text)

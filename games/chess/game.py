@@ -288,6 +288,11 @@ class Chess(ArrayGame):
                                  f"(e.g. Nbd2) or write it in UCI") from None
             except ValueError:
                 raise ValueError(f"{text!r} is not a move; {_MOVE_HELP}") from None
+        if move is not None and not move:
+            # python-chess reads "0000" (UCI) and "--", "Z0" (SAN) as the null move, a pass
+            # without legality check: chess has no such move.
+            raise ValueError(f"{text!r} is a null move (a pass), which chess does not have; "
+                             f"{_MOVE_HELP}")
         if move is None:
             legal = " ".join(sorted(board.san(m) for m in board.legal_moves))
             raise IllegalActionError(f"{text!r} is not legal here; legal moves: {legal}")
