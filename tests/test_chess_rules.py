@@ -218,6 +218,10 @@ def test_a_capture_into_insufficient_material_ends_the_game(game):
     ("8/8/8/8/8/8/8/4K3 w - - 0 1", "no black king"),
     ("4k3/4R3/8/8/8/8/8/4K3 w - - 0 1", "opposite check"),
     ("P3k3/8/8/8/8/8/8/4K3 w - - 0 1", "pawns on backrank"),
+    # counters too large for the row (an OverflowError) or for move_number (int32, wrapped)
+    ("4k3/8/8/8/8/8/8/4K3 w - - 0 99999999999999999999999", "move number must be at most"),
+    ("4k3/8/8/8/8/8/8/4K3 w - - 99999999999999999999 1", "move number must be at most"),
+    ("4k3/8/8/8/8/8/8/4K3 w - - 0 2000000000", "move number must be at most"),
 ])
 def test_from_fen_errors_say_what_is_wrong(game, fen, message):
     with pytest.raises(ValueError, match=message):
@@ -227,6 +231,8 @@ def test_from_fen_errors_say_what_is_wrong(game, fen, message):
 def test_from_fen_round_trips(game):
     fen = "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 3 17"
     assert game.fen(game.from_fen(fen)) == fen
+    late = game.from_fen("4k3/8/8/8/8/8/8/4K2R b - - 7 536870912")     # the largest move number
+    assert game.move_number(late[None])[0] == 2 * (536870912 - 1) + 1
     assert game.fen(game.initial_states(1)[0]) == chess.STARTING_FEN
 
 

@@ -39,6 +39,7 @@ from . import state as st
 from .encoding import NUM_ACTIONS
 
 DEFAULT_MAX_GAME_LENGTH = 512
+MAX_FEN_COUNTER = 1 << 29        # a FEN's halfmove clock and move number: move_number is int32
 HISTORY_POSITIONS = st.HISTORY_STEPS + 1
 PLANES_PER_POSITION = 14
 NUM_PLANES = HISTORY_POSITIONS * PLANES_PER_POSITION + 7        # 119
@@ -89,6 +90,11 @@ class Chess(ArrayGame):
             board = chess.Board(str(fen))
         except ValueError as e:
             raise ValueError(f"bad FEN {fen!r}: {e}") from None
+        if max(board.halfmove_clock, board.fullmove_number) > MAX_FEN_COUNTER:
+            # The row holds them as int64 and move_number as int32: a larger number would
+            # overflow (an OverflowError, or a negative move number).
+            raise ValueError(f"bad FEN {fen!r}: the halfmove clock and the move number must be "
+                             f"at most {MAX_FEN_COUNTER}")
         status = board.status()
         if status != chess.STATUS_VALID:
             problems = ", ".join(flag.name.lower().replace("_", " ") for flag in chess.Status
