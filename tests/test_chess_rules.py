@@ -266,6 +266,16 @@ def test_black_sees_the_board_rank_mirrored_own_pieces_first(game):
     assert not game.observation(flipped[None])[0, 112].any()
 
 
+def test_the_move_number_plane_stays_within_0_1(game):
+    # A FEN may start beyond the move cap (a GUI's position at move 300, or 10^6): the plane
+    # saturates at 1 instead of feeding the network values the cap never let it see.
+    for fen, plane in (("4k3/8/8/8/8/8/8/4K2R w - - 0 129", 256 / 512),
+                       ("4k3/8/8/8/8/8/8/4K2R w - - 0 300", 1.0),
+                       ("4k3/8/8/8/8/8/8/4K2R b - - 0 1000000", 1.0)):
+        obs = game.observation(game.from_fen(fen)[None])[0]
+        assert np.all(obs[113] == plane)
+
+
 def test_castling_planes_are_own_side_first(game):
     state = game.from_fen("r3k2r/8/8/8/8/8/8/R3K2R b Kq - 0 1")        # black to move
     planes = game.observation(state[None])[0, 114:118, 0, 0]

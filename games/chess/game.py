@@ -20,7 +20,7 @@ Conventions
         14 per position, for the current one and the 7 before it (zeros before the start):
             6 own pieces (P N B R Q K), 6 opponent pieces, and 2 repetition planes (the
             position occurred before once / twice)
-        112 colour (1 when black moves), 113 plies played / max_game_length,
+        112 colour (1 when black moves), 113 plies played / max_game_length (at most 1),
         114-115 own castling rights (king side, queen side), 116-117 the opponent's,
         118 the no-progress clock / 100.
     AlphaZero's count: 8 x 14 + 7 = 119. The history lets the net see repetitions coming and
@@ -248,7 +248,8 @@ class Chess(ArrayGame):
             np.float32)[:, :, :, None]
         constants = np.empty((b, 7), dtype=np.float32)      # planes 112..118, one value each
         constants[:, 0] = black
-        constants[:, 1] = self.move_number(states) / self.spec.max_game_length
+        # At most 1: self-play stops at the cap, but a FEN (azero uci) may start past it.
+        constants[:, 1] = np.minimum(self.move_number(states) / self.spec.max_game_length, 1.0)
         castling = states[:, st.CASTLING].view(np.uint64)
         constants[:, 2:6] = (castling[:, None] & _CASTLING_BITS[black.view(np.uint8)]) != 0
         constants[:, 6] = states[:, st.HALFMOVE] / st.FIFTY_MOVE_PLIES
