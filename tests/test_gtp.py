@@ -420,6 +420,12 @@ def test_gtp_command_serves_only_games_that_speak_gtp(capsys):
     assert f"{silent[0]!r} does not speak GTP" in err and games_speaking("gtp")[0] in err
 
 
+def test_gtp_command_refuses_sims_below_one(capsys):
+    # The check azero uci had, now shared (azero/commands/engine_args.py): gtp served with 0.
+    assert main(["gtp", "--ckpt", "mcts-rollout:5", "--sims", "0"]) == 2
+    assert "azero gtp: --sims must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_engine_over_a_network_checkpoint(tmp_path):
     """The real path of `azero gtp --ckpt PATH`: a (tiny, untrained) go9 network searched with
     its own settings, capped by --sims and by the clock."""

@@ -11,18 +11,11 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from azero.games import games_speaking
-    speaking = games_speaking("gtp")
+    from .engine_args import add_engine_arguments
     p = sub.add_parser("gtp", help="play Go over GTP v2 (stdin/stdout) for GoGui, Sabaki, twogtp")
-    p.add_argument("--game", default=speaking[0] if speaking else None,
-                   help=f"a game that speaks GTP: {', '.join(speaking) or 'none registered'} "
-                        f"(default: %(default)s)")
-    p.add_argument("--ckpt", default=None,
-                   help="checkpoint to play with (default: the game's bundled one), or "
-                        "'random' / 'mcts-rollout:N'")
-    p.add_argument("--sims", type=int, default=None,
-                   help="search simulations per move at most (default: the checkpoint's "
-                        "config); a GTP clock may lower it")
+    add_engine_arguments(p, "gtp", name_help="what `name` answers",
+                         sims_help="search simulations per move at most (default: the "
+                                   "checkpoint's config); a GTP clock may lower it")
     p.add_argument("--komi", type=float, default=None,
                    help="komi until the controller sends one (default: the rules' 7)")
     p.add_argument("--resign-threshold", type=float, default=None,
@@ -30,30 +23,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resign", action="store_true", help="never resign")
     p.add_argument("--resign-min-plies", type=int, default=None,
                    help="no resignation before this many plies (default 20)")
-    p.add_argument("--name", default="azero", help="what `name` answers")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from azero.games import games_speaking, make
-    from azero.players import PlayerSpecError, bundled_checkpoint
+    from azero.games import make
     from azero.protocols import gtp, gtp_protocol
 
-    speaking = games_speaking("gtp")
-    if args.game not in speaking:
-        print(f"azero gtp: {args.game!r} does not speak GTP; the games that do: "
-              f"{', '.join(speaking) or 'none'}", file=sys.stderr)
+    from .engine_args import load_engine
+
+    loaded = load_engine(args, "gtp", lambda: make(args.game) if args.komi is None
+                         else make(args.game, komi=args.komi), gtp.make_mover)
+    if loaded is None:
         return 2
-    try:
-        game = make(args.game) if args.komi is None else make(args.game, komi=args.komi)
-        spec = args.ckpt if args.ckpt is not None else str(bundled_checkpoint(args.game))
-        mover = gtp.make_mover(spec, game, simulations=args.sims, seed=args.seed,
-                               device=args.device)
-    except (PlayerSpecError, ValueError) as e:
-        print(f"azero gtp: {e}", file=sys.stderr)
-        return 2
+    game, mover = loaded
     threshold = None if args.no_resign else (
         gtp.DEFAULT_RESIGN_THRESHOLD if args.resign_threshold is None else args.resign_threshold)
     min_plies = gtp.DEFAULT_RESIGN_MIN_PLIES if args.resign_min_plies is None \
