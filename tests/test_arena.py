@@ -32,6 +32,25 @@ def test_player_specs():
         make_player("/nonexistent/ckpt.pt", GAME)
 
 
+def test_arena_help_names_every_kind_of_player(capsys):
+    # Every spec quoted in the help parses, as its kind; together they cover every kind.
+    import re
+
+    from azero.players import PLAYER_SPECS_HELP
+    quoted = re.findall(r"'([^']+)'", PLAYER_SPECS_HELP)
+    kinds = {parse_player_spec(q.replace("=N", "=1").replace("=S", "=0").replace(":N", ":1")
+                               .replace("COMMAND LINE", "engine --flag")).kind
+             for q in quoted}
+    assert kinds | {"checkpoint"} == {"random", "greedy", "mcts-rollout", "gtp", "uci",
+                                      "checkpoint"}
+    assert "stockfish:skill=S,nodes=N" in quoted and "gnugo:level=N" in quoted
+    with pytest.raises(SystemExit):
+        main(["arena", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for spec in quoted:
+        assert f"'{spec}'" in shown
+
+
 def test_colours_alternate_and_pairs_share_openings():
     a, b = make_player("random", GAME, seed=1, name="A"), make_player("random", GAME, seed=2,
                                                                        name="B")

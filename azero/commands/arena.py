@@ -8,7 +8,7 @@ from pathlib import Path
 
 from azero.arena import MatchConfig, run_match
 from azero.games import default_name, make, names
-from azero.players import PlayerSpecError, close_players, make_player
+from azero.players import PLAYER_SPECS_HELP, PlayerSpecError, close_players, make_player
 from azero.records import record_format
 from azero.stats import SprtConfig
 
@@ -16,8 +16,8 @@ from azero.stats import SprtConfig
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arena", help="match two players: W/D/L, Elo, SPRT")
     p.add_argument("--a", required=True,
-                   help="player A: a checkpoint file, 'random' or 'mcts-rollout:N'; or a folder "
-                        "of checkpoints (e.g. runs/GAME/checkpoints/generations), each playing B")
+                   help=f"player A: {PLAYER_SPECS_HELP}; or a folder of checkpoints (e.g. "
+                        "runs/GAME/checkpoints/generations), each playing B")
     p.add_argument("--b", required=True, help="player B, as --a")
     p.add_argument("--game", default=default_name(), choices=names())
     p.add_argument("--komi", type=float, default=None,

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from .uci_player import UciEngineSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# The player specs in one line, for help texts (the module docstring explains each).
+PLAYER_SPECS_HELP = ("a checkpoint file, 'random', 'greedy', 'mcts-rollout:N', or an external "
+                     "engine where the game has them: 'gnugo:level=N', 'gtp:COMMAND LINE' (GTP), "
+                     "'stockfish:skill=S,nodes=N', 'uci:COMMAND LINE' (UCI)")
 
 
 class PlayerSpecError(ValueError):
@@ -165,7 +169,7 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
     return SearchPlayer(game, evaluator, config, seed=seed, name=name)
 
 
-__all__ = ["Decision", "Player", "PlayerSpec", "PlayerSpecError", "RandomPlayer",
-           "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint", "close_players", "load_checkpoint",
-           "make_player", "parse_player_spec", "random_legal_actions", "random_playout_values",
-           "rollout_search_config"]
+__all__ = ["Decision", "PLAYER_SPECS_HELP", "Player", "PlayerSpec", "PlayerSpecError",
+           "RandomPlayer", "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint",
+           "close_players", "load_checkpoint", "make_player", "parse_player_spec",
+           "random_legal_actions", "random_playout_values", "rollout_search_config"]
