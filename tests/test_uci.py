@@ -264,11 +264,31 @@ def test_a_draw_by_our_rules_with_moves_left_still_answers_a_legal_move(tiny_ckp
     assert "insufficient material" in out[0] and out[-1] == "bestmove a1a2"
 
 
+@pytest.mark.parametrize("command, board", [
+    # lichess-bot and analysis boards play on after a threefold repetition (a claim in FIDE's
+    # rules) or past the fifty-move limit; the moves were refused and the engine answered for
+    # the position before them (a white move with black to move).
+    ("position startpos moves g1f3 g8f6 f3g1 f6g8 g1f3 g8f6 f3g1 f6g8 e2e4",
+     "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 5"),
+    ("position startpos moves g1f3 g8f6 f3g1 f6g8 g1f3 g8f6 f3g1 f6g8 e2e4 b8c6",
+     "r1bqkbnr/pppppppp/2n5/8/4P3/8/PPPP1PPP/RNBQKBNR w KQkq - 1 6"),
+    ("position fen 4k3/8/8/8/8/8/8/4K2R w K - 120 80 moves h1h2 e8e7",
+     "8/4k3/8/8/8/8/7R/4K3 w - - 122 81"),
+])
+def test_moves_after_a_draw_by_our_rules_are_followed(command, board):
+    e = in_process()
+    out = run_engine(e, command)
+    assert out == [] and GAME.fen(e.position.state) == board
+    move = chess.Move.from_uci(run_engine(e, "go nodes 2")[-1].split()[1])
+    assert move in chess.Board(board).legal_moves
+
+
 @pytest.mark.parametrize("command", [
     "position fen garbage",
     "position fen 8/8/8/8/8/8/8/8 w - - 0 1",                             # no kings
     "position fen rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1 moves e2e5",
     "position startpos moves e2e4 e7e5 e1e3",
+    "position startpos moves f2f3 e7e5 g2g4 d8h4 e1f2",                   # after a mate
     "position startpos moves Nf3",                                        # SAN is not UCI
     "position startpos moves 0000",
     "position startpos moves e2e4 é",

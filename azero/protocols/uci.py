@@ -24,7 +24,8 @@ Moves are long algebraic, as UCI has them (e2e4, e7e8q, castling as the king's m
 `bestmove 0000` in a position without a legal move (checkmate, stalemate). A position over by
 our rules but with legal moves (threefold repetition, the fifty-move rule, dead material: a GUI
 may play on) is searched without its history when that makes it live, else answered with its
-first legal move in UCI order; an `info string` says so.
+first legal move in UCI order; an `info string` says so. Moves sent after such a position are
+followed (uci_position.py).
 
 Bad input never stops the engine: UCI has no error answer, so each problem is an `info string`
 line and the command is ignored, or for `go` the words not understood. A `position` command that

@@ -5,12 +5,15 @@ stepped through the game's rules from the base (game.from_fen, game.parse_action
 so the state holds the game's own repetition history. A GUI sends the whole game before each
 `go`: when the new command repeats the current base and moves and adds some, only those are
 played (and the engine's search tree follows them). Moves must be UCI long algebraic (e2e4,
-e7e8q, castling as the king's move e1g1); a command that cannot be followed raises
+e7e8q, castling as the king's move e1g1). Moves after a position our rules end by a draw
+(threefold, fifty moves, dead material; a GUI may play on) are followed (`_played_on`); after a
+checkmate or stalemate they are illegal. A command that cannot be followed raises
 PositionError naming the move or the FEN and why, and the engine keeps its previous position.
 """
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +34,27 @@ class Position:
 
 class PositionError(ValueError):
     """A `position` command that cannot be followed (the reason)."""
+
+
+# game -> the same game without automatic draws (its perft_variant), built once per game
+_RELAXED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _played_on(game, state: np.ndarray) -> tuple[object, np.ndarray]:
+    """(rules, state) to follow a move sent after `state` [S], a position our rules have ended:
+    a GUI may play on after a draw that our rules apply at once (threefold repetition and the
+    fifty-move rule are claims in FIDE's rules: lichess-bot, analysis boards). The game without
+    automatic draws (the game's perft_variant) takes the position, from its FEN (so without the
+    repetition history before it), and plays the move; a checkmate or stalemate, or a game
+    without that variant, still refuses it (the state is returned as it is)."""
+    relaxed = _RELAXED.get(game)
+    if relaxed is None:
+        variant = getattr(game, "perft_variant", None)
+        if variant is None:
+            return game, state
+        relaxed = _RELAXED[game] = variant()
+    fresh = np.asarray(relaxed.from_fen(game.fen(state)))
+    return (relaxed, fresh) if not relaxed.terminal(fresh[None])[0] else (game, state)
 
 
 def start_position(game) -> Position:
@@ -70,8 +94,11 @@ def parse_position(game, words: list[str], current: Position) -> tuple[Position,
             raise PositionError(f"move {i + 1}, {shown(move)!r}, is not a UCI move "
                                 f"(e2e4, e7e8q)")
         try:
-            action = game.parse_action(state, move)
-            state = game.step(state[None], np.array([action], dtype=np.int64))[0]
+            rules = game
+            if game.terminal(state[None])[0]:
+                rules, state = _played_on(game, state)
+            action = rules.parse_action(state, move)
+            state = rules.step(state[None], np.array([action], dtype=np.int64))[0]
         except ValueError as e:             # IllegalActionError among them
             raise PositionError(f"move {i + 1}, {move}, is illegal in {game.fen(state)}: "
                                 f"{shown(str(e))}") from None
