@@ -51,6 +51,9 @@ DEFAULT_MOVETIME_MS = 100              # uci:COMMAND without limits
 DEFAULT_STARTUP_TIMEOUT = 60.0         # seconds to uciok and to each setoption / quit
 DEFAULT_MOVE_TIMEOUT = 60.0            # seconds to bestmove, beyond the move's own movetime
 STOCKFISH_DIRS = ("/usr/games", "/usr/local/games")   # Debian's, not on every PATH
+# What python-chess's client raises on a timeout: asyncio's TimeoutError, which is the builtin
+# one only from Python 3.11 (3.10, also supported, has its own class).
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 # key -> (smallest, largest) value of a spec's integer options
 _LIMITS = {"nodes": (1, 10**12), "depth": (1, 1000), "movetime": (1, 10**9)}
@@ -267,14 +270,14 @@ class UciPlayer:
                                                          timeout=self.startup_timeout)
         except OSError as e:
             raise UciEngineError(f"{where} could not start: {e}") from None
-        except TimeoutError:
+        except _TIMEOUTS:
             raise UciEngineError(f"{where} did not answer 'uci' with 'uciok' within "
                                  f"{self.startup_timeout:g} s") from None
         except self._client.EngineError as e:
             raise UciEngineError(f"{where} failed at start: {e}") from None
         try:
             engine.configure(dict(self.spec.options))
-        except (self._client.EngineError, TimeoutError) as e:
+        except (self._client.EngineError, *_TIMEOUTS) as e:
             engine.close()
             raise UciEngineError(f"{where}: setting its options {dict(self.spec.options)} "
                                  f"failed: {e or 'timeout'}") from None
@@ -295,7 +298,7 @@ class UciPlayer:
             coroutine = asyncio.wait_for(engine.protocol.play(board, self._limit, game=key),
                                          timeout)
             result = asyncio.run_coroutine_threadsafe(coroutine, engine.protocol.loop).result()
-        except TimeoutError:
+        except _TIMEOUTS:
             self._drop_engine()
             raise UciEngineError(f"{where} gave no move within {timeout:g} s in "
                                  f"{board.fen()}") from None
