@@ -7,6 +7,7 @@ stranger's checkpoint never runs code. Layout (FORMAT_VERSION 1):
     {
       "format": "azero-checkpoint",  "format_version": 1,
       "game": "connect4",            "step": 1234,
+      "algorithm": "alphazero",       # or "muzero"; missing (older files) = "alphazero"
       "architecture": {...},          # nets.build_net(architecture) rebuilds the model
       "model": state_dict,            # tensors, on cpu
       "optimizer": state_dict | None, # torch optimizer state (plain types + tensors)
@@ -56,6 +57,7 @@ class Checkpoint:
     trainer_state: dict[str, Any] | None
     metadata: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    algorithm: str = "alphazero"     # "alphazero" | "muzero"
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -83,9 +85,10 @@ def _plain(value: Any, where: str) -> Any:
 def save(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
          step: int = 0, config: Any = None, game_name: str | None = None,
          architecture: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None, *,
-         trainer_state: dict[str, Any] | None = None) -> Path:
+         trainer_state: dict[str, Any] | None = None, algorithm: str | None = None) -> Path:
     """Atomically write a checkpoint. `config` is a Config (or its dict); `game_name` defaults to
-    config's game; `architecture` defaults to `model.architecture`. Returns the path."""
+    config's game; `architecture` defaults to `model.architecture`; `algorithm` to "muzero" for
+    a MuZero architecture (kind "muzero"), else "alphazero". Returns the path."""
     path = Path(path)
     config_dict = _plain(config, "config") if config is not None else None
     if game_name is None:
@@ -96,6 +99,8 @@ def save(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optim
         architecture = getattr(model, "architecture", None)
         if architecture is None:
             raise CheckpointError(f"cannot save {path}: model has no .architecture; pass architecture")
+    if algorithm is None:
+        algorithm = "muzero" if architecture.get("kind") == "muzero" else "alphazero"
     meta = {"created_unix": time.time(), "azero_version": __version__}
     meta.update(metadata or {})
     payload = {
@@ -103,6 +108,7 @@ def save(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optim
         "format_version": FORMAT_VERSION,
         "game": str(game_name),
         "step": int(step),
+        "algorithm": str(algorithm),
         "architecture": _plain(dict(architecture), "architecture"),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": _plain(optimizer.state_dict(), "optimizer") if optimizer is not None else None,
@@ -187,7 +193,8 @@ def load(path: str | os.PathLike, expected_game: str | None = None, *,
         path=path, model=model, game=game, step=payload["step"], architecture=architecture,
         config=payload.get("config"), optimizer_state=payload.get("optimizer"),
         trainer_state=payload.get("trainer"), metadata=payload.get("metadata") or {},
-        format_version=payload["format_version"])
+        format_version=payload["format_version"],
+        algorithm=str(payload.get("algorithm", "alphazero")))
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:

@@ -207,6 +207,35 @@ class GateConfig:
 
 
 @dataclass
+class MuZeroConfig:
+    """MuZero's network sizes and unrolled training (the `muzero:` section; used by runs with
+    --algo muzero). The policy/value/reward heads take their sizes from `model:`."""
+    latent_channels: int = _f(64, 1, doc="channels L of the latent state [L, H, W]")
+    representation_blocks: int = _f(3, 0, doc="residual blocks of the representation h")
+    dynamics_blocks: int = _f(3, 0, doc="residual blocks of the dynamics g")
+    prediction_blocks: int = _f(1, 0, doc="residual blocks of the prediction f before its heads")
+    reward_hidden: int = _f(64, 1, doc="hidden units of the reward head")
+    value_head: Literal["scalar", "categorical"] = _f(
+        "scalar", doc="value and reward heads: scalar (tanh, MSE; board-game results in [-1, 1]) "
+        "or categorical (over a support with the h(x) transform, cross-entropy; the paper's Atari)")
+    support_size: int = _f(20, 1, doc="categorical: 2n + 1 support points")
+    support_max: float = _f(1.0, 0, lo_open=True, doc="categorical: largest |value| (or |reward|) "
+                            "the support represents")
+    unroll_steps: int = _f(5, 1, doc="K: dynamics steps unrolled per training sample (paper: 5)")
+    td_steps: int | None = _f(None, 1, doc="n-step value targets bootstrapped from the search's "
+                              "root value n plies later; null = the game's outcome (the paper's "
+                              "board games)")
+    reward_loss_weight: float = _f(1.0, 0, doc="weight of the reward loss")
+    consistency_loss_weight: float = _f(0.0, 0, doc="EfficientZero's latent consistency loss "
+                                        "(0 = off, the paper's MuZero)")
+    projection_dim: int = _f(256, 1, doc="width of the consistency projector (only when "
+                             "consistency_loss_weight > 0)")
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "muzero.")
+
+
+@dataclass
 class LogConfig:
     tensorboard: bool = True
     every_steps: int = _f(50, 1, doc="trainer scalars are logged this often")
@@ -225,6 +254,7 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    muzero: MuZeroConfig = field(default_factory=MuZeroConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
@@ -550,8 +580,8 @@ def _check_range(key: str, value: Any, meta: Any) -> None:
 
 
 __all__ = [
-    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "ReplayConfig", "RulesConfig",
-    "SearchConfig",
+    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "MuZeroConfig", "ReplayConfig",
+    "RulesConfig", "SearchConfig",
     "SelfPlayConfig", "TrainConfig", "apply_overrides", "bundled_config_names", "find_config",
     "load_config", "parse_override",
 ]

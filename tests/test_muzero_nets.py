@@ -1,0 +1,128 @@
+"""MuZero networks: shapes, min-max scaled latents, the categorical support, rebuild from the
+architecture dict and checkpoints that record their algorithm."""
+import numpy as np
+import pytest
+import torch
+
+from azero import checkpoint as ckpt
+from azero.config import load_config
+from azero.games import make
+from azero.muzero.support import Support, h, h_inverse
+from azero.nets import MuZeroNet, build_net, make_muzero_net
+
+TINY = ["muzero.latent_channels=4", "muzero.representation_blocks=1", "muzero.dynamics_blocks=1",
+        "muzero.prediction_blocks=1", "muzero.reward_hidden=8", "model.value_hidden=8"]
+
+
+def tiny_net(*overrides, game="connect4"):
+    config = load_config("connect4_tiny", TINY + list(overrides))
+    torch.manual_seed(0)
+    return make_muzero_net(make(game).spec, config.model, config.muzero), config
+
+
+@pytest.mark.parametrize("head", ["scalar", "categorical"])
+def test_inference_shapes_ranges_and_latent_scaling(head):
+    net, _ = tiny_net(f"muzero.value_head={head}", "muzero.support_size=5")
+    net.eval()
+    assert sum(p.numel() for p in net.parameters()) < 10_000
+    obs = torch.randn(6, 3, 6, 7)
+    with torch.no_grad():
+        first = net.initial_inference(obs)
+        nxt = net.recurrent_inference(first.latent, torch.tensor([0, 1, 2, 3, 4, 6]))
+    for out in (first, nxt):
+        assert out.latent.shape == (6, 4, 6, 7)
+        flat = out.latent.flatten(1)
+        # min-max scaled per sample: every sample spans exactly [0, 1]
+        torch.testing.assert_close(flat.min(1).values, torch.zeros(6))
+        torch.testing.assert_close(flat.max(1).values, torch.ones(6))
+        assert out.policy_logits.shape == (6, 7) and out.value.shape == (6,)
+        assert out.reward.shape == (6,)
+        assert (out.value.abs() <= 1.0 + 1e-5).all()
+    assert (first.reward == 0).all() and first.reward_logits is None
+    if head == "categorical":
+        assert first.value_logits.shape == (6, 11) and nxt.reward_logits.shape == (6, 11)
+        torch.testing.assert_close(nxt.value, net.support.logits_to_scalar(nxt.value_logits))
+    else:
+        assert first.value_logits is None and nxt.reward_logits is None
+    # the action matters: another action from the same latent gives another next latent
+    with torch.no_grad():
+        other = net.recurrent_inference(first.latent, torch.tensor([1, 1, 2, 3, 4, 6]))
+    assert not torch.allclose(other.latent[0], nxt.latent[0])
+    torch.testing.assert_close(other.latent[1:], nxt.latent[1:])
+
+
+def test_bad_actions_are_refused():
+    net, _ = tiny_net()
+    latent = net.initial_inference(torch.zeros(2, 3, 6, 7)).latent
+    with pytest.raises(ValueError, match=r"\[0, 7\)"):
+        net.recurrent_inference(latent, torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match="shape"):
+        net.recurrent_inference(latent, torch.tensor([0]))
+
+
+def test_support_transform_is_invertible_and_two_hot_is_exact():
+    x = torch.tensor([-300.0, -7.5, -1.0, -0.3, 0.0, 0.01, 0.5, 1.0, 42.0])
+    torch.testing.assert_close(h_inverse(h(x)), x, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h(torch.tensor(3.0)), torch.tensor(1.0 + 0.003))
+    support = Support(4, 1.0)
+    values = torch.linspace(-1, 1, 23)
+    probs = support.scalar_to_probs(values)
+    assert probs.shape == (23, 9)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(23))
+    assert ((probs > 0).sum(-1) <= 2).all()                     # two-hot
+    torch.testing.assert_close((probs * support.points).sum(-1), h(values))
+    # logits = log(two-hot) decode back to the value; out of range clips to max_value
+    decoded = support.logits_to_scalar(torch.log(probs.clamp_min(1e-30)))
+    torch.testing.assert_close(decoded, values, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(support.logits_to_scalar(
+        torch.log(support.scalar_to_probs(torch.tensor([5.0])).clamp_min(1e-30))),
+        torch.tensor([1.0]), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError):
+        Support(0, 1.0)
+
+
+def test_build_net_rebuilds_from_the_architecture_dict_and_checkpoints_record_muzero(tmp_path):
+    net, config = tiny_net("muzero.value_head=categorical")
+    arch = net.architecture
+    assert arch["kind"] == "muzero" and arch["value_head"] == "categorical"
+    assert arch["projection_dim"] == 0                     # consistency loss off: no projector
+    again = build_net(arch)
+    assert isinstance(again, MuZeroNet)
+    again.load_state_dict(net.state_dict())
+    net.eval(), again.eval()
+    obs = torch.rand(3, 3, 6, 7)
+    with torch.no_grad():
+        a, b = net.initial_inference(obs), again.initial_inference(obs)
+        torch.testing.assert_close(a.value, b.value)
+        torch.testing.assert_close(a.policy_logits, b.policy_logits)
+    with pytest.raises(ValueError, match="bad architecture"):
+        build_net({**arch, "latent_width": 3})
+    path = ckpt.save(tmp_path / "mz.pt", net, step=7, config=config)
+    loaded = ckpt.load(path, expected_game="connect4")
+    assert loaded.algorithm == "muzero" and isinstance(loaded.model, MuZeroNet)
+    assert loaded.architecture == arch
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.recurrent_inference(a.latent, torch.tensor([1, 2, 3])).value,
+                                   net.recurrent_inference(a.latent, torch.tensor([1, 2, 3])).value)
+
+
+def test_alphazero_checkpoints_and_older_files_read_as_alphazero(tmp_path):
+    from azero.nets import make_net
+    config = load_config("connect4_tiny")
+    net = make_net(make("connect4").spec, config.model)
+    path = ckpt.save(tmp_path / "az.pt", net, config=config)
+    assert ckpt.load(path).algorithm == "alphazero"
+    payload = torch.load(path, weights_only=True)
+    del payload["algorithm"]                                  # a file from before the field
+    torch.save(payload, tmp_path / "old.pt")
+    assert ckpt.load(tmp_path / "old.pt").algorithm == "alphazero"
+
+
+def test_consistency_projection_exists_only_when_the_loss_is_on():
+    net, _ = tiny_net("muzero.consistency_loss_weight=1.0", "muzero.projection_dim=16")
+    assert net.architecture["projection_dim"] == 16
+    z = net.project(net.initial_inference(torch.rand(4, 3, 6, 7)).latent, with_predictor=True)
+    assert z.shape == (4, 16)
+    off, _ = tiny_net()
+    with pytest.raises(ValueError, match="projection"):
+        off.project(torch.rand(2, 4, 6, 7), with_predictor=False)
