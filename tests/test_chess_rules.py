@@ -236,6 +236,20 @@ def test_from_fen_round_trips(game):
     assert game.fen(game.initial_states(1)[0]) == chess.STARTING_FEN
 
 
+@pytest.mark.parametrize("fen, message", [
+    ("8/8/8/8/8/8/8/8 w - - 0 1", "no white king"),           # was a 'stalemate'
+    ("4k3/8/8/8/8/8/8/4K3 w KQ - 0 1", "bad castling rights"),  # castling planes set, no rook
+    ("4k3/8/8/8/8/8/8/R3K2R w KQ e3 0 1", "invalid ep square"),
+    ("4k3/8/8/8/8/8/8/4K3 w - - 0 99999999999999999999999", "move number must be at most"),
+])
+def test_from_board_refuses_an_impossible_root_as_from_fen_does(game, fen, message):
+    board = chess.Board(fen)                                   # python-chess builds it as given
+    with pytest.raises(ValueError, match=message):
+        game.from_board(board)
+    with pytest.raises(ValueError, match=message):
+        game.from_fen(fen)
+
+
 def test_from_board_replays_the_move_stack(game):
     board = chess.Board()
     for san in "Nf3 Nf6 Ng1 Ng8 Nf3 Nf6 Ng1".split():

@@ -90,21 +90,21 @@ class Chess(ArrayGame):
             board = chess.Board(str(fen))
         except ValueError as e:
             raise ValueError(f"bad FEN {fen!r}: {e}") from None
-        if max(board.halfmove_clock, board.fullmove_number) > MAX_FEN_COUNTER:
-            # The row holds them as int64 and move_number as int32: a larger number would
-            # overflow (an OverflowError, or a negative move number).
-            raise ValueError(f"bad FEN {fen!r}: the halfmove clock and the move number must be "
-                             f"at most {MAX_FEN_COUNTER}")
-        status = board.status()
-        if status != chess.STATUS_VALID:
-            problems = ", ".join(flag.name.lower().replace("_", " ") for flag in chess.Status
-                                 if flag and flag in status)
+        problems = _invalid(board)
+        if problems:
             raise ValueError(f"FEN {fen!r} is not a legal position: {problems}")
-        return self.from_board(board)
+        return self._from_valid_board(board)
 
     def from_board(self, board: chess.Board) -> np.ndarray:
         """A python-chess board -> state [S], replaying its move stack from its root so that
-        repetitions and history are those of the game played."""
+        repetitions and history are those of the game played. ValueError as from_fen's for an
+        impossible root position, IllegalActionError for an illegal move in the stack."""
+        problems = _invalid(board.root())
+        if problems:
+            raise ValueError(f"position {board.root().fen()} is not legal: {problems}")
+        return self._from_valid_board(board)
+
+    def _from_valid_board(self, board: chess.Board) -> np.ndarray:
         root = board.root()
         row = np.empty(st.STATE_SIZE, dtype=np.int64)
         st.write_positions(row[None], [root], [any(root.generate_legal_moves())], None,
@@ -354,6 +354,21 @@ class Chess(ArrayGame):
         if not 0 <= action < NUM_ACTIONS:
             return f"actions are 0..{NUM_ACTIONS - 1}"
         return "no legal move has this action here"
+
+
+def _invalid(board: chess.Board) -> str:
+    """What makes `board` an impossible position (no king, the side not to move in check,
+    castling rights without their rook, ...) or one the state row cannot hold (huge move
+    counters), in words; "" if nothing."""
+    status = board.status()
+    problems = [flag.name.lower().replace("_", " ") for flag in chess.Status
+                if flag and flag in status]
+    if max(board.halfmove_clock, board.fullmove_number) > MAX_FEN_COUNTER:
+        # The row holds them as int64 and move_number as int32: a larger number would overflow
+        # (an OverflowError, or a negative move number).
+        problems.append(f"the halfmove clock and the move number must be at most "
+                        f"{MAX_FEN_COUNTER}")
+    return ", ".join(problems)
 
 
 def _move_of_action(board: chess.Board, action: int) -> chess.Move | None:
