@@ -24,13 +24,13 @@ from azero.protocols.uci_search import Progress, Thinking, centipawns  # noqa: E
 GAME = make("chess")
 
 
-def make_tiny_checkpoint(path):
-    """A tiny untrained chess network, Gumbel search of 8 simulations."""
+def make_tiny_checkpoint(path, *overrides: str):
+    """A tiny untrained chess network, Gumbel search of 8 simulations (and `overrides`)."""
     from azero import checkpoint
     from azero.config import load_config
     from azero.nets import make_net
     cfg = load_config("connect4_tiny", ["game=chess", "model.blocks=1", "model.channels=8",
-                                        "search.num_simulations=8"])
+                                        "search.num_simulations=8", *overrides])
     return checkpoint.save(path, make_net(GAME.spec, cfg.model), config=cfg)
 
 
@@ -253,15 +253,27 @@ def test_a_position_without_moves_answers_0000(fen, score):
 
 
 def test_a_draw_by_our_rules_with_moves_left_still_answers_a_legal_move(tiny_ckpt):
-    """Threefold repetition (the knights out and back twice): searched without its history;
-    bare kings (dead material): the first legal move. An info string says why."""
+    """Threefold repetition (the knights out and back twice) and bare kings (dead material):
+    searched without the history, by the rules without automatic draws. An info string says
+    why."""
     e = in_process(ckpt=tiny_ckpt)
     out = run_engine(e, "position startpos moves g1f3 g8f6 f3g1 f6g8 g1f3 g8f6 f3g1 f6g8",
                      "go nodes 4")
     assert "threefold repetition" in out[0] and out[-1].split()[1] in \
         {m.uci() for m in chess.Board().legal_moves}
     out = run_engine(e, "position fen 8/8/8/8/8/8/8/K6k w - - 0 1", "go nodes 4")
-    assert "insufficient material" in out[0] and out[-1] == "bestmove a1a2"
+    assert "insufficient material" in out[0] and "searching" in out[0]
+    assert out[-1].split()[1] in {"a1a2", "a1b1", "a1b2"}
+
+
+def test_past_the_fifty_move_limit_a_mate_in_one_is_still_found(tmp_path):
+    """A GUI playing on past the fifty-move limit: every move draws by our rules but the mate
+    (checked first), which the search finds (Gumbel over all 16 moves); it answered the first
+    legal move (a1a2)."""
+    ckpt = make_tiny_checkpoint(tmp_path / "all16.pt", "search.max_num_considered_actions=16")
+    e = in_process(ckpt=ckpt)
+    out = run_engine(e, "position fen 6k1/5ppp/8/8/8/8/8/R6K w - - 100 80", "go nodes 100")
+    assert "fifty-move rule" in out[0] and out[-1].split()[:2] == ["bestmove", "a1a8"]
 
 
 @pytest.mark.parametrize("command, board", [

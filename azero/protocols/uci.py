@@ -23,9 +23,9 @@ ponderhit, setoption, debug, quit. Options (setoption name N value V; names in a
 Moves are long algebraic, as UCI has them (e2e4, e7e8q, castling as the king's move e1g1);
 `bestmove 0000` in a position without a legal move (checkmate, stalemate). A position over by
 our rules but with legal moves (threefold repetition, the fifty-move rule, dead material: a GUI
-may play on) is searched without its history when that makes it live, else answered with its
-first legal move in UCI order; an `info string` says so. Moves sent after such a position are
-followed (uci_position.py).
+may play on) is searched from its FEN by the rules without automatic draws (its history
+dropped; a move that draws at once counts as a draw, a mate as a mate), and its moves are
+followed (uci_position.played_on); an `info string` says so.
 
 Bad input never stops the engine: UCI has no error answer, so each problem is an `info string`
 line and the command is ignored, or for `go` the words not understood. A `position` command that
@@ -54,7 +54,8 @@ import azero
 from .uci_clock import (DEFAULT_MOVE_OVERHEAD_MS, SearchPlan, parse_go, parse_integer,
                         plan_search)
 from .uci_io import LineWriter, serve, shown
-from .uci_position import Position, PositionError, parse_position, start_position
+from .uci_position import (Position, PositionError, parse_position, played_on,
+                           start_position)
 from .uci_search import Progress, Thinking, centipawns, make_searcher
 
 INFO_SECONDS = 0.5               # an info line at most this often while searching
@@ -329,11 +330,12 @@ class UciEngine:
                 self.send("info depth 0 score " + ("mate 0" if mated else "cp 0"))
                 return NULL_MOVE, None
             over = f"the game is over by our rules ({game.status(state)})"
-            fresh = np.asarray(game.from_fen(game.fen(state)))
-            if game.terminal(fresh[None])[0]:
+            rules, fresh = played_on(game, state)
+            if rules is game:
                 self.info(f"{over}; playing the first legal move")
                 return self._fallback_move(state), None
-            self.info(f"{over}; searching the position without its history")
+            self.info(f"{over}; searching the position without its history as the game "
+                      f"goes on")
             self.searcher.reset()
             state = fresh
         def report(progress: Progress) -> None:

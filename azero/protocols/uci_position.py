@@ -6,7 +6,7 @@ so the state holds the game's own repetition history. A GUI sends the whole game
 `go`: when the new command repeats the current base and moves and adds some, only those are
 played (and the engine's search tree follows them). Moves must be UCI long algebraic (e2e4,
 e7e8q, castling as the king's move e1g1). Moves after a position our rules end by a draw
-(threefold, fifty moves, dead material; a GUI may play on) are followed (`_played_on`); after a
+(threefold, fifty moves, dead material; a GUI may play on) are followed (`played_on`); after a
 checkmate or stalemate they are illegal. A command that cannot be followed raises
 PositionError naming the move or the FEN and why, and the engine keeps its previous position.
 """
@@ -40,13 +40,14 @@ class PositionError(ValueError):
 _RELAXED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _played_on(game, state: np.ndarray) -> tuple[object, np.ndarray]:
-    """(rules, state) to follow a move sent after `state` [S], a position our rules have ended:
-    a GUI may play on after a draw that our rules apply at once (threefold repetition and the
-    fifty-move rule are claims in FIDE's rules: lichess-bot, analysis boards). The game without
-    automatic draws (the game's perft_variant) takes the position, from its FEN (so without the
-    repetition history before it), and plays the move; a checkmate or stalemate, or a game
-    without that variant, still refuses it (the state is returned as it is)."""
+def played_on(game, state: np.ndarray) -> tuple[object, np.ndarray]:
+    """(rules, state) to play on from `state` [S], a position our rules have ended: a GUI may
+    play on after a draw that our rules apply at once (threefold repetition and the fifty-move
+    rule are claims in FIDE's rules: lichess-bot, analysis boards). The game without automatic
+    draws (the game's perft_variant) takes the position, from its FEN (so without the
+    repetition history before it): a live state, which the game's own step and search take
+    too (its moves end by the usual rules). A checkmate or stalemate, or a game without that
+    variant, gives (game, state) unchanged."""
     relaxed = _RELAXED.get(game)
     if relaxed is None:
         variant = getattr(game, "perft_variant", None)
@@ -96,7 +97,7 @@ def parse_position(game, words: list[str], current: Position) -> tuple[Position,
         try:
             rules = game
             if game.terminal(state[None])[0]:
-                rules, state = _played_on(game, state)
+                rules, state = played_on(game, state)
             action = rules.parse_action(state, move)
             state = rules.step(state[None], np.array([action], dtype=np.int64))[0]
         except ValueError as e:             # IllegalActionError among them
