@@ -84,6 +84,8 @@ HOW A SIMULATION STEP RUNS (both classes):
     leaves = step_leaves(game, nodes.take(parents, axis=0), actions)  # the rules (fused
                                                # step_with_info), or the model's dynamics
     nodes[new] = leaves.children               # node data [B * N, ...]: row * N + node id
+                                               # (a NumpyNodeStore, or for latents on the
+                                               # model's device a TorchNodeStore)
     logits, values = evaluator(leaves.children)  # ONE call for the whole batch
     core.expand_backup(values, logits, leaves.legal, terminal=..., rewards=..., discounts=...)
 
@@ -92,10 +94,15 @@ without `True` gives (row, parent, action, new) ids instead of flat indices. Nod
 tree, root 0; `advance` renumbers a kept subtree and returns the (row, new, old) ids so the node
 data can follow. Roots of empty trees are evaluated first with `core.expand_roots`.
 
-MUZERO (learned model): `ModelSearch(num_actions, latent_shape, config, batch_size)` stores a
-latent vector per node instead of a game state; `run(root_latents, root_logits, root_values,
-recurrent_fn, root_legal=...)` calls `recurrent_fn(latents [L, ...], actions int32 [L]) ->
-(next_latents, rewards [L], discounts [L] or None, logits [L, A], values [L])` once per step.
+MUZERO (learned model): `ModelSearch(num_actions, latent_shape, config, batch_size,
+device=None)` stores a latent per node instead of a game state: in a numpy array (device None),
+or in a torch tensor on `device` (the network's: latents never leave it during a search; only
+int64 node ids go to the device and logits / values / rewards to the host); `run(root_latents,
+root_logits, root_values, recurrent_fn, root_legal=...)` calls `recurrent_fn(latents [L, ...],
+actions int32 [L]) -> (next_latents, rewards [L], discounts [L] or None, logits [L, A],
+values [L])` once per step (latents numpy or torch as the store; the rest numpy or torch).
+azero/nets/muzero_evaluator.py adapts a MuZeroNet to it (MuZeroEvaluator, and MuZeroSearch:
+ModelSearch run from real game states, with BatchedSearch's face).
 Illegal actions are masked at the root only (every action is legal inside the model, as in
 MuZero). The root arguments count at every run: after `advance` the kept root gets the real
 observation's latent, value and priors, and subtrees under actions illegal there are dropped.
@@ -142,11 +149,115 @@ def make_core(num_actions: int, config: SearchConfig, batch_size: int,
         virtual_loss=config.virtual_loss, discount=discount, tree_min_max=config.tree_min_max)
 
 
+class NumpyNodeStore:
+    """Node data in a numpy array `data` [B, N, *shape] (N: the core's node capacity): game states,
+    or latents of a model evaluated on the host. Ids are the core's: flat ids row * N + node
+    (select(True)), or (rows, node ids) pairs (advance, refresh_roots)."""
+
+    def __init__(self, batch_size: int, capacity: int, shape: tuple[int, ...], dtype):
+        self.data = np.zeros((batch_size, capacity) + tuple(shape), dtype)
+
+    def grow(self, capacity: int) -> None:
+        if capacity != self.data.shape[1]:
+            shape = self.data.shape[:1] + (capacity,) + self.data.shape[2:]
+            grown = np.zeros(shape, self.data.dtype)
+            grown[:, :self.data.shape[1]] = self.data
+            self.data = grown
+
+    def flat(self) -> np.ndarray:
+        return self.data.reshape((-1,) + self.data.shape[2:])    # a view [B * N, *shape]
+
+    def batch(self, values, name: str) -> np.ndarray:
+        """values as node data of this store, checked to be [B, *shape]."""
+        values = np.ascontiguousarray(values, dtype=self.data.dtype)
+        expected = self.data.shape[:1] + self.data.shape[2:]
+        if values.shape != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {values.shape}")
+        return values
+
+    @staticmethod
+    def take(flat: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return flat.take(ids, axis=0)
+
+    @staticmethod
+    def put(flat: np.ndarray, ids: np.ndarray, values) -> None:
+        flat[ids] = values
+
+    def move(self, rows: np.ndarray, new: np.ndarray, old: np.ndarray) -> None:
+        """Node new[k] of row rows[k] takes the data of node old[k] (a kept subtree renumbered)."""
+        self.data[rows, new] = self.data[rows, old]
+
+    def set_roots(self, rows: np.ndarray, values) -> None:
+        """Node 0 of each listed row takes values[row] (values [B, *shape], from `batch`)."""
+        self.data[rows, 0] = values[rows]
+
+
+class TorchNodeStore:
+    """Node data in a torch tensor `data` [B, N, *shape] on `device`: a model's latents stay where
+    the model runs (on a GPU only int64 ids travel to the device during a search, never latents
+    to the host). Same methods as NumpyNodeStore; ids come as numpy arrays from the core."""
+
+    def __init__(self, batch_size: int, capacity: int, shape: tuple[int, ...], dtype, device):
+        import torch                      # only a torch store needs torch
+        self._torch = torch
+        if not isinstance(dtype, torch.dtype):
+            dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
+        self.device = torch.device(device)
+        self.data = torch.zeros((batch_size, capacity) + tuple(shape), dtype=dtype,
+                                device=self.device)
+
+    def _ids(self, ids: np.ndarray):
+        return self._torch.from_numpy(np.asarray(ids, np.int64)).to(self.device)
+
+    def grow(self, capacity: int) -> None:
+        if capacity != self.data.shape[1]:
+            old = self.data
+            self.data = self._torch.zeros(old.shape[:1] + (capacity,) + old.shape[2:],
+                                          dtype=old.dtype, device=self.device)
+            self.data[:, :old.shape[1]] = old
+
+    def flat(self):
+        return self.data.view((-1,) + tuple(self.data.shape[2:]))  # a view [B * N, *shape]
+
+    def batch(self, values, name: str):
+        values = self._torch.as_tensor(values, dtype=self.data.dtype, device=self.device)
+        expected = tuple(self.data.shape[:1] + self.data.shape[2:])
+        if tuple(values.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(values.shape)}")
+        return values
+
+    def take(self, flat, ids: np.ndarray):
+        return flat.index_select(0, self._ids(ids))
+
+    def put(self, flat, ids: np.ndarray, values) -> None:
+        flat.index_copy_(0, self._ids(ids), self._torch.as_tensor(
+            values, dtype=flat.dtype, device=self.device))
+
+    def move(self, rows: np.ndarray, new: np.ndarray, old: np.ndarray) -> None:
+        N, flat, rows = self.data.shape[1], self.flat(), np.asarray(rows, np.int64)
+        moved = flat.index_select(0, self._ids(rows * N + old))    # a copy: old and new overlap
+        flat.index_copy_(0, self._ids(rows * N + new), moved)
+
+    def set_roots(self, rows: np.ndarray, values) -> None:
+        ids = self._ids(rows)
+        self.flat().index_copy_(0, ids * self.data.shape[1], values.index_select(0, ids))
+
+
+def _host_float32(values) -> np.ndarray:
+    """A recurrent_fn's rewards / discounts / logits / values as float32 numpy (torch tensors,
+    on any device, are copied to the host: the core reads host memory)."""
+    if isinstance(values, np.ndarray):
+        return np.asarray(values, np.float32)
+    if hasattr(values, "detach"):
+        return values.detach().float().cpu().numpy()
+    return np.asarray(values, np.float32)
+
+
 class _TreeSearch:
     """What both faces share: the core, node data [B, N, ...], noise, outputs, reuse."""
 
     def __init__(self, num_actions: int, config: SearchConfig, batch_size: int, seed: int,
-                 node_shape: tuple[int, ...], node_dtype, discount: float):
+                 node_shape: tuple[int, ...], node_dtype, discount: float, device=None):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.config = config
@@ -154,8 +265,15 @@ class _TreeSearch:
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
         self.core = make_core(num_actions, config, batch_size, discount)
-        # Node data, row b node n; grown with the core's node capacity.
-        self.nodes = np.zeros((batch_size, self.core.node_capacity) + tuple(node_shape), node_dtype)
+        # Node data, row b node n: [B, node_capacity, *node_shape], grown with the core.
+        capacity = self.core.node_capacity
+        self.store = (NumpyNodeStore(batch_size, capacity, node_shape, node_dtype) if device is None
+                      else TorchNodeStore(batch_size, capacity, node_shape, node_dtype, device))
+
+    @property
+    def nodes(self):
+        """The node data [B, N, *node_shape]: a numpy array, or a torch tensor (TorchNodeStore)."""
+        return self.store.data
 
     # -- pieces of run() ------------------------------------------------------------------------
 
@@ -168,11 +286,7 @@ class _TreeSearch:
         return active
 
     def _grow_nodes(self) -> None:
-        capacity = self.core.node_capacity   # node data stays exactly [B, capacity, ...]
-        if capacity != self.nodes.shape[1]:
-            grown = np.zeros((self.batch_size, capacity) + self.nodes.shape[2:], self.nodes.dtype)
-            grown[:, :self.nodes.shape[1]] = self.nodes
-            self.nodes = grown
+        self.store.grow(self.core.node_capacity)   # node data stays exactly [B, capacity, ...]
 
     def _start(self, active: np.ndarray, add_noise: bool, root_noise=None) -> None:
         c, shape = self.config, (self.batch_size, self.num_actions)
@@ -251,7 +365,7 @@ class _TreeSearch:
         (parents and new index `nodes`, the node data as [B * N, ...]), stores it and calls
         core.expand_backup."""
         core, select = self.core, self.core.select
-        nodes = self.nodes.reshape((-1,) + self.nodes.shape[2:])  # a view; N == node_capacity
+        nodes = self.store.flat()               # a view [B * N, ...]; N == node_capacity
         try:
             while True:
                 leaves = select(True)
@@ -280,7 +394,7 @@ class _TreeSearch:
             raise IndexError(f"action {int(bad[0])} out of range [0, {self.num_actions})")
         rows, new, old = self.core.advance(actions.astype(np.int32), active)
         if len(rows):
-            self.nodes[rows, new] = self.nodes[rows, old]
+            self.store.move(rows, new, old)
 
     def reset(self, rows=None) -> None:
         if rows is None:
@@ -387,13 +501,19 @@ class BatchedSearch(_TreeSearch):
 
 
 class ModelSearch(_TreeSearch):
-    """B independent searches over a learned model (MuZero): nodes hold latent vectors, the
-    dynamics gives rewards, every action is legal below the root."""
+    """B independent searches over a learned model (MuZero): nodes hold latents, the dynamics
+    gives rewards, every action is legal below the root.
+
+    device None: latents live in a numpy array [B, N, *latent_shape] (fakes, tests, a model run on
+    the host), latent_dtype a numpy dtype. device "cpu" / "cuda:0" / torch.device: in a torch
+    tensor there (TorchNodeStore), latent_dtype a numpy or torch dtype; recurrent_fn then takes
+    and returns latents as torch tensors on that device, and root_latents may be one."""
 
     def __init__(self, num_actions: int, latent_shape: tuple[int, ...], config: SearchConfig,
-                 batch_size: int, seed: int = 0, latent_dtype=np.float32, discount: float = -1.0):
+                 batch_size: int, seed: int = 0, latent_dtype=np.float32, discount: float = -1.0,
+                 device=None):
         super().__init__(num_actions, config, batch_size, seed, tuple(latent_shape), latent_dtype,
-                         discount)
+                         discount, device=device)
 
     def run(self, root_latents, root_logits, root_values, recurrent_fn: RecurrentFn, *,
             root_legal=None, add_noise: bool = True, temperature: float = 1.0,
@@ -402,14 +522,13 @@ class ModelSearch(_TreeSearch):
         the representation and prediction networks on the real observation; root_legal bool
         [B, A] (None: all legal). Every active root takes these, also in a row that kept a tree
         through `advance` (as in MuZero): there the root's latent, value and priors are replaced,
-        the subtrees under root actions now illegal are dropped, and the rest is reused."""
-        B, A = self.batch_size, self.num_actions
-        root_latents = np.ascontiguousarray(root_latents, dtype=self.nodes.dtype)
-        if root_latents.shape != (B,) + self.nodes.shape[2:]:
-            raise ValueError(f"root_latents must have shape {(B,) + self.nodes.shape[2:]}, "
-                             f"got {root_latents.shape}")
-        root_logits = np.asarray(root_logits, np.float32)
-        root_values = np.asarray(root_values, np.float32)
+        the subtrees under root actions now illegal are dropped, and the rest is reused.
+        recurrent_fn's rewards, discounts, logits and values may be numpy or torch (copied to the
+        host for the core); its latents are stored as the store's kind (module docstring)."""
+        B, A, store = self.batch_size, self.num_actions, self.store
+        root_latents = store.batch(root_latents, "root_latents")
+        root_logits = _host_float32(root_logits)
+        root_values = _host_float32(root_values)
         if root_logits.shape != (B, A) or root_values.shape != (B,):
             raise ValueError(f"root_logits must have shape {(B, A)} and root_values {(B,)}, got "
                              f"{root_logits.shape} and {root_values.shape}")
@@ -424,18 +543,18 @@ class ModelSearch(_TreeSearch):
                 rows.astype(np.int32), root_values[rows], np.ascontiguousarray(root_logits[rows]),
                 None if root_legal is None else np.ascontiguousarray(root_legal[rows]))
             if len(kept_rows):
-                self.nodes[kept_rows, new] = self.nodes[kept_rows, old]
-            self.nodes[rows, 0] = root_latents[rows]
+                store.move(kept_rows, new, old)
+            store.set_roots(rows, root_latents)
         self._start(active, add_noise, root_noise)
-        core, f32 = self.core, np.float32
+        expand_backup, take, put = self.core.expand_backup, store.take, store.put
 
         def expand(nodes, parents, actions, new):
-            latents, rewards, discounts, logits, values = recurrent_fn(nodes.take(parents, axis=0),
+            latents, rewards, discounts, logits, values = recurrent_fn(take(nodes, parents),
                                                                        actions)
-            nodes[new] = latents
-            core.expand_backup(np.asarray(values, f32), np.asarray(logits, f32),
-                               rewards=np.asarray(rewards, f32),
-                               discounts=None if discounts is None else np.asarray(discounts, f32))
+            put(nodes, new, latents)
+            expand_backup(_host_float32(values), _host_float32(logits),
+                          rewards=_host_float32(rewards),
+                          discounts=None if discounts is None else _host_float32(discounts))
 
         self._simulate(expand)
         return self._outputs(active, temperature)

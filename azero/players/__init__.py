@@ -10,7 +10,8 @@ A player is named by a spec string (`make_player`):
     "greedy"            1-ply greedy by the game's move measure (chess: mate in one, else the
                         most material; players/greedy_player.py)
     anything else       a checkpoint file: the search over its network ("bundled" means the
-                        checkpoint shipped with the package for the game)
+                        checkpoint shipped with the package for the game); a MuZero checkpoint
+                        gives a MuZeroPlayer, which searches the network's learned model
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Decision, Player
+from .muzero_player import MuZeroPlayer
 from .random_player import RandomPlayer, random_legal_actions
 from .search_player import RolloutEvaluator, SearchPlayer, random_playout_values
 
@@ -101,7 +103,10 @@ def bundled_checkpoint(game_name: str) -> Path:
 
 def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
     """(evaluator, search_config) of a checkpoint file for `game`: the network as a search
-    Evaluator, and the search settings it was trained with. PlayerSpecError if unusable."""
+    Evaluator, and the search settings it was trained with. PlayerSpecError if unusable.
+    A MuZero checkpoint (architecture kind "muzero", or a recorded algorithm "muzero") gives a
+    MuZeroEvaluator: an Evaluator of real states too (its raw policy), whose search is the
+    model's (MuZeroPlayer, azero.nets.muzero_evaluator.MuZeroSearch)."""
     from azero import checkpoint, nets
     path = Path(path)
     if not path.is_file():
@@ -111,8 +116,23 @@ def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
         ckpt = checkpoint.load(path, expected_game=game.spec.name, device=device)
     except checkpoint.CheckpointError as e:
         raise PlayerSpecError(str(e)) from e
-    evaluator = nets.make_evaluator(ckpt.model, game, device, snapshot=True)
+    if _is_muzero(ckpt):
+        from azero.nets.muzero_evaluator import MuZeroEvaluator
+        if not hasattr(ckpt.model, "recurrent_inference"):
+            raise PlayerSpecError(f"checkpoint {path} records the algorithm muzero but its "
+                                  f"network ({ckpt.architecture.get('kind')}) has no dynamics")
+        try:
+            evaluator = MuZeroEvaluator(ckpt.model, game, device, snapshot=True)
+        except ValueError as e:
+            raise PlayerSpecError(f"checkpoint {path}: {e}") from None
+    else:
+        evaluator = nets.make_evaluator(ckpt.model, game, device, snapshot=True)
     return evaluator, _search_config_of(ckpt.config)
+
+
+def _is_muzero(ckpt) -> bool:
+    """A checkpoint of a MuZero run: the algorithm it records, or its net's kind."""
+    return ckpt.algorithm == "muzero" or ckpt.architecture.get("kind") == "muzero"
 
 
 def _search_config_of(config: dict | None):
@@ -166,10 +186,12 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
     evaluator, config = load_checkpoint(parsed.path, game, device=device)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)
-    return SearchPlayer(game, evaluator, config, seed=seed, name=name)
+    player = MuZeroPlayer if hasattr(evaluator, "recurrent") else SearchPlayer
+    return player(game, evaluator, config, seed=seed, name=name)
 
 
-__all__ = ["Decision", "PLAYER_SPECS_HELP", "Player", "PlayerSpec", "PlayerSpecError",
-           "RandomPlayer", "RolloutEvaluator", "SearchPlayer", "bundled_checkpoint",
-           "close_players", "load_checkpoint", "make_player", "parse_player_spec",
-           "random_legal_actions", "random_playout_values", "rollout_search_config"]
+__all__ = ["Decision", "MuZeroPlayer", "PLAYER_SPECS_HELP", "Player", "PlayerSpec",
+           "PlayerSpecError", "RandomPlayer", "RolloutEvaluator", "SearchPlayer",
+           "bundled_checkpoint", "close_players", "load_checkpoint", "make_player",
+           "parse_player_spec", "random_legal_actions", "random_playout_values",
+           "rollout_search_config"]
