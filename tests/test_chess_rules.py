@@ -329,6 +329,21 @@ def test_garbage_and_ambiguous_moves_are_value_errors(game):
     assert game.move_of_action(two_rooks, game.parse_action(two_rooks, "Rad1")).uci() == "a1d1"
 
 
+def test_san_typed_in_lower_case(game):
+    start = play(game, game.initial_states(1)[0], "e4", "e5")
+    for typed, san in (("nf3", "Nf3"), ("qh5", "Qh5"), ("bc4", "Bc4"), ("ke2", "Ke2")):
+        assert game.format_action(start, game.parse_action(start, typed)) == san
+    with pytest.raises(IllegalActionError, match="legal moves"):
+        game.parse_action(start, "nf4")
+    # "bxc3" is the b-pawn's capture where it has one (SAN's reading), else the bishop's.
+    pawn = game.from_fen("4k3/8/8/8/8/2n5/1P1B4/4K2R w K - 0 1")
+    bishop = game.from_fen("4k3/8/8/8/8/2n5/3B4/4K2R w K - 0 1")
+    assert game.move_of_action(pawn, game.parse_action(pawn, "bxc3")).uci() == "b2c3"
+    assert game.move_of_action(bishop, game.parse_action(bishop, "bxc3")).uci() == "d2c3"
+    for typed in ("o-o", "0-0", "O-O"):
+        assert game.move_of_action(pawn, game.parse_action(pawn, typed)).uci() == "e1g1"
+
+
 @pytest.mark.parametrize("text", ["0000", "--", "Z0"])
 def test_a_null_move_is_a_value_error_not_an_action(game, text):
     # python-chess parses these as its null move without a legality check; they must not

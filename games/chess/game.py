@@ -286,15 +286,7 @@ class Chess(ArrayGame):
         except chess.IllegalMoveError:
             pass
         except ValueError:
-            try:
-                move = board.parse_san(text)
-            except chess.IllegalMoveError:
-                pass
-            except chess.AmbiguousMoveError:
-                raise ValueError(f"{text!r} is ambiguous here; name the piece's file or rank "
-                                 f"(e.g. Nbd2) or write it in UCI") from None
-            except ValueError:
-                raise ValueError(f"{text!r} is not a move; {_MOVE_HELP}") from None
+            move = _parse_san(board, text)
         if move is not None and not move:
             # python-chess reads "0000" (UCI) and "--", "Z0" (SAN) as the null move, a pass
             # without legality check: chess has no such move.
@@ -354,6 +346,31 @@ class Chess(ArrayGame):
         if not 0 <= action < NUM_ACTIONS:
             return f"actions are 0..{NUM_ACTIONS - 1}"
         return "no legal move has this action here"
+
+
+def _parse_san(board: chess.Board, text: str) -> chess.Move | None:
+    """A move in SAN, also typed in lower case ("nf3", "o-o"; "bxc3" is the b-pawn's capture
+    where that is legal, else the bishop's) -> the move; None for a well-formed move that is
+    not legal here; ValueError for an ambiguous move or one that is no SAN."""
+    spellings = [text]
+    if text[:1] in "nbrqk":
+        spellings.append(text[0].upper() + text[1:])
+    elif text[:3] in ("o-o", "0-0"):
+        spellings.append(text.upper())
+    well_formed = False
+    for san in spellings:
+        try:
+            return board.parse_san(san)
+        except chess.AmbiguousMoveError:
+            raise ValueError(f"{text!r} is ambiguous here; name the piece's file or rank "
+                             f"(e.g. Nbd2) or write it in UCI") from None
+        except chess.IllegalMoveError:
+            well_formed = True
+        except ValueError:
+            pass
+    if well_formed:
+        return None
+    raise ValueError(f"{text!r} is not a move; {_MOVE_HELP}")
 
 
 def _invalid(board: chess.Board) -> str:
