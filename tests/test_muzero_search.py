@@ -421,6 +421,19 @@ def test_a_muzero_checkpoint_gives_the_muzero_player(tmp_path):
     assert not isinstance(make_player(az, game), MuZeroPlayer)
 
 
+def test_a_muzero_checkpoint_faces_an_alphazero_checkpoint_in_the_arena(tmp_path):
+    """Both through make_player, colours swapped: two whole legal games."""
+    game = CONNECT4
+    mz = checkpoint.save(tmp_path / "mz.pt", tiny_muzero(game, seed=6), game_name="connect4")
+    az = checkpoint.save(tmp_path / "az.pt", make_net(game.spec, ModelConfig(blocks=1, channels=8)),
+                         game_name="connect4")
+    a, b = make_player(mz, game, simulations=8), make_player(az, game, simulations=8)
+    assert isinstance(a, MuZeroPlayer) and not isinstance(b, MuZeroPlayer)
+    result = arena.play_match(game, a, b, arena.MatchConfig(games=2, in_flight=2, sprt=None))
+    assert result.stats.games == 2
+    assert {r.players[0] for r in result.records} == {"mz.pt", "az.pt"}    # each side first once
+
+
 def test_a_game_without_alternating_turns_is_refused():
     game = TurnTree(6, 8)
     with pytest.raises(ValueError, match="alternating_turns"):

@@ -186,6 +186,13 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
     evaluator, config = load_checkpoint(parsed.path, game, device=device)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)
+    return search_player_for(game, evaluator, config, seed=seed, name=name)
+
+
+def search_player_for(game, evaluator, config, *, seed: int = 0,
+                      name: str = "search") -> SearchPlayer:
+    """The search player over an evaluator of `load_checkpoint`: a MuZeroPlayer (the search over
+    the learned model) for a MuZero checkpoint's, else a SearchPlayer over the rules."""
     player = MuZeroPlayer if hasattr(evaluator, "recurrent") else SearchPlayer
     return player(game, evaluator, config, seed=seed, name=name)
 
@@ -194,4 +201,4 @@ __all__ = ["Decision", "MuZeroPlayer", "PLAYER_SPECS_HELP", "Player", "PlayerSpe
            "PlayerSpecError", "RandomPlayer", "RolloutEvaluator", "SearchPlayer",
            "bundled_checkpoint", "close_players", "load_checkpoint", "make_player",
            "parse_player_spec", "random_legal_actions", "random_playout_values",
-           "rollout_search_config"]
+           "rollout_search_config", "search_player_for"]
