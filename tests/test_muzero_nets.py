@@ -126,3 +126,18 @@ def test_consistency_projection_exists_only_when_the_loss_is_on():
     off, _ = tiny_net()
     with pytest.raises(ValueError, match="projection"):
         off.project(torch.rand(2, 4, 6, 7), with_predictor=False)
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_the_position_evaluator_takes_a_muzero_net(snapshot):
+    """make_evaluator (solver bench, policy-only tools) evaluates h then f of a MuZero net."""
+    from azero.nets import make_evaluator
+    net, _ = tiny_net("muzero.value_head=categorical")
+    game = make("connect4")
+    states = game.step(game.initial_states(3), np.array([0, 3, 6]))
+    logits, values = make_evaluator(net, game, "cpu", snapshot=snapshot)(states)
+    net.eval()
+    with torch.no_grad():
+        out = net.initial_inference(torch.from_numpy(game.observation(states)))
+    np.testing.assert_allclose(logits, out.policy_logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(values, out.value.numpy(), rtol=1e-4, atol=1e-5)
