@@ -438,3 +438,25 @@ def test_a_game_without_alternating_turns_is_refused():
     game = TurnTree(6, 8)
     with pytest.raises(ValueError, match="alternating_turns"):
         MuZeroEvaluator(tiny_muzero(CONNECT4), game)
+
+
+def test_the_solver_bench_searches_a_muzero_checkpoints_model(tmp_path):
+    """azero bench solver's search line for a MuZero checkpoint is the MuZero player (the
+    learned model searched, as make_player gives it), not a search of the real rules with
+    MuZero's prediction net: on the same positions, with the same seed, it picks the same moves
+    as the MuZero player (with the rules search it picks others: the test fails on that code)."""
+    from azero.bench.solver import movers_for
+    game = CONNECT4
+    path = checkpoint.save(tmp_path / "mz.pt", tiny_muzero(game, seed=3), game_name="connect4")
+    states = np.stack([full_column_position()] + [game.initial_states(1)[0]] * 3)
+    _, search = [m for m in movers_for(str(path), game, simulations=6, batch_size=4, seed=2)
+                 if m[0].startswith("search")][0]
+    chosen = search(states).argmax(axis=1)
+
+    def moves_of(player):
+        player.begin(len(states))
+        return player.act(states, np.ones(len(states), bool)).actions
+
+    mz = make_player(path, game, simulations=6, seed=2)
+    assert isinstance(mz, MuZeroPlayer)
+    np.testing.assert_array_equal(chosen, moves_of(mz))

@@ -159,7 +159,8 @@ def movers_for(spec: str, game, *, simulations: int | None = None, device: str =
                seed: int = 0, batch_size: int = 256) -> list[tuple[str, Mover]]:
     """(label, mover) pairs to score for a player spec: the random baseline alone; plain MCTS's
     search alone; a checkpoint's raw policy and its search."""
-    from azero.players import (SearchPlayer, load_checkpoint, make_player, parse_player_spec)
+    from azero.players import (load_checkpoint, make_player, parse_player_spec,
+                               search_player_for)
     parsed = parse_player_spec(spec)
     if parsed.kind == "random":
         return [("random (expected)", uniform_mover(game))]
@@ -170,7 +171,7 @@ def movers_for(spec: str, game, *, simulations: int | None = None, device: str =
     evaluator, config = load_checkpoint(parsed.path, game, device=device)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)
-    player = SearchPlayer(game, evaluator, config, seed=seed, name=parsed.label)
+    player = search_player_for(game, evaluator, config, seed=seed, name=parsed.label)
     return [("raw policy", policy_mover(game, evaluator)),
             (f"search {config.num_simulations} sims", player_mover(game, player, batch_size))]
 

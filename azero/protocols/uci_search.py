@@ -232,6 +232,9 @@ class PlayerSearcher:
 def make_searcher(player, seed: int = 0):
     """The searcher of a player of azero.players.make_player."""
     from azero.players import SearchPlayer
-    if isinstance(player, SearchPlayer):
+    from azero.players.muzero_player import MuZeroPlayer
+    # A search over the rules runs here in chunks; a MuZero player searches its learned model,
+    # which only the player itself drives.
+    if isinstance(player, SearchPlayer) and not isinstance(player, MuZeroPlayer):
         return TreeSearcher(player.game, player.evaluator, player.config, seed=seed)
     return PlayerSearcher(player)
