@@ -197,17 +197,7 @@ class Trainer:
             ownership_loss = ownership_kl(pred_ownership, target, weight)
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {self.step} "
-                                     "(bad targets or lr too high?)")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = None
-        if self.cfg.grad_clip_norm is not None:
-            grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip_norm)
-        self.optimizer.step()
-        self.step += 1
-        self.samples_trained += int(obs.shape[0])
+        grad_norm = self._optimize(loss, int(obs.shape[0]))
         with torch.no_grad():
             # entropy of the targets: policy_loss - entropy = KL(target || net), 0 when learnt
             p = policy.clamp_min(1e-12)
@@ -220,11 +210,33 @@ class Trainer:
             out["grad_norm"] = float(grad_norm)
         return out
 
+    def _optimize(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor | None:
+        """One optimizer step on `loss` (a scalar of a batch of `batch_size` samples): refuses a
+        non-finite loss (FloatingPointError, nothing applied), backward, gradient clipping
+        (train.grad_clip_norm), step, counters. Returns the gradient norm before clipping (None
+        without clipping)."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {self.step} "
+                                     "(bad targets or lr too high?)")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = None
+        if self.cfg.grad_clip_norm is not None:
+            grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip_norm)
+        self.optimizer.step()
+        self.step += 1
+        self.samples_trained += batch_size
+        return grad_norm
+
+    def sample_batch(self, buffer, rng: np.random.Generator):
+        """One training batch of train.batch_size samples from `buffer` (what train_step takes)."""
+        return buffer.sample(self.cfg.batch_size, rng)
+
     def train_steps(self, buffer, steps: int, rng: np.random.Generator) -> dict[str, float]:
         """`steps` steps on batches sampled from a ReplayBuffer; returns the mean of each loss."""
         totals: dict[str, float] = {}
         for _ in range(steps):
-            for k, v in self.train_step(buffer.sample(self.cfg.batch_size, rng)).items():
+            for k, v in self.train_step(self.sample_batch(buffer, rng)).items():
                 totals[k] = totals.get(k, 0.0) + v
         return {k: v / max(1, steps) for k, v in totals.items()}
 

@@ -162,32 +162,18 @@ class MuZeroTrainer(Trainer):
                 self.net, tensors, value_loss_weight=self.cfg.value_loss_weight,
                 reward_loss_weight=self.mz.reward_loss_weight,
                 consistency_loss_weight=self.mz.consistency_loss_weight)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {self.step} "
-                                     "(bad targets or lr too high?)")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = None
-        if self.cfg.grad_clip_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip_norm)
-        self.optimizer.step()
-        self.step += 1
-        self.samples_trained += int(tensors["obs"].shape[0])
+        grad_norm = self._optimize(loss, int(tensors["obs"].shape[0]))
         out: dict[str, Any] = {k: float(v) for k, v in stats.items()}
         out["lr"] = lr
         if grad_norm is not None:
             out["grad_norm"] = float(grad_norm)
         return out
 
-    def train_steps(self, buffer, steps: int, rng: np.random.Generator) -> dict[str, float]:
-        """`steps` steps on windows sampled from a TrajectoryBuffer; the mean of each loss."""
-        future = self.mz.consistency_loss_weight > 0
-        totals: dict[str, float] = {}
-        for _ in range(steps):
-            batch = buffer.sample(self.cfg.batch_size, rng, future_observations=future)
-            for k, v in self.train_step(batch).items():
-                totals[k] = totals.get(k, 0.0) + v
-        return {k: v / max(1, steps) for k, v in totals.items()}
+    def sample_batch(self, buffer, rng: np.random.Generator) -> MuZeroBatch:
+        """train.batch_size K-step windows from a TrajectoryBuffer (with the observations of the
+        unrolled steps when the consistency loss is on); Trainer.train_steps draws through it."""
+        return buffer.sample(self.cfg.batch_size, rng,
+                             future_observations=self.mz.consistency_loss_weight > 0)
 
 
 __all__ = ["MuZeroTrainer", "scale_gradient", "unroll", "unrolled_loss"]
