@@ -270,6 +270,8 @@ def test_past_the_fifty_move_limit_a_mate_in_one_is_still_found(tmp_path):
     """A GUI playing on past the fifty-move limit: every move draws by our rules but the mate
     (checked first), which the search finds (Gumbel over all 16 moves); it answered the first
     legal move (a1a2)."""
+    import torch
+    torch.manual_seed(0)                                   # the same untrained network each run
     ckpt = make_tiny_checkpoint(tmp_path / "all16.pt", "search.max_num_considered_actions=16")
     e = in_process(ckpt=ckpt)
     out = run_engine(e, "position fen 6k1/5ppp/8/8/8/8/8/R6K w - - 100 80", "go nodes 100")
@@ -474,7 +476,8 @@ def test_info_line_of_a_mate_in_one_and_of_a_line():
 
 def test_the_move_is_a_most_visited_child():
     """Chunks of a search: the last chunk's choice stands only where the whole search visited
-    it most; else the most visited child with the best Q."""
+    it at least half as much as the most visited; else the most visited child with the best
+    Q."""
     from azero.protocols.uci_search import _chosen
     from azero.search import SearchOutput
 
@@ -486,6 +489,10 @@ def test_the_move_is_a_most_visited_child():
     assert _chosen(out(1, [5, 1, 5], [0.1, 0.9, 0.0])) == 0
     assert _chosen(out(1, [5, 1, 5], [0.1, 0.9, 0.3])) == 2
     assert _chosen(out(1, [0, 0, 0], [np.nan] * 3)) == 1
+    # A mate one visit behind a drawing move that an earlier chunk visited once more (chunks of
+    # 1, 49 and 50 simulations): the last chunk's pick, the mate, stands.
+    assert _chosen(out(1, [25, 24, 2], [0.0, 1.0, 0.0])) == 1
+    assert _chosen(out(2, [25, 24, 12], [0.0, 1.0, 0.5])) == 0
 
 
 def test_a_wrong_speed_does_not_blow_the_time(tiny_ckpt):

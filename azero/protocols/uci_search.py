@@ -12,8 +12,9 @@ go ponder), a chunk is also at most twice the simulations done so far (1, 2, 6, 
 measured in other conditions (another position, a busy machine) can make a chunk overshoot the
 time by no more than about twice what the search had taken, and a stop soon after the start (a
 GUI's ponder miss) is seen at once. With Gumbel each chunk runs its own sequential halving over
-the kept tree, as a search player under a time budget does. The move is a most visited root
-child, the last chunk's own choice among them where it is one (`_chosen`).
+the kept tree, as a search player under a time budget does. The move is the last chunk's own
+choice where the whole search visited it at least half as much as its most visited root child,
+else a most visited one (`_chosen`).
 
 `PlayerSearcher` answers with any other player (`random`): no tree, no stop inside a move.
 
@@ -41,6 +42,7 @@ CHUNK_SECONDS = 0.25             # a chunk's planned length: how late `stop` may
 CHUNK_FRACTION = 0.75            # of the time a plan has left, a chunk plans for this share
 MAX_TREE_BYTES = 1 << 30         # node states kept in one tree at most (then the search rests)
 MAX_PV = 64                      # plies of the principal variation reported at most
+WELL_SEARCHED = 0.5               # the last chunk's choice stands with this share of the top visits
 
 
 def centipawns(q: float) -> int:
@@ -192,13 +194,15 @@ class TreeSearcher:
 
 
 def _chosen(out) -> int:
-    """The move of a search of one row made of chunks: a most visited root child (visits over
-    all chunks and the kept tree), the last chunk's own choice where it is one (Gumbel's pick
-    among its most visited; PUCT's argmax), else the one with the best Q. A late, small chunk
-    thus cannot pick a move the search hardly looked at."""
+    """The move of a search of one row made of chunks: the last chunk's own choice (Gumbel's
+    pick among its most visited; PUCT's argmax) where the whole search (visits over all chunks
+    and the kept tree) visited it at least WELL_SEARCHED times as much as its most visited root
+    child, else a most visited child, the one with the best Q. A late, small chunk thus cannot
+    pick a move the search hardly looked at, and a move one visit behind the most visited (an
+    earlier chunk's extra visit) does not lose to it whatever their Qs (a mate in one did)."""
     visits = out.visit_counts[0]
     action = int(out.actions[0])
-    if visits.max() == 0 or visits[action] == visits.max():
+    if visits.max() == 0 or visits[action] >= WELL_SEARCHED * visits.max():
         return action
     best = np.flatnonzero(visits == visits.max())
     q = np.nan_to_num(out.root_q[0, best], nan=-np.inf)
