@@ -60,7 +60,9 @@ def _f(default: Any, lo: float | None = None, hi: float | None = None, *, lo_ope
 
 @dataclass
 class ModelConfig:
-    kind: Literal["resnet"] = "resnet"
+    kind: Literal["resnet", "muzero"] = _f(
+        "resnet", doc="resnet: AlphaZero's policy-value net; muzero: MuZero's three networks "
+        "(sizes in muzero:, heads here); must agree with the top-level algorithm")
     blocks: int = _f(5, 0, doc="residual blocks")
     channels: int = _f(64, 1, doc="trunk width")
     policy_channels: int = _f(2, 1, doc="1x1 conv channels of the policy head (AlphaZero: 2)")
@@ -230,6 +232,9 @@ class MuZeroConfig:
                                         "(0 = off, the paper's MuZero)")
     projection_dim: int = _f(256, 1, doc="width of the consistency projector (only when "
                              "consistency_loss_weight > 0)")
+    reanalyze_fraction: float = _f(0.0, 0, 1, doc="Reanalyze: share of the training windows whose "
+                                   "policy and value targets come from a fresh search of the newest "
+                                   "network over stored games (azero/muzero/reanalyze.py); 0 = off")
 
     def __post_init__(self) -> None:
         _check_fields(self, "muzero.")
@@ -242,11 +247,19 @@ class LogConfig:
     progress: bool = True            # tqdm progress bars
 
 
+ALGORITHMS = ("alphazero", "muzero")
+# The network kind each algorithm trains (ModelConfig.kind).
+MODEL_KIND_OF = {"alphazero": "resnet", "muzero": "muzero"}
+
+
 @dataclass
 class Config:
     game: str
     run_dir: str = ""                # "" = runs/<game>
     seed: int = 0
+    # alphazero: the policy-value net searched over the rules; muzero: a learned model searched
+    # (azero/muzero/), trained on K-step windows of whole games
+    algorithm: Literal["alphazero", "muzero"] = "alphazero"
     rules: RulesConfig = field(default_factory=RulesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -260,6 +273,9 @@ class Config:
     def __post_init__(self) -> None:
         if not self.run_dir:
             self.run_dir = f"runs/{self.game}"
+        if self.model.kind != MODEL_KIND_OF[self.algorithm]:
+            raise ConfigError(f"model.kind: {self.model.kind!r} is not the network of algorithm "
+                              f"{self.algorithm!r} (set model.kind={MODEL_KIND_OF[self.algorithm]})")
         if self.gate.sprt_elo1 <= self.gate.sprt_elo0:
             raise ConfigError(f"gate.sprt_elo1: must be greater than gate.sprt_elo0 "
                               f"({self.gate.sprt_elo1} <= {self.gate.sprt_elo0})")
@@ -580,8 +596,8 @@ def _check_range(key: str, value: Any, meta: Any) -> None:
 
 
 __all__ = [
-    "Config", "ConfigError", "GateConfig", "LogConfig", "ModelConfig", "MuZeroConfig", "ReplayConfig",
-    "RulesConfig", "SearchConfig",
+    "ALGORITHMS", "Config", "ConfigError", "GateConfig", "LogConfig", "MODEL_KIND_OF", "ModelConfig",
+    "MuZeroConfig", "ReplayConfig", "RulesConfig", "SearchConfig",
     "SelfPlayConfig", "TrainConfig", "apply_overrides", "bundled_config_names", "find_config",
     "load_config", "parse_override",
 ]

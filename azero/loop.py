@@ -1,4 +1,7 @@
-"""The AlphaZero loop: self-play workers -> replay shards -> trainer -> candidate -> gate -> best.
+"""The training loop: self-play workers -> replay shards -> trainer -> candidate -> gate -> best.
+
+The algorithm (config.algorithm) is an object the loop asks for its trainer, replay, self-play
+search and storage (AlphaZero below; MuZero: azero/muzero/loop.py); the loop itself is the same.
 
 `run_loop` is the main job behind `azero selfplay`. The trainer and the gate run in this process;
 self-play runs in the worker pool. Everything goes through the run directory (azero/rundir.py),
@@ -47,27 +50,82 @@ class Limits:
         return self.iterations is not None and iterations_done >= self.iterations
 
 
+class AlphaZero:
+    """What the loop asks of a training algorithm (config.algorithm): its trainer, its network's
+    architecture, its replay, how its self-play workers search and store games, and a step
+    run before each training chunk. MuZero's is azero.muzero.loop.MuZero."""
+    name = "alphazero"
+
+    def trainer_class(self):
+        """A Trainer class: create(config, game, device), from_checkpoint(path, config), ..."""
+        from azero.train import Trainer
+        return Trainer
+
+    def architecture(self, config: Config, spec) -> dict:
+        """The architecture dict of the network config describes (what --init must match)."""
+        from azero.nets import architecture_for
+        return architecture_for(spec, config.model)
+
+    def replay_dir(self, run: RunDir) -> Path:
+        """Where the self-play workers write their shards."""
+        return run.replay
+
+    def buffer(self, run: RunDir, game, config: Config):
+        """The trainer's replay over the workers' files."""
+        from azero.replay import ReplayBuffer
+        return ReplayBuffer(run.replay, game, config.replay.window_positions)
+
+    def games(self, run: RunDir, game, config: Config, worker_id: int):
+        """A self-play worker's search and storage (azero.workers.AlphaZeroGames's face)."""
+        from azero.workers import AlphaZeroGames
+        return AlphaZeroGames(run, game, config, worker_id)
+
+    def init_overrides(self, architecture: dict) -> dict:
+        """Config keys (dotted) that make a config describe the network of `architecture`
+        (`azero selfplay --init`)."""
+        from azero.nets import model_settings_of
+        return {f"model.{key}": value for key, value in model_settings_of(architecture).items()}
+
+    def before_training(self, trainer, buffer, config: Config, game):
+        """None, or a callable(steps) run before each chunk of `steps` optimizer steps in the
+        trainer's process, returning figures (a dict) for that chunk's metrics record."""
+        return None
+
+
+def algorithm_for(config: Config):
+    """The algorithm object of config.algorithm."""
+    if config.algorithm == "muzero":
+        from azero.muzero.loop import MuZero
+        return MuZero()
+    return AlphaZero()
+
+
 def check_init(config: Config, init: str | Path | None) -> ckpt.Checkpoint | None:
     """The network a new run starts from (`azero selfplay --init CKPT`), loaded and checked before
-    anything is written: CheckpointError if it is unreadable, of another game or of another
-    architecture than config.model; ConfigError if the run has started already."""
+    anything is written: CheckpointError if it is unreadable, of another game, of another
+    algorithm (an AlphaZero network for a MuZero run, or the reverse) or of another architecture
+    than the config's; ConfigError if the run has started already."""
     if init is None:
         return None
     run = RunDir.at(config.run_dir)
     if run.trainer_state.exists():
         raise ConfigError(f"--init: the run in {run.root} has started already; --init only starts "
                           "a new run (resume it without --init)")
-    from azero.nets import architecture_for
-    return ckpt.load(init, expected_game=config.game,
-                     expected_architecture=architecture_for(config.make_game().spec, config.model))
+    payload = ckpt.read_payload(init)
+    source = str(payload.get("algorithm", "alphazero"))
+    if source != config.algorithm:
+        raise ckpt.CheckpointError(
+            f"--init: {init} is a checkpoint of {source} and this run trains "
+            f"{config.algorithm}: a {config.algorithm} run starts only from a {config.algorithm} "
+            f"network (--algo {source} for a {source} run)")
+    return ckpt.load(init, expected_game=config.game, expected_architecture=algorithm_for(
+        config).architecture(config, config.make_game().spec))
 
 
 def prepare_run(config: Config, init: ckpt.Checkpoint | None = None) -> RunDir:
     """Create the run directory and its first network (generation 0) if missing, and write the
     run's config. A new run's first network takes `init`'s weights (check_init) when given; its
     optimizer, step and schedule start afresh. Returns the RunDir."""
-    from azero.train import Trainer
-
     check_anchors(config)
     run = RunDir.at(config.run_dir)
     run.make()
@@ -76,11 +134,12 @@ def prepare_run(config: Config, init: ckpt.Checkpoint | None = None) -> RunDir:
     # check on their parent between moves), so a young temp file in replay/ may still be theirs.
     for folder in (run.root, run.checkpoints, run.generation(0).parent, run.arena):
         remove_stale_temp_files(folder)
-    remove_stale_temp_files(run.replay, older_than=ORPHAN_WRITE_GRACE_SECONDS)
+    remove_stale_temp_files(algorithm_for(config).replay_dir(run),
+                            older_than=ORPHAN_WRITE_GRACE_SECONDS)
     atomic_write_bytes(run.config_file, config.to_yaml().encode())
     if not run.trainer_state.exists():
         game = config.make_game()
-        trainer = Trainer.create(config, game, device="cpu")
+        trainer = algorithm_for(config).trainer_class().create(config, game, device="cpu")
         if init is not None:
             trainer.load_weights(init)
             run.log_metrics("init", checkpoint=str(init.path), source_step=init.step,
@@ -134,17 +193,17 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
 
     from azero.nets import set_torch_threads
     from azero.pool import ProcessWorkerPool
-    from azero.replay import ReplayBuffer
-    from azero.train import Trainer
     from azero.workers import selfplay_worker
 
     run = prepare_run(config, init)
     game = config.make_game()
+    algorithm = algorithm_for(config)
     sp, tc = config.selfplay, config.train
     set_torch_threads(tc.threads, processes=sp.workers + 1)
-    trainer = Trainer.from_checkpoint(run.trainer_state, config)
+    trainer = algorithm.trainer_class().from_checkpoint(run.trainer_state, config)
     best = run.read_best_info()
-    buffer = ReplayBuffer(run.replay, game, config.replay.window_positions)
+    buffer = algorithm.buffer(run, game, config)
+    before_training = algorithm.before_training(trainer, buffer, config, game)
     rng = np.random.default_rng(config.seed + trainer.step)
     elapsed_before = _elapsed_so_far(run)
     tb = _tensorboard(run, config)
@@ -191,6 +250,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                     continue
                 to_boundary = tc.checkpoint_every_steps - trainer.step % tc.checkpoint_every_steps
                 steps = min(owed, to_boundary, config.log.every_steps)
+                prepared = {} if before_training is None else before_training(steps)
                 losses, done = _train_chunk(trainer, buffer, steps, rng, stop)
                 if done == 0:
                     break
@@ -203,7 +263,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                         tb.add_scalar(f"train/{k}", v, trainer.step)
                     for k, v in buffer.stats().items():
                         tb.add_scalar(f"replay/{k}", v, trainer.step)
-                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses,
+                run.log_metrics("train", step=trainer.step, elapsed=elapsed, **losses, **prepared,
                                 selfplay_lead=pacer.lead, selfplay_paused=pacer.paused,
                                 positions_forgiven=trainer.positions_forgiven,
                                 **buffer.stats())
@@ -227,7 +287,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
         pool.stop()
         pacer.release()
         # Our workers have stopped, and any left behind by a killed predecessor are long gone.
-        remove_stale_temp_files(run.replay)
+        remove_stale_temp_files(algorithm.replay_dir(run))
         # Save only a trainer that stopped between whole steps with sound weights: after an
         # error (NaN loss, out of memory, ...) the last saved state is the one to resume from.
         if stop_reason != "error" and _all_finite(trainer.net):
@@ -342,7 +402,7 @@ def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tupl
     for _ in range(steps):
         if stop.requested:
             break
-        batch = buffer.sample(trainer.cfg.batch_size, rng)
+        batch = trainer.sample_batch(buffer, rng)
         with stop.critical():
             losses = trainer.train_step(batch)
         for k, v in losses.items():
@@ -494,4 +554,4 @@ def _postfix(buffer, best: dict, losses: dict | None = None, waiting: bool = Fal
     return " ".join(parts)
 
 
-__all__ = ["Limits", "prepare_run", "run_loop"]
+__all__ = ["AlphaZero", "Limits", "algorithm_for", "prepare_run", "run_loop"]

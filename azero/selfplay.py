@@ -83,6 +83,8 @@ class FinishedGame:
     ownership_weight: np.ndarray | None = None
     # int32 [K]: the random opening moves played before states[0] (K = 0 without one).
     opening: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # float32 [T]: the search's root value at each position, for its side to move.
+    root_values: np.ndarray | None = None
 
 
 @dataclass
@@ -100,10 +102,13 @@ class _GameLog:
 
 class SelfPlay:
     """Plays `settings.games_per_worker` games in lockstep; `play_move()` advances every game one
-    ply. settings: the config's self-play section (its worker and shard keys are not used here)."""
+    ply. settings: the config's self-play section (its worker and shard keys are not used here).
+    make_search(batch_size, seed): the searcher (BatchedSearch's face: run / advance / reset);
+    None = a BatchedSearch over the rules. `self.search` may be replaced between moves (a MuZero
+    search is bound to one network): the games go on, their trees start afresh."""
 
     def __init__(self, game, search_config: SearchConfig, settings: SelfPlayConfig,
-                 seed: int | np.random.SeedSequence = 0):
+                 seed: int | np.random.SeedSequence = 0, make_search=None):
         check_random_openings(settings, game)
         self.game = game
         self.settings = settings
@@ -112,8 +117,9 @@ class SelfPlay:
         own, search = np.random.SeedSequence(seed).spawn(2) if not isinstance(
             seed, np.random.SeedSequence) else seed.spawn(2)
         self.rng = np.random.default_rng(own)
-        self.search = BatchedSearch(game, search_config, settings.games_per_worker,
-                                    seed=int(search.generate_state(1)[0]))
+        search_seed = int(search.generate_state(1)[0])
+        self.search = (BatchedSearch(game, search_config, settings.games_per_worker, seed=search_seed)
+                       if make_search is None else make_search(settings.games_per_worker, search_seed))
         self.logs = [self._new_log() for _ in range(settings.games_per_worker)]
         self.states = self._new_games(np.arange(settings.games_per_worker))
         self.has_ownership = (callable(getattr(game, "ownership", None))
@@ -258,4 +264,5 @@ class SelfPlay:
             ownership_targets=ownership_targets,
             ownership_weight=ownership_weight,
             opening=np.asarray(log.opening, np.int32),
+            root_values=root_values,
         )

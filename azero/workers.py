@@ -29,9 +29,9 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     signal.signal(signal.SIGTERM, lambda signum, frame: terminating.append(signum))
     from azero import checkpoint as ckpt
     from azero.config import Config
-    from azero.nets import make_evaluator, resolve_device, set_torch_threads
+    from azero.loop import algorithm_for
+    from azero.nets import resolve_device, set_torch_threads
     from azero.records import GameRecord, open_record_writer, record_format
-    from azero.replay import ShardWriter
     from azero.rundir import RunDir
     from azero.selfplay import SelfPlay
 
@@ -41,12 +41,15 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     run = RunDir.at(run_dir)
     game = config.make_game()
     device = resolve_device(config.train.device)
+    # the algorithm's search and storage (AlphaZeroGames below; MuZero's: azero/muzero/selfplay.py)
+    kit = algorithm_for(config).games(run, game, config, worker_id)
+    writer = kit.writer
 
     generation, net = _load_best(run, game.spec.name, device, ckpt)
-    evaluator = make_evaluator(net, game, device, snapshot=True)   # remade on a new best
+    evaluator = kit.evaluator(net, device)                  # remade on a new best
     seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
-    selfplay = SelfPlay(game, config.search, sp_cfg, seed=seed)
-    writer = ShardWriter(run.replay, worker=worker_id, games_per_shard=sp_cfg.games_per_shard)
+    selfplay = SelfPlay(game, config.search, sp_cfg, seed=seed,
+                        make_search=kit.search_factory(evaluator))
     records = open_record_writer(
         game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")
     tally = _Tally()
@@ -88,29 +91,61 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                           "truncated": g.truncated, "selfplay": True}))
                 if not g.for_training:              # truncated, selfplay.truncated_value_target: drop
                     continue
-                # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
-                flag = -1 if g.false_resignation is None else int(g.false_resignation)
-                # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
-                # always or never has them, so every game of a shard has the same fields.
-                # ownership_weight (uint8 [T]) is 0 for games that did not end by the rules
-                # (their target is zeros), so the fields never change between games.
-                optional = {} if g.ownership_targets is None else {
-                    "ownership": g.ownership_targets,
-                    "ownership_weight": g.ownership_weight.astype(np.uint8)}
-                write(writer.add_game(
-                    g.states, g.policy_targets, g.value_targets,
-                    generation=np.full(len(g.value_targets), generation, np.int32),
-                    false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional))
+                write(kit.add_game(g, generation))
             write_if_stale()
             if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:
                 last_poll = time.monotonic()
                 info = run.read_best_info()
                 if info is not None and info["generation"] != generation:
                     generation, net = _load_best(run, game.spec.name, device, ckpt)
-                    evaluator = make_evaluator(net, game, device, snapshot=True)
+                    evaluator = kit.evaluator(net, device)
+                    make_search = kit.search_factory(evaluator)
+                    if make_search is not None:     # a search bound to the old network
+                        selfplay.search = make_search(sp_cfg.games_per_worker,
+                                                      int(selfplay.rng.integers(2 ** 31)))
     finally:
         write(writer.flush())
         records.close()
+
+
+class AlphaZeroGames:
+    """How an AlphaZero self-play worker searches and stores its games: SelfPlay's BatchedSearch
+    over the rules with the policy-value net as evaluator, and replay shards of the searched
+    positions (azero/replay.py). The loop's algorithm object makes one per worker
+    (azero.loop.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
+
+    def __init__(self, run, game, config, worker_id: int):
+        from azero.replay import ShardWriter
+        self.game = game
+        self.writer = ShardWriter(run.replay, worker=worker_id,
+                                  games_per_shard=config.selfplay.games_per_shard)
+
+    def evaluator(self, net, device):
+        """The evaluator of a newly loaded best network (a snapshot of its weights)."""
+        from azero.nets import make_evaluator
+        return make_evaluator(net, self.game, device, snapshot=True)
+
+    def search_factory(self, evaluator):
+        """SelfPlay's make_search for `evaluator`; None: SelfPlay's own BatchedSearch, which
+        takes the evaluator at every run."""
+        return None
+
+    def add_game(self, g, generation: int):
+        """Queue a finished game (selfplay.FinishedGame) for the shard writer; the shard's path
+        when one was written."""
+        # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
+        flag = -1 if g.false_resignation is None else int(g.false_resignation)
+        # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
+        # always or never has them, so every game of a shard has the same fields.
+        # ownership_weight (uint8 [T]) is 0 for games that did not end by the rules
+        # (their target is zeros), so the fields never change between games.
+        optional = {} if g.ownership_targets is None else {
+            "ownership": g.ownership_targets,
+            "ownership_weight": g.ownership_weight.astype(np.uint8)}
+        return self.writer.add_game(
+            g.states, g.policy_targets, g.value_targets,
+            generation=np.full(len(g.value_targets), generation, np.int32),
+            false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional)
 
 
 class _Tally:

@@ -14,7 +14,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("selfplay", help="train a network by self-play (resumes an existing run)",
                        description="Self-play, training and gating into a run directory. Running "
                                    "the same command again resumes where it stopped.")
+    from azero.config import ALGORITHMS
+
     p.add_argument("--game", required=True, choices=names())
+    p.add_argument("--algo", choices=ALGORITHMS,
+                   help="training algorithm (the config's `algorithm`, default alphazero); without "
+                        "--config, muzero takes the game's bundled <game>_muzero config if there "
+                        "is one")
     p.add_argument("--config", help="config file or bundled config name (default: the game's)")
     p.add_argument("--run-dir", help="run directory (default: the config's run_dir, runs/<game>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -35,22 +41,32 @@ def resolve_config(args: argparse.Namespace):
     with command-line overrides on top. A new run with --init takes its model section from the
     checkpoint's architecture (an explicit --set model.KEY still wins, and the loop then refuses
     the mismatch)."""
-    from azero.config import ConfigError, load_config
+    from azero.config import MODEL_KIND_OF, ConfigError, bundled_config_names, load_config
 
-    overrides = list(args.overrides)
+    algo = getattr(args, "algo", None)
+    name = args.config
+    if name is None:
+        name = (f"{args.game}_muzero" if algo == "muzero"
+                and f"{args.game}_muzero" in bundled_config_names() else args.game)
+    overrides = [] if algo is None else [f"algorithm={algo}", f"model.kind={MODEL_KIND_OF[algo]}"]
+    overrides += list(args.overrides)
     if args.workers is not None:
         overrides.append(f"selfplay.workers={args.workers}")
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
     if args.run_dir is not None:
         overrides.append(f"run_dir={args.run_dir}")
-    base = load_config(args.config or args.game, overrides)
+    base = load_config(name, overrides)
     stored = Path(base.run_dir) / "config.yaml"
     if stored.is_file():
+        run_algorithm = load_config(str(stored)).algorithm
+        if algo is not None and algo != run_algorithm:
+            raise ConfigError(f"algorithm: the run in {base.run_dir} trains {run_algorithm}, "
+                              f"not {algo} (another --run-dir for a {algo} run)")
         config = load_config(str(stored), overrides)
         print(f"resuming {config.run_dir} (config from {stored})", file=sys.stderr)
     elif args.init is not None:
-        config = load_config(args.config or args.game, _model_overrides(args.init) + overrides)
+        config = load_config(name, _model_overrides(args.init, base) + overrides)
     else:
         config = base
     if config.game != args.game:
@@ -59,13 +75,18 @@ def resolve_config(args: argparse.Namespace):
     return config
 
 
-def _model_overrides(path: str) -> list[str]:
-    """`model.KEY=VALUE` overrides that make the config describe the network in `path`."""
+def _model_overrides(path: str, config) -> list[str]:
+    """`KEY=VALUE` overrides that make `config` describe the network in `path` (model: and, for
+    MuZero, muzero: keys); none for a checkpoint of another algorithm, which the loop refuses
+    with its reason (azero.loop.check_init)."""
     from azero import checkpoint as ckpt
-    from azero.nets import model_settings_of
+    from azero.loop import algorithm_for
 
-    architecture = ckpt.read_payload(path)["architecture"]
-    return [f"model.{key}={json.dumps(value)}" for key, value in model_settings_of(architecture).items()]
+    payload = ckpt.read_payload(path)
+    if str(payload.get("algorithm", "alphazero")) != config.algorithm:
+        return []
+    settings = algorithm_for(config).init_overrides(payload["architecture"])
+    return [f"{key}={json.dumps(value)}" for key, value in settings.items()]
 
 
 def run(args: argparse.Namespace) -> int:

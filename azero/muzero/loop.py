@@ -1,0 +1,69 @@
+"""MuZero in the training loop (azero.loop): the algorithm object of config.algorithm muzero.
+
+The loop is AlphaZero's (self-play workers, trainer, candidates, gate, anchors, solver figures,
+resume after kill -9); MuZero brings:
+  * its trainer, MuZeroTrainer (K-step unrolls), whose checkpoints record the algorithm muzero, so
+    the gate, anchors, `azero arena` / `play` / `gtp` / `bench solver` take them as MuZero players;
+  * its replay, whole games in <run>/trajectories/ (TrajectoryWriter's atomic shards; resume
+    reads them again: no pickle), sampled as K-step windows;
+  * its self-play search, MuZeroSearch over the best network's model (azero/muzero/selfplay.py);
+  * Reanalyze (muzero.reanalyze_fraction > 0), a step of the trainer's process before each
+    training chunk (azero/muzero/reanalyze.py).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..loop import AlphaZero
+from .replay import trajectory_dir
+
+
+class MuZero(AlphaZero):
+    name = "muzero"
+
+    def trainer_class(self):
+        from .train import MuZeroTrainer
+        return MuZeroTrainer
+
+    def architecture(self, config, spec) -> dict:
+        from ..nets.muzero import muzero_architecture_for
+        return muzero_architecture_for(spec, config.model, config.muzero)
+
+    def replay_dir(self, run) -> Path:
+        return trajectory_dir(run.root)
+
+    def buffer(self, run, game, config):
+        from .reanalyze import ReanalyzeBuffer
+        mz = config.muzero
+        return ReanalyzeBuffer(self.replay_dir(run), game, config.replay.window_positions,
+                               mz.unroll_steps, mz.td_steps, fraction=mz.reanalyze_fraction)
+
+    def games(self, run, game, config, worker_id: int):
+        from .selfplay import MuZeroGames
+        return MuZeroGames(run, game, config, worker_id)
+
+    def before_training(self, trainer, buffer, config, game):
+        """The Reanalyze step (None when muzero.reanalyze_fraction is 0)."""
+        fraction = config.muzero.reanalyze_fraction
+        if fraction <= 0:
+            return None
+        from .reanalyze import Reanalyzer
+        tc = config.train
+        return Reanalyzer(trainer.net, game, buffer, config.search,
+                          batch_size=config.selfplay.games_per_worker,
+                          positions_per_step=fraction * tc.batch_size / tc.train_samples_per_position,
+                          seed=config.seed + trainer.step, step_of=lambda: trainer.step)
+
+    def init_overrides(self, architecture: dict) -> dict:
+        """Config keys (dotted) that make a config describe the MuZero net of `architecture`
+        (for --init): the heads' sizes in model:, the rest in muzero:."""
+        from ..nets.muzero import _ARCHITECTURE_KEYS, _MODEL_KEYS
+        out = {f"model.{key}": architecture[key] for key in _MODEL_KEYS if key in architecture}
+        out.update({f"muzero.{field}": architecture[key]
+                    for field, key in _ARCHITECTURE_KEYS.items() if key in architecture})
+        if architecture.get("projection_dim"):
+            out["muzero.projection_dim"] = architecture["projection_dim"]
+        return out
+
+
+__all__ = ["MuZero"]

@@ -1,0 +1,178 @@
+"""The main job with --algo muzero, on a tiny Connect Four config: MuZero self-play writes
+trajectories, the MuZero trainer trains on them, candidates are gated and promoted, resume after
+kill -9, and --init across algorithms."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from azero import checkpoint as ckpt
+from azero.config import load_config
+from azero.loop import Limits, run_loop
+from azero.muzero.replay import TrajectoryBuffer, trajectory_dir
+from azero.players import MuZeroPlayer, make_player
+from azero.rundir import RunDir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(run_dir, *extra):
+    return load_config("connect4_muzero_tiny", [f"run_dir={run_dir}", *extra])
+
+
+def selfplay_cmd(run_dir, *extra):
+    return [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4", "--algo", "muzero",
+            "--config", "connect4_muzero_tiny", "--run-dir", str(run_dir), "--no-progress", *extra]
+
+
+def stored_games(run: RunDir) -> int:
+    """Games in the trajectory shards on disk; every shard must be complete and hold whole games
+    (each ends with its final row, action -1)."""
+    total = 0
+    for p in sorted(trajectory_dir(run.root).glob("shard-*.npz")):
+        with np.load(p, allow_pickle=False) as data:
+            assert data["states"].shape[0] == data["action"].shape[0] > 0
+            assert data["action"][-1] == -1
+            assert (data["action"] == -1).sum() == int(data["num_games"])
+            total += int(data["num_games"])
+    return total
+
+
+def assert_run_is_whole(run: RunDir, killed=False):
+    for p in run.checkpoints.rglob("*.pt"):
+        loaded = ckpt.load(p, expected_game="connect4")      # raises on a half-written file
+        assert loaded.algorithm == "muzero" and loaded.architecture["kind"] == "muzero"
+    for p in run.root.rglob("*"):
+        if p.name.endswith(".tmp"):
+            assert killed and p.name.startswith("."), p
+
+
+def test_a_muzero_run_trains_gates_promotes_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    run = RunDir.at(run_dir)
+    summary = run_loop(tiny(run_dir, "muzero.reanalyze_fraction=0.5"), Limits(iterations=1),
+                       progress=False)
+    assert summary["iterations"] == 1 and summary["step"] == 4
+    (gate,) = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert gate["games"] == 4 and gate["wins"] + gate["draws"] + gate["losses"] == 4
+    trains = [r for r in run.read_metrics() if r["event"] == "train"]
+    # the trainer's Reanalyze step ran: 0.5 x 16 / 1 = 8 positions a step
+    assert sum(r["reanalyzed_positions"] for r in trains) == 8 * summary["step"]
+    assert all(k in trains[-1] for k in ("policy_loss", "value_loss", "reward_loss"))
+    assert not (run.root / "replay").exists() or not list(run.replay.glob("shard-*"))
+    games = stored_games(run)
+    assert games >= summary["games_seen"] > 0       # workers write their last games on the way out
+    assert_run_is_whole(run)
+
+    # Resumed with every candidate promoted (gate off): generation 1, then 2; the workers load
+    # each new best and rebuild their search over it without dying.
+    summary2 = run_loop(tiny(run_dir, "gate.enabled=false"), Limits(iterations=2), progress=False)
+    generation = summary["generation"] + 2          # the first gate may have promoted already
+    assert summary2["step"] == 12 and summary2["generation"] == generation
+    assert not any(r["event"] == "worker_restart" for r in run.read_metrics())
+    assert [r["event"] for r in run.read_metrics()].count("start") == 2
+    best = ckpt.load(run.best, expected_game="connect4")
+    assert best.algorithm == "muzero" and best.metadata["generation"] == generation
+    assert best.step == 12
+    # a promoted MuZero network gets the perfect-play figures, as an AlphaZero one does
+    promoted = [r for r in run.read_metrics() if r["event"] == "gate" and r["promoted"]]
+    assert len(promoted) >= 2 and all(0 <= r["solver/search_decisive"] <= 1 for r in promoted)
+    assert stored_games(run) >= games
+    assert_run_is_whole(run)
+    # the trainer's windows come from the trajectories; the best network plays as a MuZero player
+    buffer = TrajectoryBuffer(trajectory_dir(run_dir), load_config("connect4").make_game(), 10_000,
+                              unroll_steps=3)
+    buffer.refresh()
+    assert buffer.sample(4, np.random.default_rng(0)).actions.shape == (4, 3)
+    assert isinstance(make_player(run.best, load_config("connect4").make_game()), MuZeroPlayer)
+
+
+def test_sigkill_of_a_muzero_run_loses_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    run = RunDir.at(run_dir)
+    cmd = selfplay_cmd(run_dir)
+    rng = random.Random(11)
+    games_seen = steps_seen = 0
+    for attempt in range(3):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        if attempt >= 1:                 # once games are being stored: mid-training / gate / write
+            deadline = time.monotonic() + 120
+            while not list(trajectory_dir(run_dir).glob("shard-*.npz")):
+                assert time.monotonic() < deadline, "no trajectory shard appeared"
+                time.sleep(0.2)
+        time.sleep(rng.uniform(1.0, 5.0))
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.killpg(proc.pid, signal.SIGKILL)          # the trainer and its workers at once
+        proc.wait()
+        if not run.best.exists():
+            continue
+        assert_run_is_whole(run, killed=True)
+        games = stored_games(run)
+        assert games >= games_seen
+        games_seen = games
+        step = ckpt.read_payload(run.trainer_state)["step"]
+        assert step >= steps_seen
+        steps_seen = step
+    assert games_seen > 0
+    done = subprocess.run(cmd + ["--iterations", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr
+    assert_run_is_whole(run)                         # the kills' temp files are gone
+    assert stored_games(run) >= games_seen
+    assert ckpt.read_payload(run.trainer_state)["step"] >= max(steps_seen, 4)
+
+
+def test_init_takes_a_muzero_network_and_refuses_the_other_algorithm(tmp_path):
+    from azero.muzero.train import MuZeroTrainer
+    from azero.train import Trainer
+
+    config = tiny(tmp_path / "source", "muzero.latent_channels=6")
+    game = config.make_game()
+    source = MuZeroTrainer.create(config, game, "cpu")
+    with torch.no_grad():
+        for w in source.net.parameters():
+            w.uniform_(-0.5, 0.5)
+    source.step = 321
+    mz = source.save(tmp_path / "muzero.pt")
+    az_config = load_config("connect4_tiny", [f"run_dir={tmp_path / 'az'}"])
+    az = Trainer.create(az_config, game, "cpu").save(tmp_path / "alphazero.pt")
+
+    def selfplay(args, timeout=300):
+        return subprocess.run([sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+                               "--no-progress", *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    # a MuZero network starts a MuZero run: its latent size replaces the config's
+    run_dir = tmp_path / "run"
+    out = selfplay(["--algo", "muzero", "--config", "connect4_muzero_tiny", "--run-dir",
+                    str(run_dir), "--init", str(mz), "--iterations", "1"])
+    assert out.returncode == 0, out.stderr
+    run = RunDir.at(run_dir)
+    first = ckpt.load(run.generation(0), expected_game="connect4")
+    assert first.algorithm == "muzero" and first.architecture["latent_channels"] == 6
+    expected = source.net.state_dict()
+    assert all(torch.equal(v, expected[k].cpu()) for k, v in first.model.state_dict().items())
+    assert load_config(str(run.config_file)).muzero.latent_channels == 6
+    # ... and that run is a MuZero run: --algo alphazero cannot resume it
+    other = selfplay(["--algo", "alphazero", "--run-dir", str(run_dir), "--iterations", "1"])
+    assert other.returncode == 2 and "trains muzero" in other.stderr
+
+    # an AlphaZero network for a MuZero run, a MuZero network for an AlphaZero run: refused
+    # with the reason, before anything is written
+    refused = selfplay(["--algo", "muzero", "--config", "connect4_muzero_tiny", "--run-dir",
+                        str(tmp_path / "r1"), "--init", str(az)], timeout=120)
+    assert refused.returncode == 2
+    assert "alphazero.pt is a checkpoint of alphazero and this run trains muzero" in refused.stderr
+    refused = selfplay(["--config", "connect4_tiny", "--run-dir", str(tmp_path / "r2"), "--init",
+                        str(mz)], timeout=120)
+    assert refused.returncode == 2
+    assert "muzero.pt is a checkpoint of muzero and this run trains alphazero" in refused.stderr
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
