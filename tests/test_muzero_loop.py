@@ -176,3 +176,29 @@ def test_init_takes_a_muzero_network_and_refuses_the_other_algorithm(tmp_path):
     assert refused.returncode == 2
     assert "muzero.pt is a checkpoint of muzero and this run trains alphazero" in refused.stderr
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+@pytest.mark.slow
+def test_a_short_muzero_run_beats_random(tmp_path):
+    """Issue 13's bar: a short MuZero run on Connect Four (4 minutes of the main job, one
+    self-play worker, a small net) beats `random` in >= 90% of 100 games."""
+    from azero.arena import MatchConfig, play_match
+    from azero.players import RandomPlayer
+
+    config = load_config("connect4_muzero", [
+        f"run_dir={tmp_path / 'run'}", "selfplay.workers=1", "selfplay.games_per_worker=64",
+        "selfplay.games_per_shard=16", "replay.window_positions=30000",
+        "replay.min_positions_to_train=1000", "train.batch_size=64", "train.warmup_steps=50",
+        "train.total_steps=3000", "train.checkpoint_every_steps=100", "train.device=cpu",
+        "gate.games=20", "log.tensorboard=false", "log.progress=false",
+        "muzero.latent_channels=16", "muzero.reward_hidden=16", "model.value_hidden=32"])
+    summary = run_loop(config, Limits(hours=4 / 60), progress=False)
+    game = config.make_game()
+    best = make_player(RunDir.at(config.run_dir).best, game, name="muzero")
+    assert isinstance(best, MuZeroPlayer)
+    result = play_match(game, best, RandomPlayer(game, seed=1),
+                        MatchConfig(games=100, opening_plies=0, sprt=None, seed=2))
+    stats = result.stats
+    print(f"after {summary['step']} steps, generation {summary['generation']}, "
+          f"{summary['positions_seen']} positions: {stats}")
+    assert stats.wins >= 0.90 * stats.games
