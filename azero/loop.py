@@ -73,7 +73,7 @@ class AlphaZero:
     def buffer(self, run: RunDir, game, config: Config):
         """The trainer's replay over the workers' files."""
         from azero.replay import ReplayBuffer
-        return ReplayBuffer(run.replay, game, config.replay.window_positions)
+        return ReplayBuffer(self.replay_dir(run), game, config.replay.window_positions)
 
     def games(self, run: RunDir, game, config: Config, worker_id: int):
         """A self-play worker's search and storage (azero.workers.AlphaZeroGames's face)."""
@@ -250,7 +250,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                     continue
                 to_boundary = tc.checkpoint_every_steps - trainer.step % tc.checkpoint_every_steps
                 steps = min(owed, to_boundary, config.log.every_steps)
-                prepared = {} if before_training is None else before_training(steps)
+                prepared = ({} if before_training is None or stop.requested
+                            else before_training(steps))
                 losses, done = _train_chunk(trainer, buffer, steps, rng, stop)
                 if done == 0:
                     break
