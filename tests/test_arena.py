@@ -28,8 +28,12 @@ def test_player_specs():
     for bad in ("mcts-rollout", "mcts-rollout:0", "mcts-rollout:x", ""):
         with pytest.raises(PlayerSpecError):
             parse_player_spec(bad)
-    with pytest.raises(PlayerSpecError, match="not found"):
+    with pytest.raises(PlayerSpecError, match="not found") as missing:
         make_player("/nonexistent/ckpt.pt", GAME)
+    with pytest.raises(PlayerSpecError, match="empty player spec") as empty:
+        parse_player_spec("  ")
+    for error in (missing, empty):     # both name every kind of player there is
+        assert "'greedy'" in str(error.value) and "'uci:COMMAND LINE'" in str(error.value)
 
 
 def test_arena_help_names_every_kind_of_player(capsys):

@@ -85,8 +85,7 @@ def parse_player_spec(spec: str | os.PathLike) -> PlayerSpec:
             return PlayerSpec(kind, **{kind: engine})
     # --
     if not text:
-        raise PlayerSpecError("empty player spec: give 'random', 'mcts-rollout:N' or a "
-                              "checkpoint path")
+        raise PlayerSpecError(f"empty player spec: give {PLAYER_SPECS_HELP}")
     return PlayerSpec("checkpoint", path=text)
 
 
@@ -110,8 +109,7 @@ def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
     from azero import checkpoint, nets
     path = Path(path)
     if not path.is_file():
-        raise PlayerSpecError(f"checkpoint {path} not found (a player is 'random', "
-                              f"'mcts-rollout:N' or a checkpoint file)")
+        raise PlayerSpecError(f"checkpoint {path} not found (a player is {PLAYER_SPECS_HELP})")
     try:
         ckpt = checkpoint.load(path, expected_game=game.spec.name, device=device)
     except checkpoint.CheckpointError as e:
