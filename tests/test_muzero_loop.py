@@ -94,6 +94,7 @@ def test_a_muzero_run_trains_gates_promotes_and_resumes(tmp_path):
     assert isinstance(make_player(run.best, load_config("connect4").make_game()), MuZeroPlayer)
 
 
+@pytest.mark.slow     # ~35 s; the trainer's own SIGKILL test (test_muzero_train.py) runs always
 def test_sigkill_of_a_muzero_run_loses_nothing(tmp_path):
     run_dir = tmp_path / "run"
     run = RunDir.at(run_dir)
@@ -150,12 +151,18 @@ def test_init_takes_a_muzero_network_and_refuses_the_other_algorithm(tmp_path):
                                "--no-progress", *args], capture_output=True, text=True,
                               timeout=timeout)
 
-    # a MuZero network starts a MuZero run: its latent size replaces the config's
+    # a MuZero network starts a MuZero run: its latent size replaces the config's (the command's
+    # config resolution, in process: starting the run's workers adds nothing here)
+    import argparse
+
+    from azero.commands.selfplay import resolve_config
+    from azero.loop import check_init, prepare_run
     run_dir = tmp_path / "run"
-    out = selfplay(["--algo", "muzero", "--config", "connect4_muzero_tiny", "--run-dir",
-                    str(run_dir), "--init", str(mz), "--iterations", "1"])
-    assert out.returncode == 0, out.stderr
-    run = RunDir.at(run_dir)
+    args = argparse.Namespace(overrides=[], workers=None, device=None, run_dir=str(run_dir),
+                              config="connect4_muzero_tiny", game="connect4", init=str(mz),
+                              algo="muzero")
+    config = resolve_config(args)
+    run = prepare_run(config, check_init(config, mz))
     first = ckpt.load(run.generation(0), expected_game="connect4")
     assert first.algorithm == "muzero" and first.architecture["latent_channels"] == 6
     expected = source.net.state_dict()
