@@ -159,12 +159,9 @@ class Chess(ArrayGame):
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """`step`, and the new states' legal mask [B, A], terminal [B] and result [B] from the
         same move generation."""
-        b = len(states)
-        legal = np.zeros((b, NUM_ACTIONS), dtype=np.bool_)
+        legal = np.zeros((len(states), NUM_ACTIONS), dtype=np.bool_)
         out = self._step(states, actions, legal=legal)
-        status = out[:, st.STATUS]
-        terminal = status != st.ONGOING
-        return out, legal, terminal, np.where(status == st.CHECKMATE, -1.0, 0.0).astype(np.float32)
+        return out, legal, self.terminal(out), self.result(out)
 
     def _step(self, states, actions, legal: np.ndarray | None) -> np.ndarray:
         states, actions = self._batch(states), self._actions(actions, len(states))
