@@ -246,8 +246,6 @@ class TorchNodeStore:
 def _host_float32(values) -> np.ndarray:
     """A recurrent_fn's rewards / discounts / logits / values as float32 numpy (torch tensors,
     on any device, are copied to the host: the core reads host memory)."""
-    if isinstance(values, np.ndarray):
-        return np.asarray(values, np.float32)
     if hasattr(values, "detach"):
         return values.detach().float().cpu().numpy()
     return np.asarray(values, np.float32)
