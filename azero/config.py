@@ -134,7 +134,8 @@ class SelfPlayConfig:
     resign_consecutive: int = _f(2, 1, doc="... for this many own moves in a row")
     resign_playout_fraction: float = _f(0.1, 0, 1, doc="games that ignore resignation, to measure false resigns")
     value_target_root_weight: float = _f(0.0, 0, 1, doc="value target (1-w) z + w q: z the result, "
-                                         "q the search's root value (0: AlphaZero's z)")
+                                         "q the search's root value (0: AlphaZero's z); MuZero mixes it "
+                                         "into its outcome or n-step targets the same way")
     random_opening_fraction: float = _f(0.0, 0, 1, doc="share of games opened with random moves "
                                         "(not recorded as training positions)")
     random_opening_max_moves: int = _f(0, 0, doc="such an opening has 1..this many uniformly random moves")

@@ -114,6 +114,27 @@ def test_targets_signs_and_padding_for_the_side_to_move(tmp_path, td_steps):
             assert batch.reward[row, 5 - t0] == 1.0
 
 
+@pytest.mark.parametrize("td_steps", [None, 2])
+def test_root_weight_mixes_each_searched_rows_root_value_into_its_target(tmp_path, td_steps):
+    """root_weight w: a searched row's target is (1 - w) z + w root_value (z the w = 0 target,
+    root_value the row's own search value); final rows stay 0."""
+    to_play = np.array([0, 1, 0, 1, 0, 1])
+    g = line_game(0, to_play, outcome_rewards(to_play, -1.0), [0.3, -0.2, 0.5, -0.6, 0.9])
+    writer = TrajectoryWriter(tmp_path, worker=0, games_per_shard=1)
+    writer.add_trajectory(**g)
+    writer.flush()
+    plain = TrajectoryBuffer(tmp_path, Line(), 1000, unroll_steps=1, td_steps=td_steps)
+    mixed = TrajectoryBuffer(tmp_path, Line(), 1000, unroll_steps=1, td_steps=td_steps,
+                             root_weight=0.25)
+    plain.refresh(), mixed.refresh()
+    z, mix = plain._chunks[0].value_target, mixed._chunks[0].value_target
+    root = np.append(g["root_value"], 0.0)
+    np.testing.assert_allclose(mix[:5], 0.75 * z[:5] + 0.25 * root[:5], atol=1e-6)
+    assert mix[5] == 0.0 and not np.allclose(mix[:5], z[:5])
+    with pytest.raises(ValueError, match="root_weight"):
+        TrajectoryBuffer(tmp_path, Line(), 1000, root_weight=1.5)
+
+
 def test_outcome_rewards_follow_the_turns():
     assert list(outcome_rewards(np.array([0, 1, 0]), -1.0)) == [0.0, 1.0]   # mover won
     assert list(outcome_rewards(np.array([0, 1, 1]), -1.0)) == [0.0, -1.0]  # same player to move

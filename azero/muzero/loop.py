@@ -36,7 +36,8 @@ class MuZero(AlphaZero):
         from .reanalyze import ReanalyzeBuffer
         mz = config.muzero
         return ReanalyzeBuffer(self.replay_dir(run), game, config.replay.window_positions,
-                               mz.unroll_steps, mz.td_steps, fraction=mz.reanalyze_fraction)
+                               mz.unroll_steps, mz.td_steps, fraction=mz.reanalyze_fraction,
+                               root_weight=config.selfplay.value_target_root_weight)
 
     def games(self, run, game, config, worker_id: int):
         from .selfplay import MuZeroGames

@@ -18,8 +18,8 @@ copy of the shard's rows with the policy and root value of every searched row re
 search's (MuZeroSearch over the trainer's network, root from the real position and its legal
 mask, no root noise: the network's best estimate, not an exploration); the value targets are then
 recomputed from them as for self-play data (muzero.td_steps: n-step targets bootstrap from the
-refreshed root values; with td_steps null they stay the game's outcome, and only the policy
-changes). `Reanalyzer` refreshes one shard at a time, the one with the stalest targets first
+refreshed root values; with td_steps null they stay the game's outcome, mixed with the refreshed
+root values by selfplay.value_target_root_weight). `Reanalyzer` refreshes one shard at a time, the one with the stalest targets first
 (never-refreshed shards oldest first, then by the training step of their last refresh), in
 searches of selfplay.games_per_worker positions, and publishes a shard's copy once all its
 windowed rows are done.
@@ -45,8 +45,8 @@ class ReanalyzeBuffer(TrajectoryBuffer):
     shard in the window: TrajectoryBuffer's sample, draw for draw."""
 
     def __init__(self, directory, game, window_positions: int, unroll_steps: int = 5,
-                 td_steps: int | None = None, fraction: float = 0.0):
-        super().__init__(directory, game, window_positions, unroll_steps, td_steps)
+                 td_steps: int | None = None, fraction: float = 0.0, root_weight: float = 0.0):
+        super().__init__(directory, game, window_positions, unroll_steps, td_steps, root_weight)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
         self.fraction = float(fraction)
@@ -54,7 +54,8 @@ class ReanalyzeBuffer(TrajectoryBuffer):
         self.refreshed_step: dict[str, int] = {}           # shard name -> step of its refresh
         # samples the refreshed copies with TrajectoryBuffer's sampler (its chunks are set to
         # the live copies before each draw; it reads no files)
-        self._view = TrajectoryBuffer(directory, game, window_positions, unroll_steps, td_steps)
+        self._view = TrajectoryBuffer(directory, game, window_positions, unroll_steps, td_steps,
+                                      root_weight)
 
     @property
     def chunks(self) -> list[_TrajectoryChunk]:
@@ -93,7 +94,7 @@ class ReanalyzeBuffer(TrajectoryBuffer):
                       policy[rows, actions], start=chunk.start)
         extra = {"action": chunk.action, "reward": chunk.reward, "to_play": chunk.to_play,
                  "root_value": np.asarray(root_value, np.float32), "truncated": chunk.truncated}
-        self._fresh[chunk.name] = _TrajectoryChunk(base, extra, self.td_steps)
+        self._fresh[chunk.name] = _TrajectoryChunk(base, extra, self.td_steps, self.root_weight)
         self.refreshed_step[chunk.name] = int(step)
 
     def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True,

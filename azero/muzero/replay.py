@@ -27,7 +27,10 @@ Value targets (side to move at each row t; σ_i = ±1: whether to_play[i] is the
 to_play[t], so rewards and values flip sign between alternating players):
     z_t = Σ_{i=t}^{b-1} σ_i r_i + [b < e] σ_b root_value[b],  b = min(t + n, e)  (n = td_steps;
     None: b = e, the game's outcome)  for a game ending at row e; a truncated game bootstraps from
-    its last searched row, b = min(t + n, e - 1).
+    its last searched row, b = min(t + n, e - 1). With a root weight w > 0
+    (selfplay.value_target_root_weight, as for AlphaZero) a searched row's target is
+    (1 - w) z_t + w root_value[t]: the search's own estimate of the row pulls the noisy outcome
+    toward it (the change that took AlphaZero on Connect Four past 0.90 in BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -61,11 +64,12 @@ def outcome_rewards(to_play: np.ndarray, final_result: float) -> np.ndarray:
 
 
 def value_targets(reward: np.ndarray, to_play: np.ndarray, root_value: np.ndarray,
-                  end: np.ndarray, truncated: np.ndarray, td_steps: int | None) -> np.ndarray:
+                  end: np.ndarray, truncated: np.ndarray, td_steps: int | None,
+                  root_weight: float = 0.0) -> np.ndarray:
     """float32 [n] value targets of every row of consecutive whole games (see the module
     docstring). reward, root_value float [n]; to_play int [n]; end int64 [n]: the final row of
-    each row's game; truncated bool [n]. Final rows get 0. Two-player sign convention: a reward
-    or value of the other player counts negated."""
+    each row's game; truncated bool [n]; root_weight w in [0, 1]. Final rows get 0. Two-player
+    sign convention: a reward or value of the other player counts negated."""
     n = len(reward)
     rows = np.arange(n)
     # σ relative to the player to move at each game's final row: s(t, i) = sigma[t] * sigma[i]
@@ -78,6 +82,8 @@ def value_targets(reward: np.ndarray, to_play: np.ndarray, root_value: np.ndarra
     b = np.clip(horizon, rows, None)
     z = sigma * (cumulative[b] - cumulative[rows])
     z = z + np.where(bootstrap, sigma * sigma[b] * root_value[b], 0.0)
+    if root_weight > 0:
+        z = (1.0 - root_weight) * z + root_weight * root_value
     return np.where(rows < end, z, 0.0).astype(np.float32)
 
 
@@ -141,7 +147,8 @@ class _TrajectoryChunk(_Chunk):
     """One trajectory shard in memory (rows [start, n) in the window; start is a game's first
     row). Per-row arrays besides _Chunk's."""
 
-    def __init__(self, base: _Chunk, extra: dict[str, np.ndarray], td_steps: int | None):
+    def __init__(self, base: _Chunk, extra: dict[str, np.ndarray], td_steps: int | None,
+                 root_weight: float = 0.0):
         super().__init__(**{f: getattr(base, f) for f in base.__dataclass_fields__})
         self.action = extra["action"].astype(np.int32)        # [n]
         self.reward = extra["reward"].astype(np.float32)      # [n]
@@ -156,7 +163,7 @@ class _TrajectoryChunk(_Chunk):
         self.game_starts = np.concatenate([[0], finals[:-1] + 1])   # int64 [games]
         self.sample_rows = np.flatnonzero(self.action >= 0)         # int64: non-final rows
         self.value_target = value_targets(self.reward, self.to_play, self.root_value, self.end,
-                                          self.truncated, td_steps)
+                                          self.truncated, td_steps, root_weight)
 
     def sample_count(self) -> int:
         return len(self.sample_rows) - int(np.searchsorted(self.sample_rows, self.start))
@@ -166,10 +173,11 @@ class TrajectoryBuffer(ReplayBuffer):
     """The newest ~`window_positions` positions (whole games: the window may exceed it by less
     than one game) of the trajectory shards in `directory`. refresh() as ReplayBuffer's (new
     shards only, unreadable ones skipped with a warning, hidden temp files never read);
-    sample() draws K-step windows."""
+    sample() draws K-step windows. td_steps and root_weight define the value targets (see
+    value_targets)."""
 
     def __init__(self, directory: str | os.PathLike, game, window_positions: int,
-                 unroll_steps: int = 5, td_steps: int | None = None):
+                 unroll_steps: int = 5, td_steps: int | None = None, root_weight: float = 0.0):
         super().__init__(directory, game, window_positions)
         if unroll_steps < 1:
             raise ValueError(f"unroll_steps must be >= 1, got {unroll_steps}")
@@ -177,6 +185,9 @@ class TrajectoryBuffer(ReplayBuffer):
             raise ValueError(f"td_steps must be >= 1 or None, got {td_steps}")
         self.unroll_steps = int(unroll_steps)
         self.td_steps = None if td_steps is None else int(td_steps)
+        if not 0.0 <= root_weight <= 1.0:
+            raise ValueError(f"root_weight must lie in [0, 1], got {root_weight}")
+        self.root_weight = float(root_weight)
 
     def _load(self, path: Path) -> tuple[_Chunk, int]:
         base, num_games = super()._load(path)
@@ -191,7 +202,7 @@ class TrajectoryBuffer(ReplayBuffer):
                 raise ValueError(f"field {k} has shape {v.shape}, want ({n},)")
         if (extra["action"] >= self.game.spec.num_actions).any():
             raise ValueError(f"actions beyond num_actions {self.game.spec.num_actions}")
-        return _TrajectoryChunk(base, extra, self.td_steps), num_games
+        return _TrajectoryChunk(base, extra, self.td_steps, self.root_weight), num_games
 
     def _evict(self) -> None:
         """ReplayBuffer's eviction of the oldest positions, then the cut moved back to the start
