@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `azero --help` lists them.
-_COMMANDS = ["selfplay", "arena", "play", "gtp", "uci", "bench"]
+_COMMANDS = ["selfplay", "pretrain", "arena", "play", "gtp", "uci", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

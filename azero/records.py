@@ -46,6 +46,17 @@ class RecordFormat:
     suffix: str                                             # file name suffix, e.g. ".jsonl"
     open_writer: Callable[[object, Path], RecordWriter]     # (game, path) -> writer
     read: Callable[[object, Path], list[GameRecord]]        # (game, path) -> records
+    # Game by game, for readers that skip a bad game and go on (azero pretrain): (game, one
+    # record file) -> each game of the file in order, a GameRecord or the ValueError saying why
+    # that game is not one ("game 3: move 14: ..."); raises (ValueError, OSError) for a file
+    # that cannot be read at all. None: `read` is all there is.
+    read_games: Callable[[object, Path], Iterator["GameRecord | ValueError"]] | None = None
+    file_suffix: str | None = None     # one record file's suffix where `suffix` is "" (a folder)
+
+    @property
+    def record_file_suffix(self) -> str:
+        """The suffix of one file of records, e.g. ".sgf" where records go to a folder."""
+        return self.file_suffix if self.file_suffix is not None else self.suffix
 
 
 def replay_notation(game, moves: list[int]) -> list[str]:
@@ -140,7 +151,8 @@ class _JsonLinesWriter(AppendingRecordWriter):
         return (json.dumps(line) + "\n").encode("utf-8")
 
 
-def _iter_json_lines(path: Path) -> Iterator[dict]:
+def _json_lines(path: Path) -> Iterator[tuple[int, dict | ValueError]]:
+    """(line number, the line's object or the ValueError of a line that is not JSON)."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     # Every record ends with "\n", so the last piece is "" unless a kill tore the last write;
@@ -148,19 +160,52 @@ def _iter_json_lines(path: Path) -> Iterator[dict]:
     for number, line in enumerate(lines[:-1], 1):
         if line.strip():
             try:
-                yield json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not a JSON record: {e}") from None
+                yield number, ValueError(f"not a JSON record: {e}")
+
+
+def _json_record(game, obj, compact_moves: bool) -> GameRecord:
+    """One line's object -> a GameRecord of `game` (its moves checked by replaying them).
+    ValueError for a record of another game, a malformed record or an illegal move."""
+    if not isinstance(obj, dict) or "moves" not in obj:
+        raise ValueError("not a game record (no \"moves\")")
+    if obj.get("game", game.spec.name) != game.spec.name:
+        raise ValueError(f"a record of {obj['game']!r}, not of {game.spec.name}")
+    moves = obj["moves"]
+    if not (isinstance(moves, str) if compact_moves
+            else isinstance(moves, list) and all(isinstance(m, str) for m in moves)):
+        raise ValueError(f"\"moves\" is not a {'string' if compact_moves else 'list of strings'}")
+    score = obj.get("score_first")
+    if score is not None and (isinstance(score, bool) or score not in (0.0, 0.5, 1.0)):
+        raise ValueError(f"\"score_first\" {score!r} is not 1, 0.5, 0 or null")
+    opening = obj.get("opening_plies", 0)
+    if not isinstance(opening, int) or isinstance(opening, bool) or opening < 0:
+        raise ValueError(f"\"opening_plies\" {opening!r} is not a count of plies")
+    return GameRecord(
+        game=game.spec.name, players=(obj.get("first", "?"), obj.get("second", "?")),
+        moves=parse_notation(game, list(moves)), result=score, opening_plies=opening,
+        info=obj.get("info", {}))
+
+
+def read_json_lines_games(game, path: Path, compact_moves: bool
+                          ) -> Iterator[GameRecord | ValueError]:
+    """Each line of a JSON lines file: its GameRecord, or ValueError("line N: why not")."""
+    for number, obj in _json_lines(Path(path)):
+        try:
+            if isinstance(obj, ValueError):
+                raise obj
+            yield _json_record(game, obj, compact_moves)
+        except ValueError as e:
+            yield ValueError(f"line {number}: {e}")
 
 
 def _read_json_lines(game, path: Path, compact_moves: bool) -> list[GameRecord]:
     records = []
-    for obj in _iter_json_lines(Path(path)):
-        notation = list(obj["moves"]) if compact_moves else obj["moves"]
-        records.append(GameRecord(
-            game=obj["game"], players=(obj["first"], obj["second"]),
-            moves=parse_notation(game, notation), result=obj.get("score_first"),
-            opening_plies=obj.get("opening_plies", 0), info=obj.get("info", {})))
+    for record in read_json_lines_games(game, path, compact_moves):
+        if isinstance(record, ValueError):
+            raise ValueError(f"{path}: {record}")
+        records.append(record)
     return records
 
 
@@ -170,7 +215,8 @@ def json_lines_format(compact_moves: bool = False) -> RecordFormat:
     return RecordFormat(
         suffix=".jsonl",
         open_writer=lambda game, path: _JsonLinesWriter(game, path, compact_moves),
-        read=lambda game, path: _read_json_lines(game, path, compact_moves))
+        read=lambda game, path: _read_json_lines(game, path, compact_moves),
+        read_games=lambda game, path: read_json_lines_games(game, path, compact_moves))
 
 
 _DEFAULT_FORMAT = json_lines_format(compact_moves=False)

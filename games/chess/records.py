@@ -31,6 +31,7 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import chess
 import chess.pgn
@@ -161,17 +162,30 @@ class PgnWriter(AppendingRecordWriter):
 
 # --------------------------------------------------------------------------- reading
 
-def read_pgn_games(text: str) -> list[chess.pgn.Game]:
-    """Every game of PGN text, skipping a last game torn by a kill (one not ending with its
-    result). ValueError for a game python-chess could not read (an illegal move, ...)."""
+def _each_pgn_game(text: str) -> Iterator[chess.pgn.Game]:
+    """Every game of PGN text as python-chess read it (its `errors` say what it could not
+    read), skipping a last game torn by a kill (one not ending with its result)."""
     if not _ENDS_WITH_RESULT.search(text):
         ends = [m.end() for m in _GAME_END.finditer(text.encode("utf-8"))]
         text = text.encode("utf-8")[:ends[-1] if ends else 0].decode("utf-8")
     handle = io.StringIO(text)
-    games = []
     while (pgn := chess.pgn.read_game(handle)) is not None:
+        yield pgn
+
+
+def _pgn_error(pgn: chess.pgn.Game) -> str:
+    """What python-chess could not read in a game, at the ply where its main line stops."""
+    ply = sum(1 for _ in pgn.mainline_moves()) + 1
+    return f"move {ply}: {pgn.errors[0]}"
+
+
+def read_pgn_games(text: str) -> list[chess.pgn.Game]:
+    """Every game of PGN text, skipping a last game torn by a kill (one not ending with its
+    result). ValueError for a game python-chess could not read (an illegal move, ...)."""
+    games = []
+    for pgn in _each_pgn_game(text):
         if pgn.errors:
-            raise ValueError(f"game {len(games) + 1}: {pgn.errors[0]}")
+            raise ValueError(f"game {len(games) + 1}: {_pgn_error(pgn)}")
         games.append(pgn)
     return games
 
@@ -221,4 +235,20 @@ def read_pgn_records(game, path: str | os.PathLike) -> list[GameRecord]:
     return records
 
 
-PGN_FORMAT = RecordFormat(suffix=".pgn", open_writer=PgnWriter, read=read_pgn_records)
+def read_pgn_record_games(game, path: str | os.PathLike) -> Iterator[GameRecord | ValueError]:
+    """Each game of one .pgn file in order: its GameRecord, or the ValueError saying why that
+    game cannot be one ("game 2: move 7 (e1g1): ...", a variant, another start position). A last
+    game torn by a kill is left out; ValueError (UnicodeDecodeError) for a file that is not
+    UTF-8 text."""
+    text = Path(path).read_text(encoding="utf-8")
+    for number, pgn in enumerate(_each_pgn_game(text), 1):
+        try:
+            if pgn.errors:
+                raise ValueError(_pgn_error(pgn))
+            yield pgn_to_record(game, pgn)
+        except ValueError as e:
+            yield ValueError(f"game {number}: {e}")
+
+
+PGN_FORMAT = RecordFormat(suffix=".pgn", open_writer=PgnWriter, read=read_pgn_records,
+                          read_games=read_pgn_record_games)

@@ -366,4 +366,29 @@ def read_sgf_records(game, path: str | os.PathLike) -> list[GameRecord]:
     return records
 
 
-SGF_FORMAT = RecordFormat(suffix="", open_writer=open_sgf_writer, read=read_sgf_records)
+def read_sgf_games(game, path: str | os.PathLike):
+    """Each game of one .sgf file in order: its GameRecord, or the SgfError saying why that
+    game cannot be one ("game 2: board size 19; ...", "game 3: move 14: ..."). SgfError for a
+    file that is not SGF at all; a last game torn by a kill is left out, as read_sgf_records
+    does."""
+    data = Path(path).read_bytes()
+    try:
+        trees = sgf_grammar.parse_sgf_collection(data)
+    except ValueError as e:
+        end = data.rstrip().rfind(b")\n")
+        try:
+            trees = sgf_grammar.parse_sgf_collection(data[:end + 1]) if end >= 0 else None
+        except ValueError:
+            trees = None
+        if trees is None:
+            raise SgfError(f"not an SGF file: {e}") from None
+    for index, tree in enumerate(trees):
+        try:
+            yield sgf_game_to_record(game, _read_tree(tree, index))
+        except SgfError as e:
+            where = f"game {index + 1}"
+            yield e if str(e).startswith((f"{where}:", f"{where},")) else SgfError(f"{where}: {e}")
+
+
+SGF_FORMAT = RecordFormat(suffix="", open_writer=open_sgf_writer, read=read_sgf_records,
+                          read_games=read_sgf_games, file_suffix=".sgf")
