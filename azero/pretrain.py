@@ -21,7 +21,9 @@ mirror), state and one-hot policy together, as the replay buffer does.
 Split: by game, never by position (the positions of one game are strongly correlated, and a
 position's neighbours in the same game would leak its answer). Which games are held out depends
 only on the seed and each game's moves (a hash of both), not on file names or order; identical
-games land on the same side, so a game played twice cannot be in both. Reported on the held-out
+games land on the same side, so a game played twice cannot be in both (duplicates are kept, not
+merged; the report counts the distinct games: a deterministic engine playing itself plays each
+colour-swapped pair of an arena match twice over). Reported on the held-out
 positions: move-prediction top-1 accuracy (the net's most likely legal move equals the move
 played), the chance level (mean over positions of 1 / legal moves), the policy cross-entropy and
 the value loss (mean squared error over positions with a result).
@@ -375,6 +377,7 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
     if fit_schedule:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train,
                                                                        total_steps=total))
+    torch.manual_seed(seed)                  # the initial weights: a run repeats exactly
     trainer = RecordTrainer.create(config, game)
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
@@ -385,14 +388,18 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
         "records": [str(p) for p in paths], "files": len(found.files),
         "skipped_files": found.skipped_files,
         "skipped_games": len(found.skipped) - found.skipped_files,
-        "games": {"train": int((~held).sum()), "held_out": int(held.sum())},
+        "games": {"train": int((~held).sum()), "held_out": int(held.sum()),
+                  "distinct": len({tuple(r.moves) for r in records})},
         "positions": {"train": len(train_set), "held_out": len(held_set),
                       "train_with_result": int(train_set.value_weight.sum())},
         "holdout": holdout, "seed": seed, "steps": total, "batch_size": config.train.batch_size}
-    report(f"{len(records)} games ({summary['games']['train']} train, "
-           f"{summary['games']['held_out']} held out) from {len(found.files)} file(s), "
+    games = summary["games"]
+    report(f"{len(records)} games ({games['distinct']} distinct; {games['train']} train, "
+           f"{games['held_out']} held out) from {len(found.files)} file(s), "
            f"{len(found.skipped)} skipped; {len(train_set)} training positions, "
            f"{len(held_set)} held out; {total} steps of {config.train.batch_size}")
+    if not len(held_set):
+        report("no held-out games (--holdout 0, or too few distinct games): no held-out figures")
 
     def record(held_figures: dict | None, train: dict[str, float]) -> None:
         """Log the figures; after a training step, rewrite the checkpoint with them."""
