@@ -40,6 +40,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .config import Config, ConfigError
+from .nets import set_torch_threads
 from .records import GameRecord, record_format
 from .replay import _transform_rows
 from .rundir import RunDir
@@ -348,20 +351,24 @@ def describe(step: int, total: int, train: dict[str, float], held: dict | None) 
 def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
              steps: int | None = None, epochs: float | None = None, holdout: float = 0.05,
              seed: int | None = None, eval_every: int = 500, fit_schedule: bool = True,
-             report: Callable[[str], None] = print,
+             progress: bool | None = None, report: Callable[[str], None] | None = None,
              warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train config.model's network from the records under `paths` and write it to `out` (a
     normal checkpoint, rewritten atomically at every evaluation and at the end). The optimizer,
     LR schedule and amp are config.train's; with `fit_schedule` its total_steps becomes the
     pretraining's length (the cosine decays over it; the stored config says so). Evaluates on the
     held-out games at step 0, every `eval_every` steps and at the end; `report` gets each
-    progress line, `warn` each skipped file or game. Returns the summary stored in the
+    progress line (default: printed above the progress bar, which `progress` shows or hides;
+    None: config.log.progress), `warn` each skipped file or game. Returns the summary stored in the
     checkpoint's metadata["pretrain"]. RecordsError: no usable records; ConfigError: a config
     of another algorithm than AlphaZero."""
     if config.algorithm != "alphazero":
         raise ConfigError(f"algorithm: pretraining trains the AlphaZero network (model.kind "
                           f"resnet), not {config.algorithm}")
     seed = config.seed if seed is None else int(seed)
+    if report is None:
+        def report(line: str) -> None:          # above the progress bar, without garbling it
+            tqdm.write(line, file=sys.stdout)
     game = config.make_game()
     started = time.time()
     found = read_record_set(game, paths, warn)
@@ -379,8 +386,7 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
                                                                        total_steps=total))
     torch.manual_seed(seed)                  # the initial weights: a run repeats exactly
     trainer = RecordTrainer.create(config, game)
-    if config.train.threads is not None:
-        torch.set_num_threads(config.train.threads)
+    set_torch_threads(config.train.threads)
     out = Path(out)
     log = RunDir.at(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -411,6 +417,8 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
 
     rng = np.random.default_rng(seed)
     batches = _batches(len(train_set), config.train.batch_size, rng)
+    bar = tqdm(total=total, desc=f"{game.spec.name} pretraining", unit="step", dynamic_ncols=True,
+               disable=not (config.log.progress if progress is None else progress))
     figures = evaluate(trainer.net, game, held_set, device=trainer.device) if len(held_set) else None
     report(describe(0, total, {}, figures))
     record(figures, {})
@@ -421,6 +429,7 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
         for k, v in stats.items():
             sums[k] = sums.get(k, 0.0) + v
         since += 1
+        bar.update(1)
         if trainer.step % eval_every == 0 or trainer.step == total:
             train = {k: v / since for k, v in sums.items()}
             figures = (evaluate(trainer.net, game, held_set, device=trainer.device)
@@ -428,6 +437,7 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
             report(describe(trainer.step, total, train, figures))
             record(figures, train)
             sums, since = {}, 0
+    bar.close()
     return summary
 
 

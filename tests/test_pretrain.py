@@ -21,7 +21,8 @@ from azero.records import GameRecord, open_record_writer
 
 C4 = make("connect4")
 TINY = ["model.blocks=1", "model.channels=8", "model.value_hidden=8", "train.batch_size=64",
-        "train.warmup_steps=0", "train.threads=1", "train.device=cpu", "train.lr=0.01"]
+        "train.warmup_steps=0", "train.threads=1", "train.device=cpu", "train.lr=0.01",
+        "log.progress=false"]
 
 
 def lowest_column(state: np.ndarray) -> int:
@@ -316,3 +317,15 @@ def test_the_command_writes_a_checkpoint_that_starts_selfplay_and_plays(tmp_path
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2
     assert "azero pretrain: no connect4 record files (*.jsonl) under" in failed.stderr
+
+
+def test_chess_records_without_the_chess_extra_say_what_to_install(tmp_path):
+    (tmp_path / "g.pgn").write_text('[Result "*"]\n\n1. e4 *\n\n')
+    blocked = ("import sys; sys.modules['chess'] = None; from azero.cli import main; "
+               f"sys.exit(main(['pretrain', '--game', 'chess', '--records', {str(tmp_path)!r}, "
+               f"'--out', {str(tmp_path / 'x.pt')!r}]))")
+    done = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("azero pretrain: chess needs the optional extra [chess]")
+    assert 'pip install -e ".[chess]"' in done.stderr and not (tmp_path / "x.pt").exists()

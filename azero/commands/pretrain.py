@@ -41,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. --set model.blocks=4 (repeatable); "
                         "train.total_steps, when set, replaces the default of the run's length")
     p.add_argument("--device", help="training device: auto, cpu, cuda (train.device)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         fit = not any(o.split("=", 1)[0].strip() == "train.total_steps" for o in overrides)
         summary = pretrain(config, args.records, out, steps=args.steps, epochs=args.epochs,
                            holdout=args.holdout, seed=args.seed, eval_every=args.eval_every,
-                           fit_schedule=fit, report=lambda line: print(line, flush=True),
+                           fit_schedule=fit, progress=False if args.no_progress else None,
                            warn=lambda line: print(f"warning: {line}", file=sys.stderr))
     except (ConfigError, RecordsError, ValueError) as e:
         print(f"azero pretrain: {e}", file=sys.stderr)
