@@ -177,23 +177,25 @@ def _sync_best_info(run: RunDir) -> dict:
 
 
 def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None = None,
-             init: str | Path | None = None) -> dict:
+             init: str | Path | None = None, backend=None) -> dict:
     """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict.
-    `init`: a checkpoint whose network a new run starts from (see check_init).
+    `init`: a checkpoint whose network a new run starts from (see check_init). `backend`: where
+    the self-play workers run (azero.pool.make_backend; None: processes of this machine).
     Raises RunDirBusy if another process is running in the same run directory."""
+    from azero.pool import LocalBackend
+
     check_random_openings(config.selfplay, config.make_game())    # before anything is written
     init_checkpoint = check_init(config, init)
-    with RunDir.at(config.run_dir).locked():
-        return _run_locked(config, limits, progress, init_checkpoint)
+    backend = LocalBackend() if backend is None else backend
+    with backend.connected(config), RunDir.at(config.run_dir).locked():
+        return _run_locked(config, limits, progress, init_checkpoint, backend)
 
 
 def _run_locked(config: Config, limits: Limits, progress: bool | None,
-                init: ckpt.Checkpoint | None) -> dict:
+                init: ckpt.Checkpoint | None, backend) -> dict:
     from tqdm import tqdm
 
     from azero.nets import set_torch_threads
-    from azero.pool import ProcessWorkerPool
-    from azero.workers import selfplay_worker
 
     run = prepare_run(config, init)
     game = config.make_game()
@@ -209,11 +211,11 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
     tb = _tensorboard(run, config)
     show_progress = config.log.progress if progress is None else progress
 
-    pool = ProcessWorkerPool(selfplay_worker, sp.workers, args=(str(run.root), config.to_dict()))
+    pool = backend.pool(run, config)
     started = time.monotonic()
     iterations = 0
     run.log_metrics("start", step=trainer.step, generation=best["generation"],
-                    elapsed=elapsed_before, workers=sp.workers)
+                    elapsed=elapsed_before, workers=sp.workers, backend=backend.name)
     bar = tqdm(desc=f"{config.game} training", unit="step", initial=trainer.step,
                disable=not show_progress, dynamic_ncols=True)
     stop = _InterruptFlag()

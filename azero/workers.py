@@ -6,6 +6,7 @@ as replay shards. It talks to the rest of the run only through files (RunDir), s
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -31,9 +32,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     from azero.config import Config
     from azero.loop import algorithm_for
     from azero.nets import resolve_device, set_torch_threads
-    from azero.records import GameRecord, open_record_writer, record_format
     from azero.rundir import RunDir
-    from azero.selfplay import SelfPlay
 
     config = Config.from_dict(config_dict)
     sp_cfg = config.selfplay
@@ -43,69 +42,124 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     device = resolve_device(config.train.device)
     # the algorithm's search and storage (AlphaZeroGames below; MuZero's: azero/muzero/selfplay.py)
     kit = algorithm_for(config).games(run, game, config, worker_id)
-    writer = kit.writer
-
-    generation, net = _load_best(run, game.spec.name, device, ckpt)
-    evaluator = kit.evaluator(net, device)                  # remade on a new best
-    seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
-    selfplay = SelfPlay(game, config.search, sp_cfg, seed=seed,
-                        make_search=kit.search_factory(evaluator))
-    records = open_record_writer(
-        game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")
-    tally = _Tally()
-    last_poll = last_write = time.monotonic()
+    player = GamePlayer(config, game, kit, worker_id, device,
+                        *_load_best(run, game.spec.name, device, ckpt))
+    sink = GameSink(run, config, game, kit, worker_id)
+    last_poll = time.monotonic()
     parent = os.getppid()
-
-    def write(path) -> None:
-        nonlocal last_write
-        last_write = time.monotonic()
-        if path is not None:
-            run.log_metrics("selfplay", worker=worker_id, generation=generation, **tally.take())
-
-    def write_if_stale() -> None:
-        """Write the pending finished games once MAX_UNWRITTEN_SECONDS have passed since the
-        last write."""
-        if writer.pending_games and time.monotonic() - last_write >= MAX_UNWRITTEN_SECONDS:
-            write(writer.flush())
-
     try:
         # A parent killed with SIGKILL cannot stop us: leave when we are orphaned.
         while not stop_event.is_set() and not terminating and os.getppid() == parent:
             if run.selfplay_paused():           # the trainer is behind: let it catch up
-                write_if_stale()
+                sink.write_if_stale()
                 paused_since = time.monotonic()
                 time.sleep(PAUSE_POLL_SECONDS)
-                tally.paused += time.monotonic() - paused_since
+                sink.tally.paused += time.monotonic() - paused_since
                 continue
-            finished = selfplay.play_move(evaluator)
-            tally.played += sp_cfg.games_per_worker          # one move in every game
-            for g in finished:
-                tally.add(g)
-                player = f"{config.game}-generation-{generation}"
-                records.write(GameRecord(
-                    game=config.game, players=(player, player),
-                    moves=g.opening.tolist() + g.actions.tolist(),
-                    result=None if g.truncated else (g.result_first_player + 1) / 2,
-                    opening_plies=len(g.opening),
-                    info={"generation": generation, "resigned": g.resigned,
-                          "truncated": g.truncated, "selfplay": True}))
-                if not g.for_training:              # truncated, selfplay.truncated_value_target: drop
-                    continue
-                write(kit.add_game(g, generation))
-            write_if_stale()
+            finished = player.play_move()
+            sink.tally.played += sp_cfg.games_per_worker          # one move in every game
+            sink.add(finished, player.generation)
+            sink.write_if_stale()
             if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:
                 last_poll = time.monotonic()
                 info = run.read_best_info()
-                if info is not None and info["generation"] != generation:
-                    generation, net = _load_best(run, game.spec.name, device, ckpt)
-                    evaluator = kit.evaluator(net, device)
-                    make_search = kit.search_factory(evaluator)
-                    if make_search is not None:     # a search bound to the old network
-                        selfplay.search = make_search(sp_cfg.games_per_worker,
-                                                      int(selfplay.rng.integers(2 ** 31)))
+                if info is not None and info["generation"] != player.generation:
+                    player.use_network(*_load_best(run, game.spec.name, device, ckpt))
     finally:
-        write(writer.flush())
-        records.close()
+        sink.close()
+
+
+class GamePlayer:
+    """The playing half of a self-play worker: `games_per_worker` games in lockstep with the
+    current best network, one batched move at a time. It touches no file, so the same object
+    serves a local worker process and a Ray actor on another machine (azero/ray_pool.py)."""
+
+    def __init__(self, config, game, kit, worker_id: int, device, generation: int, net):
+        from azero.selfplay import SelfPlay
+
+        self.config = config
+        self.kit = kit                      # the algorithm's search half (kit.evaluator, ...)
+        self.device = device
+        self.generation = int(generation)   # of the network in use
+        self.evaluator = kit.evaluator(net, device)
+        seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
+        self.selfplay = SelfPlay(game, config.search, config.selfplay, seed=seed,
+                                 make_search=kit.search_factory(self.evaluator))
+
+    def use_network(self, generation: int, net) -> None:
+        """Play the next moves with `net` (a snapshot of its weights), promoted as `generation`."""
+        self.generation = int(generation)
+        self.evaluator = self.kit.evaluator(net, self.device)
+        make_search = self.kit.search_factory(self.evaluator)
+        if make_search is not None:     # a search bound to the old network
+            self.selfplay.search = make_search(self.config.selfplay.games_per_worker,
+                                               int(self.selfplay.rng.integers(2 ** 31)))
+
+    def play_move(self) -> list:
+        """One move in every game; the games it finished (selfplay.FinishedGame)."""
+        return self.selfplay.play_move(self.evaluator)
+
+
+class GameSink:
+    """The storing half of a self-play worker, on the machine that holds the run directory: a
+    worker's finished games go to its game records (games/selfplay-w<id>.*) at once and to the
+    algorithm's replay writer (kit.add_game: atomic shards of games_per_shard games), and each
+    shard written logs a "selfplay" metrics record. Finished games wait unwritten at most
+    MAX_UNWRITTEN_SECONDS (write_if_stale), so a kill loses little more than the games in flight.
+    A local worker keeps its own; the Ray backend keeps one per actor on the driver."""
+
+    def __init__(self, run, config, game, kit, worker_id: int):
+        from azero.records import open_record_writer, record_format
+
+        self.run = run
+        self.config = config
+        self.kit = kit
+        self.worker_id = worker_id
+        self.records = open_record_writer(
+            game, run.games / f"selfplay-w{worker_id:03d}{record_format(game.spec.name).suffix}")
+        self.tally = _Tally()
+        self.generation: int | None = None      # of the newest game added (for the metrics)
+        self._last_write = time.monotonic()
+
+    def add(self, finished: list, generation: int) -> None:
+        """Record finished games (selfplay.FinishedGame) played by the network of `generation`
+        and queue those for training with the replay writer (a shard when enough are queued)."""
+        from azero.records import GameRecord
+
+        self.generation = generation
+        for g in finished:
+            self.tally.add(g)
+            player = f"{self.config.game}-generation-{generation}"
+            self.records.write(GameRecord(
+                game=self.config.game, players=(player, player),
+                moves=g.opening.tolist() + g.actions.tolist(),
+                result=None if g.truncated else (g.result_first_player + 1) / 2,
+                opening_plies=len(g.opening),
+                info={"generation": generation, "resigned": g.resigned,
+                      "truncated": g.truncated, "selfplay": True}))
+            if not g.for_training:              # truncated, selfplay.truncated_value_target: drop
+                continue
+            self._wrote(self.kit.add_game(g, generation))
+
+    def write_if_stale(self) -> None:
+        """Write the queued finished games once MAX_UNWRITTEN_SECONDS have passed since the last
+        write."""
+        if (self.kit.writer.pending_games
+                and time.monotonic() - self._last_write >= MAX_UNWRITTEN_SECONDS):
+            self._wrote(self.kit.writer.flush())
+
+    def close(self) -> None:
+        """Write every queued game and close the records."""
+        try:
+            self._wrote(self.kit.writer.flush())
+        finally:
+            self.records.close()
+
+    def _wrote(self, path) -> None:
+        if path is not None:
+            self._last_write = time.monotonic()
+            self.run.log_metrics("selfplay", worker=self.worker_id, generation=self.generation,
+                                 **self.tally.take())
 
 
 class AlphaZeroGames:
@@ -115,10 +169,16 @@ class AlphaZeroGames:
     (azero.loop.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
 
     def __init__(self, run, game, config, worker_id: int):
-        from azero.replay import ShardWriter
         self.game = game
-        self.writer = ShardWriter(run.replay, worker=worker_id,
-                                  games_per_shard=config.selfplay.games_per_shard)
+        self._writer_args = (run, worker_id, config.selfplay.games_per_shard)
+
+    @functools.cached_property
+    def writer(self):
+        """The replay shard writer, made on first use: a Ray actor uses only the search half and
+        has no run directory (run None)."""
+        from azero.replay import ShardWriter
+        run, worker_id, games_per_shard = self._writer_args
+        return ShardWriter(run.replay, worker=worker_id, games_per_shard=games_per_shard)
 
     def evaluator(self, net, device):
         """The evaluator of a newly loaded best network (a snapshot of its weights)."""

@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Self-play, training and gating into a run directory. Running "
                                    "the same command again resumes where it stopped.")
     from azero.config import ALGORITHMS
+    from azero.pool import BACKENDS
 
     p.add_argument("--game", required=True, choices=names())
     p.add_argument("--algo", choices=ALGORITHMS,
@@ -32,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", metavar="CKPT",
                    help="start a new run from this checkpoint's network (its architecture replaces "
                         "the config's model section; optimizer, step and schedule start afresh)")
+    p.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="where self-play workers run: local = processes of this machine "
+                        "(default); ray = Ray actors on the nodes of a cluster (pip install "
+                        "'azero[ray]'; README: Self-play on a Ray cluster)")
+    p.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="--backend ray: the cluster to join (auto: the one started on this "
+                        "machine with 'ray start --head'); default: a Ray instance of its own")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -93,13 +101,16 @@ def run(args: argparse.Namespace) -> int:
     from azero.checkpoint import CheckpointError
     from azero.config import ConfigError
     from azero.loop import Limits, run_loop
+    from azero.pool import make_backend
     from azero.rundir import RunDirBusy
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        backend = make_backend(args.backend, args.address)
         config = resolve_config(args)
         summary = run_loop(config, Limits(hours=args.hours, iterations=args.iterations),
-                           progress=False if args.no_progress else None, init=args.init)
+                           progress=False if args.no_progress else None, init=args.init,
+                           backend=backend)
     except (ConfigError, CheckpointError, RunDirBusy) as e:
         print(f"azero selfplay: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ its random openings, temperature and resignation); only two things differ:
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,14 @@ class MuZeroGames:
     def __init__(self, run, game, config, worker_id: int):
         self.game = game
         self.search_config = config.search
-        self.writer = TrajectoryWriter(trajectory_dir(run.root), worker=worker_id,
-                                       games_per_shard=config.selfplay.games_per_shard)
+        self._writer_args = (run, worker_id, config.selfplay.games_per_shard)
+
+    @functools.cached_property
+    def writer(self) -> TrajectoryWriter:
+        """The trajectory shard writer, made on first use (a Ray actor, run None, never uses it)."""
+        run, worker_id, games_per_shard = self._writer_args
+        return TrajectoryWriter(trajectory_dir(run.root), worker=worker_id,
+                                games_per_shard=games_per_shard)
 
     def evaluator(self, net, device):
         """A MuZeroEvaluator of a snapshot of the best network's weights."""
