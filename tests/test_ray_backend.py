@@ -234,33 +234,48 @@ def test_a_killed_actor_and_a_lost_node_stop_nothing_and_lose_no_finished_game(
     run_dir = tmp_path / "run"
     run = RunDir.at(run_dir)
     config = tiny(run_dir, "selfplay.games_per_shard=2")
-    backend = RayBackend(actor_options=pinned)
-    result = {}
-    loop = threading.Thread(target=lambda: result.update(
-        run_loop(config, Limits(iterations=6), progress=False, backend=backend)))
-    loop.start()
+    faults = {}
+
+    def inject_faults():
+        """Beside the loop (which runs in the main thread): kill an actor, then remove the
+        second node, each once the run is under way; then stop the loop with Ctrl-C."""
+        try:
+            # Both pinned workers, one on each node, deliver games.
+            wait_for(lambda: set(shard_games(run.replay)) == {0, 1}, 180, "both workers' shards")
+            (victim, *_), faults["killed_at"] = actor_pids(), time.time_ns()
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: any(r["event"] == "worker_restart" for r in run.read_metrics()),
+                     120, "the restart")
+            restart = next(r for r in run.read_metrics() if r["event"] == "worker_restart")
+            dead = int(restart["detail"].split()[1])
+            # The replacement plays on: a newer shard of the dead worker's id.
+            wait_for(lambda: newest_shard_time(run.replay, dead) > faults["killed_at"], 120,
+                     "the new actor's games")
+            cluster.remove_node(second)             # worker 1's node, with its actor
+            faults["removed_at"] = time.time()
+            # The run goes on without the node: worker 0's games and a gate after the loss.
+            wait_for(lambda: newest_shard_time(run.replay, 0) > faults["removed_at"] * 1e9,
+                     120, "games after the node was lost")
+            wait_for(lambda: any(r["event"] == "gate" and r["time"] > faults["removed_at"]
+                                 for r in run.read_metrics()), 180, "a gate after the loss")
+        except BaseException as e:
+            faults["error"] = e
+        finally:
+            if "summary" not in faults:
+                os.kill(os.getpid(), signal.SIGINT)     # the loop's Ctrl-C: a clean stop
+
+    injector = threading.Thread(target=inject_faults)
+    injector.start()
     try:
-        # Both pinned workers, one on each node, deliver games.
-        wait_for(lambda: set(shard_games(run.replay)) == {0, 1}, 120, "both workers' shards")
-        (victim, *_), killed_at = actor_pids(), time.time_ns()
-        os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: any(r["event"] == "worker_restart" for r in run.read_metrics()), 120,
-                 "the restart")
-        restart = next(r for r in run.read_metrics() if r["event"] == "worker_restart")
-        dead = int(restart["detail"].split()[1])
-        # The replacement plays on: a newer shard of the dead worker's id.
-        wait_for(lambda: newest_shard_time(run.replay, dead) > killed_at, 120,
-                 "the new actor's games")
-        cluster.remove_node(second)             # worker 1's node, with its actor
-        removed_at = time.time_ns()
-        wait_for(lambda: newest_shard_time(run.replay, 0) > removed_at, 120,
-                 "games after the node was lost")
+        faults["summary"] = run_loop(config, Limits(hours=0.25), progress=False,
+                                     backend=RayBackend(actor_options=pinned))
     finally:
-        loop.join(600)
-    assert not loop.is_alive()
-    # The run went on to its last iteration, and every game that reached the driver (all its
-    # records) is in a shard.
-    assert result["iterations"] == 6 and result["reason"] == "limit"
+        injector.join(60)
+    if "error" in faults:
+        raise faults["error"]
+    assert faults["summary"]["reason"] == "interrupted"
+    # Every game that reached the driver (all its records) is in a shard: the stop wrote the
+    # games queued, those of the dead actor and of the lost node included.
     assert recorded_games(run, config.make_game()) == shard_games(run.replay)
     assert not list(run.root.rglob("*.tmp"))
 
