@@ -32,7 +32,8 @@ def test_random_positions_are_live_positions_of_all_stages(name):
 
 def test_bench_net_rows_per_game_and_batch(capsys):
     rows = run_json(capsys, ["bench", "net", "--game", "connect4_tiny", "go9_tiny",
-                             "--batch", "1", "8", "--seconds", "0.01", "--rounds", "1"])
+                             "--batch", "1", "8", "--seconds", "0.01", "--rounds", "1",
+                             "--precision", "fp32"])
     assert [(r["name"].split()[0], r["name"].split("batch ")[1].split(",")[0]) for r in rows] == [
         ("connect4_tiny", "1"), ("connect4_tiny", "8"), ("go9_tiny", "1"), ("go9_tiny", "8")]
     for r in rows:
@@ -43,8 +44,20 @@ def test_bench_net_rows_per_game_and_batch(capsys):
         assert r["unit"] == "positions/s" and r["value"] > 0 and r["baseline_value"] > 0
         assert r["baseline_ratio"] == pytest.approx(r["value"] / r["baseline_value"])
         assert r["command"] == ("azero bench net --game connect4_tiny go9_tiny --batch 1 8 "
-                                "--seconds 0.01 --rounds 1")
+                                "--seconds 0.01 --rounds 1 --precision fp32")
         assert r["date"] and "cores" in r["machine"]
+
+
+def test_bench_net_times_bf16_and_tried_variants_against_the_fp32_snapshot(capsys):
+    rows = run_json(capsys, ["bench", "net", "--game", "connect4_tiny", "--batch", "8",
+                             "--seconds", "0.01", "--rounds", "1", "--precision", "bf16",
+                             "--try", "int8-dynamic"])
+    assert [r["baseline"] for r in rows] == ["same net, eager fp32 evaluator",
+                                             "same net, fp32 snapshot", "same net, fp32 snapshot"]
+    assert rows[0]["name"].endswith("cpu bfloat16") and rows[1]["name"] == rows[0]["name"]
+    assert "int8-dynamic (first call" in rows[2]["name"]
+    assert rows[1]["baseline_value"] == rows[2]["baseline_value"] > 0      # one fp32 timing
+    assert all(r["value"] > 0 for r in rows)
 
 
 def test_bench_train_reports_the_step_and_the_loop_step(capsys):

@@ -127,7 +127,8 @@ def test_snapshot_evaluator_matches_and_keeps_the_weights_it_was_made_with():
         states = game.step(states, np.array([rng.choice(legal)]))
         rows.append(states[0])
     states = np.stack(rows)
-    plain, snap = make_evaluator(net, game, "cpu"), make_evaluator(net, game, "cpu", snapshot=True)
+    plain = make_evaluator(net, game, "cpu")
+    snap = make_evaluator(net, game, "cpu", snapshot=True, precision="fp32")
     first = plain(states)
     for a, b in zip(first, snap(states)):
         np.testing.assert_allclose(a, b, atol=1e-4)
@@ -138,5 +139,48 @@ def test_snapshot_evaluator_matches_and_keeps_the_weights_it_was_made_with():
     assert not np.allclose(changed[0], first[0], atol=1e-2)
     for a, b in zip(first, snap(states)):
         np.testing.assert_allclose(a, b, atol=1e-4)
-    for a, b in zip(changed, make_evaluator(net, game, "cpu", snapshot=True)(states)):
+    for a, b in zip(changed, make_evaluator(net, game, "cpu", snapshot=True, precision="fp32")(states)):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+
+def test_inference_precision_follows_the_cpu_the_argument_and_the_environment(monkeypatch):
+    from azero.nets import runtime
+    cpu = torch.device("cpu")
+    monkeypatch.delenv(runtime.PRECISION_ENV, raising=False)
+    for native, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        assert runtime.inference_weight_dtype(cpu) == want
+        assert runtime.inference_weight_dtype(cpu, "fp32") == torch.float32
+        assert runtime.inference_weight_dtype(cpu, "bf16") == torch.bfloat16
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv(runtime.PRECISION_ENV, "fp32")
+    assert runtime.inference_weight_dtype(cpu) == torch.float32
+    assert runtime.inference_weight_dtype(cpu, "bf16") == torch.bfloat16   # the argument wins
+    assert runtime.inference_weight_dtype(torch.device("cuda"), "bf16") == torch.float32
+    monkeypatch.setenv(runtime.PRECISION_ENV, "half")
+    with pytest.raises(ValueError, match="AZERO_INFERENCE_PRECISION.*auto, fp32, bf16"):
+        runtime.inference_weight_dtype(cpu)
+
+
+def test_bf16_snapshot_evaluates_in_bf16_and_stays_close_to_fp32():
+    """A bf16 snapshot computes in bf16 (its outputs differ from fp32's, by little) and returns
+    float32; amp=False keeps a snapshot in fp32 whatever the precision."""
+    from azero.games import make
+    game = make("connect4")
+    net = _trained_looking(PolicyValueNet(game.spec.observation_shape, game.spec.num_actions,
+                                          blocks=2, channels=16), seed=2)
+    states = game.initial_states(16)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        legal = game.legal_mask(states)
+        states = game.step(states, np.array([rng.choice(np.flatnonzero(r)) for r in legal]))
+    fp32 = make_evaluator(net, game, "cpu", snapshot=True, precision="fp32")(states)
+    bf16 = make_evaluator(net, game, "cpu", snapshot=True, precision="bf16")(states)
+    off = make_evaluator(net, game, "cpu", snapshot=True, precision="bf16", amp=False)(states)
+    for a, b, c in zip(fp32, bf16, off):
+        assert b.dtype == np.float32
+        assert not np.array_equal(a, b)                   # bf16 arithmetic, not fp32
+        np.testing.assert_allclose(a, b, atol=0.1)        # bf16 keeps ~3 significant digits
+        np.testing.assert_allclose(a, c, atol=1e-4)
+    assert (np.argmax(fp32[0], 1) == np.argmax(bf16[0], 1)).mean() >= 0.9

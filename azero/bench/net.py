@@ -1,9 +1,10 @@
 """Network inference throughput: positions per second through the evaluator the search calls, by
 batch size (observation encoding, host-device copies and the forward pass, all included).
 
-Ours is the inference snapshot self-play uses (BatchNorm folded; channels-last on a CPU; bf16
-autocast on a GPU); the baseline (our own other path, not a peer) is the same network through the
-plain eager evaluator in fp32, timed alternately in the same run. The network is the config's
+Ours is the inference snapshot self-play uses (BatchNorm folded; on a CPU channels-last and, where
+the CPU computes bf16 in hardware, bf16 weights; bf16 autocast on a GPU); the baselines (our own
+other paths, not a peer) are the same network through the plain eager evaluator in fp32 and,
+when the snapshot is not fp32 already, the fp32 snapshot, timed alternately in the same run. The network is the config's
 architecture with random weights (or `--ckpt`); the positions come from random games, so the
 input is the real encoding.
 """
@@ -18,6 +19,7 @@ import torch
 
 from azero import games
 from azero.bench.report import Measurement
+from azero.nets.runtime import PRECISIONS, inference_weight_dtype
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--try", dest="variants", nargs="+", default=[], choices=sorted(VARIANTS),
+                        help="also time these ways of running the snapshot, each against the "
+                        "fp32 snapshot (measured and not adopted: BENCHMARKS.md)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="the snapshot's weights on a CPU (default: auto, or "
+                        "$AZERO_INFERENCE_PRECISION: bf16 where the CPU has native bf16)")
+
+
+def _int8_dynamic(module: torch.nn.Module) -> torch.nn.Module:
+    """torch's dynamic int8 quantization (it covers the Linear layers: the heads, not the
+    convolutions)."""
+    return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+# --try variants: name -> (snapshot precision, transform of the prepared snapshot module)
+VARIANTS = {
+    "int8-dynamic": ("fp32", _int8_dynamic),
+    "compile": ("fp32", torch.compile),
+    "compile-bf16": ("bf16", torch.compile),
+}
 
 
 def random_positions(game, count: int, rng: np.random.Generator, min_plies: int = 60) -> np.ndarray:
@@ -75,22 +97,45 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     game = config.make_game()
     device = resolve_device(args.device)
     net = bench_net(config, game, args.ckpt, device)
-    evaluators = {"snapshot": make_evaluator(net, game, device, snapshot=True),
+    evaluators = {"snapshot": make_evaluator(net, game, device, snapshot=True,
+                                             precision=args.precision),
                   "eager": make_evaluator(net, game, device, amp=False)}
+    weights = inference_weight_dtype(device, args.precision)
+    if weights != torch.float32:
+        evaluators["fp32 snapshot"] = make_evaluator(net, game, device, snapshot=True,
+                                                     precision="fp32")
     rng = np.random.default_rng(0)
     states = random_positions(game, 2 * max(args.batch), rng)
+    for variant in args.variants:
+        precision, transform = VARIANTS[variant]
+        evaluators[variant] = make_evaluator(net, game, device, snapshot=True,
+                                             precision=precision, transform=transform)
     arch = f"{config.model.blocks}x{config.model.channels}"
     for batch in args.batch:
         best = dict.fromkeys(evaluators, 0.0)
+        warm_up = {}
         for k, evaluate in evaluators.items():          # warm-up: first calls, allocations
+            t0 = time.perf_counter()                    # (torch.compile compiles here)
             evaluate(states[:batch])
+            warm_up[k] = time.perf_counter() - t0
         for _ in range(args.rounds):
             for k, evaluate in evaluators.items():
                 best[k] = max(best[k], _rate(evaluate, states, batch, args.seconds))
-        yield Measurement(
-            name=f"{name} {arch} net inference, batch {batch}, {device}",
-            value=best["snapshot"], unit="positions/s",
-            baseline="same net, eager fp32 evaluator", baseline_value=best["eager"])
+        label = f"{name} {arch} net inference, batch {batch}, {device}"
+        if weights != torch.float32:
+            label += f" {str(weights).removeprefix('torch.')}"
+        yield Measurement(name=label, value=best["snapshot"], unit="positions/s",
+                          baseline="same net, eager fp32 evaluator", baseline_value=best["eager"])
+        if "fp32 snapshot" in best:
+            yield Measurement(name=label, value=best["snapshot"], unit="positions/s",
+                              baseline="same net, fp32 snapshot",
+                              baseline_value=best["fp32 snapshot"])
+        for variant in args.variants:
+            yield Measurement(
+                name=f"{name} {arch} net inference, batch {batch}, {device} {variant} "
+                     f"(first call {warm_up[variant]:.1f} s)",
+                value=best[variant], unit="positions/s", baseline="same net, fp32 snapshot",
+                baseline_value=best.get("fp32 snapshot", best["snapshot"]))
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
