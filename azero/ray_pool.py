@@ -405,9 +405,14 @@ class RayWorkerPool(WorkerPool):
                 w.idle_since = time.monotonic()
 
     def _replace(self, worker_id: int, error: BaseException) -> None:
-        """A new actor for a dead one (its calls under way are lost with it)."""
+        """A new actor for a dead one (its calls under way are lost with it); none once the
+        pool is stopping."""
         import ray
 
+        w = self._workers[worker_id]
+        if self._stopping.is_set():
+            w.calls = []
+            return
         now = time.monotonic()
         self._restart_times = [t for t in self._restart_times if t >= now - self._restart_window]
         self._restart_times.append(now)
@@ -415,7 +420,6 @@ class RayWorkerPool(WorkerPool):
             raise RuntimeError(f"self-play worker {worker_id} keeps dying ({_gist(error)}); "
                                f"gave up after {self._max_restarts} restarts within "
                                f"{self._restart_window:g} s")
-        w = self._workers[worker_id]
         with contextlib.suppress(Exception):
             ray.kill(w.handle, no_restart=True)
         w.handle, w.calls, w.idle_since = self._spawn(worker_id), [], now
