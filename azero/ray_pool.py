@@ -122,7 +122,9 @@ class SelfPlayActor:
         self.game = self.config.make_game()
         # the algorithm's search half only: the storage half works on the driver (GameSink)
         self.kit = algorithm_for(self.config).games(None, self.game, self.config, worker_id)
-        self.device = resolve_device(self.config.train.device)
+        # Ray shows an actor no GPU unless its options ask for one (num_gpus): the CPU then
+        self.device = (resolve_device(self.config.train.device) if ray.get_gpu_ids()
+                       else resolve_device("cpu"))
         self.player = None                  # workers.GamePlayer, made with the first network
 
     def play(self, generation: int, network: list, max_seconds: float = CALL_SECONDS) -> Delivery:

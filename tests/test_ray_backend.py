@@ -129,6 +129,22 @@ def test_an_actor_on_a_node_of_another_version_stops_the_pool_with_one_line(
         pool.stop()
 
 
+def test_an_actor_given_no_gpu_plays_on_the_cpu_whatever_train_device_says(local_ray, tmp_path):
+    from azero.ray_pool import SelfPlayActor, network_message
+
+    config = tiny(tmp_path / "run", "train.device=cuda", "selfplay.workers=1")
+    message = network_message(prepare_run(load_config("connect4_tiny",
+                                                      [f"run_dir={tmp_path / 'run'}"])))
+    actor = ray.remote(SelfPlayActor).options(num_cpus=1).remote(
+        config.to_dict(), 0, azero.__version__)
+    try:
+        delivery = ray.get(actor.play.remote(0, [ray.put(message)], 60.0), timeout=120)
+    finally:
+        ray.kill(actor)
+    assert delivery.generation == 0 and delivery.played % config.selfplay.games_per_worker == 0
+    assert delivery.games and all(len(g.actions) > 0 for g in delivery.games)
+
+
 def selfplay_cli(*args, env=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
                            "--config", "connect4_tiny", "--no-progress", *args],
