@@ -69,6 +69,10 @@ class ModelConfig:
     value_channels: int = _f(1, 1, doc="1x1 conv channels of the value head (AlphaZero: 1)")
     value_hidden: int = _f(64, 1, doc="hidden units of the value head (AlphaZero: 256)")
     ownership_head: bool = False     # per-board-point ownership output (Go, KataGo-style)
+    opponent_policy_head: bool = _f(False, doc="KataGo's auxiliary opponent-reply target: a "
+                                    "second policy head predicting the next position's search "
+                                    "policy (the opponent's reply), trained with "
+                                    "train.opponent_policy_loss_weight, never used in search")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,12 @@ class SearchConfig:
         "parent and siblings (mctx, for values on an unknown scale)")
     tree_min_max: bool = _f(False, doc="PUCT: normalise Q by the running min/max over the whole "
                             "tree (MuZero's MinMaxStats), starting from value_bounds if set")
+    forced_playouts_k: float = _f(0.0, 0, doc="PUCT: KataGo's forced playouts (k = 2 there; 0 = "
+                                  "off): in searches with root noise (self-play's training "
+                                  "searches), a root child c with N(c) < sqrt(k P(c) sum N) is "
+                                  "visited first, and the policy target is pruned of those "
+                                  "visits (KataGo's policy target pruning; csrc/search.h). Not "
+                                  "with gumbel, whose improved policy target needs no pruning")
 
     def __post_init__(self) -> None:
         _check_fields(self, "search.")
@@ -111,6 +121,11 @@ class SearchConfig:
         if self.tree_min_max and self.algorithm != "puct":
             raise ConfigError("search.tree_min_max: normalises PUCT's Q; Gumbel rescales "
                               "completed Q per node (set search.algorithm=puct)")
+        if self.forced_playouts_k > 0 and self.algorithm != "puct":
+            raise ConfigError("search.forced_playouts_k: forced playouts and policy target "
+                              "pruning are for PUCT; Gumbel's improved policy target is built "
+                              "from the children's Q values, not their visit counts, so it "
+                              "needs no pruning (set it to 0 or search.algorithm=puct)")
 
 
 @dataclass
@@ -139,6 +154,14 @@ class SelfPlayConfig:
     random_opening_fraction: float = _f(0.0, 0, 1, doc="share of games opened with random moves "
                                         "(not recorded as training positions)")
     random_opening_max_moves: int = _f(0, 0, doc="such an opening has 1..this many uniformly random moves")
+    playout_cap_fraction: float = _f(0.0, 0, 1, doc="KataGo's playout cap randomisation (0 = "
+                                     "off; KataGo: 0.25): each move is a full search "
+                                     "(search.num_simulations, root noise, temperature) with this "
+                                     "probability, else a cheap one (playout_cap_cheap_simulations, "
+                                     "no root noise, the most visited / Gumbel's chosen move); "
+                                     "only full-search positions become training data")
+    playout_cap_cheap_simulations: int = _f(8, 0, doc="simulations of a cheap search under "
+                                            "playout_cap_fraction (KataGo: 100 against 600)")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
 
@@ -174,6 +197,9 @@ class TrainConfig:
     lr_gamma: float = _f(0.1, 0, lo_open=True)
     value_loss_weight: float = _f(1.0, 0)
     ownership_loss_weight: float = _f(1.0, 0, doc="only with model.ownership_head")
+    opponent_policy_loss_weight: float = _f(0.15, 0, doc="weight of the opponent-reply policy "
+                                            "loss, only with model.opponent_policy_head "
+                                            "(KataGo: 0.15)")
     grad_clip_norm: float | None = _f(10.0, 0, lo_open=True, doc="null = no clipping")
     train_samples_per_position: float = _f(4.0, 0, lo_open=True,
                                            doc="training samples drawn per self-play position generated")
@@ -277,6 +303,7 @@ class Config:
         if self.model.kind != MODEL_KIND_OF[self.algorithm]:
             raise ConfigError(f"model.kind: {self.model.kind!r} is not the network of algorithm "
                               f"{self.algorithm!r} (set model.kind={MODEL_KIND_OF[self.algorithm]})")
+        _check_katago_switches(self)
         if self.gate.sprt_elo1 <= self.gate.sprt_elo0:
             raise ConfigError(f"gate.sprt_elo1: must be greater than gate.sprt_elo0 "
                               f"({self.gate.sprt_elo1} <= {self.gate.sprt_elo0})")
@@ -308,6 +335,23 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check_katago_switches(config: "Config") -> None:
+    """ConfigError naming the key where a KataGo sample-efficiency switch cannot apply."""
+    sp = config.selfplay
+    if sp.playout_cap_fraction > 0:
+        if config.algorithm == "muzero":
+            raise ConfigError("selfplay.playout_cap_fraction: MuZero trains on whole trajectories "
+                              "with a target at every ply; playout cap randomisation is for "
+                              "algorithm alphazero (set it to 0)")
+        if sp.playout_cap_cheap_simulations > config.search.num_simulations:
+            raise ConfigError(f"selfplay.playout_cap_cheap_simulations: "
+                              f"{sp.playout_cap_cheap_simulations} is more than a full search's "
+                              f"search.num_simulations ({config.search.num_simulations})")
+    if config.model.opponent_policy_head and config.model.kind != "resnet":
+        raise ConfigError("model.opponent_policy_head: only the resnet policy-value net has one "
+                          f"(model.kind is {config.model.kind!r})")
 
 
 # ----------------------------------------------------------------------------------------------

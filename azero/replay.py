@@ -17,6 +17,15 @@ Shard contents (np.savez_compressed):
                             by the rules), 0 where there is none (resigned / move-capped game:
                             target zeros). Missing with ownership present: all 1 (older shards).
                             A shard without ownership counts as weight 0 in a window with it.
+    game_index int32 [N]    optional (ShardWriter writes it): which game of the shard each
+                            position belongs to (0, 0, ..., 1, 1, ...). With it the reader knows
+                            each position's successor in its game: the next row of the same
+                            game whose game.move_number is one more (a position searched for
+                            training right after it). That successor's policy is the position's
+                            opponent-reply target (KataGo's auxiliary policy target; rows
+                            without a successor, such as a game's last position or one followed
+                            by a cheap search under playout cap randomisation, have none:
+                            weight 0). Derived when read, not stored: no copy of the policy.
     + optional per-position fields (e.g. root_value float32 [N]) kept on disk for analysis.
 
 We store states, not observations. States are the exact positions (a few words per position),
@@ -45,6 +54,7 @@ from .atomic import atomic_write_with
 
 _SHARD_RE = re.compile(r"^shard-\d{20}-w\d+-\d+\.npz$")
 REQUIRED_FIELDS = ("states", "policy", "value")
+GAME_INDEX_FIELD = "game_index"
 
 
 def replay_dir(run_dir: str | os.PathLike) -> Path:
@@ -57,10 +67,11 @@ def shard_name(worker: int, seq: int, time_ns: int | None = None) -> str:
 
 
 def write_shard(directory: str | os.PathLike, worker: int, seq: int, states: np.ndarray,
-                policy: np.ndarray, value: np.ndarray, num_games: int, **extra: np.ndarray) -> Path:
+                policy: np.ndarray, value: np.ndarray, num_games: int,
+                game_index: np.ndarray | None = None, **extra: np.ndarray) -> Path:
     """Atomically write one shard of positions. Shapes: states [N, S] (the game's state_dtype,
-    kept as it is), policy [N, A], value [N]; extra arrays must have N rows. Returns the shard's
-    path."""
+    kept as it is), policy [N, A], value [N]; game_index [N] (optional: each position's game,
+    see the module docstring); extra arrays must have N rows. Returns the shard's path."""
     states = np.ascontiguousarray(states)
     if states.dtype.hasobject:
         raise ValueError("states must be a plain numeric array, not Python objects")
@@ -77,6 +88,10 @@ def write_shard(directory: str | os.PathLike, worker: int, seq: int, states: np.
             raise ValueError(f"extra field {k!r} has shape {np.shape(v)}, want {n} rows")
     arrays = dict(states=states, policy=policy, value=value,
                   num_games=np.asarray(num_games, np.int64), **extra)
+    if game_index is not None:
+        if np.shape(game_index) != (n,):
+            raise ValueError(f"{GAME_INDEX_FIELD} has shape {np.shape(game_index)}, want ({n},)")
+        arrays[GAME_INDEX_FIELD] = np.asarray(game_index, np.int32)
     path = Path(directory) / shard_name(worker, seq)
     atomic_write_with(path, lambda f: np.savez_compressed(f, **arrays))
     return path
@@ -122,8 +137,10 @@ class ShardWriter:
             return None
         keys = self._games[0].keys()
         merged = {k: np.concatenate([np.asarray(g[k]) for g in self._games]) for k in keys}
+        lengths = [len(g["value"]) for g in self._games]
+        game_index = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
         path = write_shard(self.directory, self.worker, next(self._seq), num_games=len(self._games),
-                           **merged)
+                           game_index=game_index, **merged)
         self.games_written += len(self._games)
         self.positions_written += len(merged["value"])
         self.shards_written.append(path)
@@ -143,6 +160,20 @@ class Batch(NamedTuple):
     ownership_weight: np.ndarray | None = None
 
 
+class OpponentBatch(NamedTuple):
+    """A Batch (same first five fields) with the opponent-reply targets:
+    sample(opponent_policy=True)."""
+    obs: np.ndarray
+    policy: np.ndarray
+    value: np.ndarray
+    ownership: np.ndarray | None
+    ownership_weight: np.ndarray | None
+    # float32 [B, A]: the policy of each position's successor, under the same symmetry as obs
+    opponent_policy: np.ndarray
+    # float32 [B]: 1 where opponent_policy is a target, 0 where the position has no successor
+    opponent_policy_weight: np.ndarray
+
+
 @dataclass
 class _Chunk:
     """One shard's positions in memory. Rows [start, n) are inside the window."""
@@ -155,6 +186,10 @@ class _Chunk:
     ownership: np.ndarray | None = None   # int8 [n, H, W], or None if the shard has none
     ownership_weight: np.ndarray | None = None  # float32 [n], with ownership
     start: int = 0
+    game_index: np.ndarray | None = None  # int32 [n], or None for shards without it
+    # int32 [n]: the row of each position's successor in its game (always a later row), -1
+    # where there is none; computed from game_index on the first opponent_policies() call
+    next_row: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -238,6 +273,8 @@ class ReplayBuffer:
             policy = np.asarray(data["policy"], dtype=np.float32)
             value = np.ascontiguousarray(data["value"], dtype=np.float32)
             num_games = int(data["num_games"]) if "num_games" in data.files else 0
+            game_index = (np.asarray(data[GAME_INDEX_FIELD], np.int32)
+                          if GAME_INDEX_FIELD in data.files else None)
             ownership = ownership_weight = None
             if "ownership" in data.files:
                 ownership = np.ascontiguousarray(data["ownership"], dtype=np.int8)
@@ -256,6 +293,8 @@ class ReplayBuffer:
                                       or ownership.shape != (n, *spec.board_shape)):
             raise ValueError(f"ownership shape {ownership.shape} does not fit {spec.name} "
                              f"(want [{n}, *board_shape {spec.board_shape}])")
+        if game_index is not None and game_index.shape != (n,):
+            raise ValueError(f"{GAME_INDEX_FIELD} shape {game_index.shape} does not fit {n} positions")
         if ownership_weight is not None and ownership_weight.shape != (n,):
             raise ValueError(f"ownership_weight shape {ownership_weight.shape} does not fit "
                              f"{n} positions")
@@ -263,7 +302,8 @@ class ReplayBuffer:
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
         chunk = _Chunk(path.name, states, value, offsets, actions.astype(np.int32),
-                       policy[rows, actions].astype(np.float32), ownership, ownership_weight)
+                       policy[rows, actions].astype(np.float32), ownership, ownership_weight,
+                       game_index=game_index)
         return chunk, num_games
 
     def _evict(self) -> None:
@@ -314,9 +354,6 @@ class ReplayBuffer:
         """Window indices (0 = oldest) -> (states, dense policy, value, ownership int8 or None,
         ownership weight float32 or None) in the same order."""
         spec = self.game.spec
-        sizes = np.array([c.size for c in self._chunks], np.int64)
-        bounds = np.cumsum(sizes)
-        which = np.searchsorted(bounds, idx, side="right")
         states = np.empty((len(idx), spec.state_size), spec.state_dtype)
         policy = np.zeros((len(idx), spec.num_actions), np.float32)
         value = np.empty((len(idx),), np.float32)
@@ -324,30 +361,59 @@ class ReplayBuffer:
         if self.has_ownership:
             ownership = np.zeros((len(idx), *spec.board_shape), np.int8)
             weight = np.zeros(len(idx), np.float32)
-        for c in np.unique(which):
+        for c, out, local in self._locate(idx):
             chunk = self._chunks[c]
-            out = np.nonzero(which == c)[0]
-            local = idx[out] - (bounds[c] - sizes[c]) + chunk.start
             states[out] = chunk.states[local]
             value[out] = chunk.value[local]
             if ownership is not None and chunk.ownership is not None:
                 ownership[out] = chunk.ownership[local]
                 weight[out] = chunk.ownership_weight[local]
-            lo, hi = chunk.policy_offsets[local], chunk.policy_offsets[local + 1]
-            counts = hi - lo
-            # entry positions of all selected rows, flattened: lo[r] + 0..counts[r]-1
-            flat = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-            policy[np.repeat(out, counts), chunk.policy_actions[flat]] = chunk.policy_probs[flat]
+            _scatter_policies(chunk, local, out, policy)
         return states, policy, value, ownership, weight
 
-    def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True) -> Batch:
+    def _locate(self, idx: np.ndarray):
+        """Window indices -> (chunk number, [the output positions], [their rows in the chunk])
+        for each chunk holding some of them."""
+        sizes = np.array([c.size for c in self._chunks], np.int64)
+        bounds = np.cumsum(sizes)
+        which = np.searchsorted(bounds, idx, side="right")
+        for c in np.unique(which):
+            out = np.nonzero(which == c)[0]
+            yield c, out, idx[out] - (bounds[c] - sizes[c]) + self._chunks[c].start
+
+    def opponent_policies(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Window indices [n] -> (opponent-reply targets float32 [n, A]: the policy of each
+        position's successor in its game, zeros where there is none; weights float32 [n]: 1
+        where there is one). Shards without game_index have none."""
+        policy = np.zeros((len(idx), self.game.spec.num_actions), np.float32)
+        weight = np.zeros(len(idx), np.float32)
+        for c, out, local in self._locate(idx):
+            chunk = self._chunks[c]
+            if chunk.game_index is None:
+                continue
+            if chunk.next_row is None:
+                chunk.next_row = successor_rows(chunk.game_index,
+                                                self.game.move_number(chunk.states))
+            nxt = chunk.next_row[local]
+            has = nxt >= 0
+            weight[out[has]] = 1.0
+            _scatter_policies(chunk, nxt[has], out[has], policy)
+        return policy, weight
+
+    def sample(self, batch_size: int, rng: np.random.Generator, *, augment: bool = True,
+               opponent_policy: bool = False) -> Batch | OpponentBatch:
         """Uniform sample (with replacement) from the window, each position under a random symmetry
-        of the game (observations, policies and ownership targets transformed consistently)."""
+        of the game (observations, policies and ownership targets transformed consistently).
+        opponent_policy: an OpponentBatch, with the opponent-reply targets and weights
+        (opponent_policies()) under the same symmetries."""
         if self._num_positions == 0:
             raise ValueError(f"replay buffer {self.directory} is empty (call refresh() after "
                              "self-play has written shards)")
         idx = rng.integers(0, self._num_positions, size=batch_size)
         states, policy, value, ownership, weight = self._gather(idx)
+        opponent = opponent_weight = None
+        if opponent_policy:
+            opponent, opponent_weight = self.opponent_policies(idx)
         spec = self.game.spec
         if augment and spec.num_symmetries > 1:
             k = rng.integers(0, spec.num_symmetries, size=batch_size)
@@ -357,19 +423,46 @@ class ReplayBuffer:
             # observation (tests/test_replay.py checks every sample against it).
             states = _transform_rows(self.game, states, k)
             policy = self.game.transform_policies(policy, k)
+            if opponent is not None:
+                opponent = self.game.transform_policies(opponent, k)
             if ownership is not None:
                 # one plane [N, 1, H, W]: it moves exactly like the observation's board planes
                 ownership = self.game.transform_observations(ownership[:, None], k)[:, 0]
         obs = np.asarray(self.game.observation(states), dtype=np.float32)
         if ownership is not None:
             ownership = np.ascontiguousarray(ownership, np.float32)
-        return Batch(np.ascontiguousarray(obs, np.float32), np.ascontiguousarray(policy, np.float32),
-                     value, ownership, weight)
+        batch = Batch(np.ascontiguousarray(obs, np.float32), np.ascontiguousarray(policy, np.float32),
+                      value, ownership, weight)
+        if opponent is None:
+            return batch
+        return OpponentBatch(*batch, np.ascontiguousarray(opponent, np.float32), opponent_weight)
 
     def stats(self) -> dict[str, Any]:
         return {"positions_in_window": self._num_positions, "positions_seen": self.positions_seen,
                 "games_seen": self.games_seen, "shards_seen": self.shards_seen,
                 "bad_shards": len(self.bad_shards)}
+
+
+def _scatter_policies(chunk: _Chunk, local: np.ndarray, out: np.ndarray,
+                      policy: np.ndarray) -> None:
+    """policy[out[r]] = the dense policy of the chunk's row local[r] (its sparse entries)."""
+    lo, hi = chunk.policy_offsets[local], chunk.policy_offsets[local + 1]
+    counts = hi - lo
+    # entry positions of all selected rows, flattened: lo[r] + 0..counts[r]-1
+    flat = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    policy[np.repeat(out, counts), chunk.policy_actions[flat]] = chunk.policy_probs[flat]
+
+
+def successor_rows(game_index: np.ndarray, move_number: np.ndarray) -> np.ndarray:
+    """game_index [n] (a shard's), move_number [n] (game.move_number of its states) -> int32 [n]:
+    i + 1 where row i + 1 is the same game's position one ply after row i, else -1."""
+    game_index, move_number = np.asarray(game_index), np.asarray(move_number)
+    nxt = np.full(len(game_index), -1, np.int32)
+    if len(game_index) > 1:
+        follows = ((game_index[1:] == game_index[:-1])
+                   & (move_number[1:] == move_number[:-1] + 1))
+        nxt[:-1][follows] = np.flatnonzero(follows).astype(np.int32) + 1
+    return nxt
 
 
 def _transform_rows(game, states: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -390,4 +483,5 @@ def _count(path: Path) -> tuple[int, int]:
     return n, games
 
 
-__all__ = ["Batch", "ReplayBuffer", "ShardWriter", "replay_dir", "shard_name", "write_shard"]
+__all__ = ["Batch", "OpponentBatch", "ReplayBuffer", "ShardWriter", "replay_dir", "shard_name", "successor_rows",
+           "write_shard"]

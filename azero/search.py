@@ -53,6 +53,18 @@ ADDITIONS (beyond the contract):
         actions by the core). For reproducing a search exactly (tests, comparisons with mctx).
     A tree whose stored root differs from the state passed to `run` is rebuilt (safety net for
         callers that forget `advance`/`reset`).
+    run(..., add_noise=bool [B]): root noise in some rows only (KataGo's cheap searches have
+        none). run(..., simulations=int [B]) (BatchedSearch): each row's own budget in the same
+        batched search (KataGo's playout cap randomisation); a row whose budget is spent adds
+        no leaf, so a search costs max(simulations) evaluator calls as before, on fewer rows
+        once the cheap rows are done. Gumbel's Sequential Halving follows each row's budget
+        (with fewer simulations than max_num_considered_actions it considers one action per
+        simulation, as mctx's schedule does).
+    SearchConfig.forced_playouts_k > 0 (PUCT): KataGo's forced playouts and policy target
+        pruning in the rows searched with noise (self-play's training searches; players search
+        without noise and are unaffected): see csrc/search.h (SearchParams, outputs). Their
+        policy_target is the pruned visit distribution, PUCT samples their action from it, and
+        visit_counts stay the raw visits.
     With tree reuse, Gumbel's Sequential Halving counts only this search's visits; Q, the
         improved policy and visit_counts use the whole kept subtree.
     ModelSearch: the same search over a learned model (MuZero); see below. make_core(): the C++
@@ -146,7 +158,8 @@ def make_core(num_actions: int, config: SearchConfig, batch_size: int,
         pb_c_init=config.pb_c_init, value_bounds=config.value_bounds,
         max_num_considered_actions=config.max_num_considered_actions, c_visit=config.c_visit,
         c_scale=config.c_scale, leaves_per_step=config.leaves_per_step,
-        virtual_loss=config.virtual_loss, discount=discount, tree_min_max=config.tree_min_max)
+        virtual_loss=config.virtual_loss, discount=discount, tree_min_max=config.tree_min_max,
+        forced_playouts_k=config.forced_playouts_k)
 
 
 class NumpyNodeStore:
@@ -286,10 +299,41 @@ class _TreeSearch:
     def _grow_nodes(self) -> None:
         self.store.grow(self.core.node_capacity)   # node data stays exactly [B, capacity, ...]
 
-    def _start(self, active: np.ndarray, add_noise: bool, root_noise=None) -> None:
+    def _noise_rows(self, add_noise) -> np.ndarray:
+        """add_noise (a bool, or bool [B] per row) as bool [B]."""
+        noisy = np.asarray(add_noise, dtype=bool)
+        if noisy.ndim == 0:
+            return np.full(self.batch_size, bool(noisy))
+        if noisy.shape != (self.batch_size,):
+            raise ValueError(f"add_noise must be a bool or have shape ({self.batch_size},), "
+                             f"got {noisy.shape}")
+        return noisy
+
+    def _simulations(self, simulations) -> np.ndarray | None:
+        """Per-row budgets as int32 [B] (None: config.num_simulations for every row)."""
+        if simulations is None:
+            return None
+        sims = np.asarray(simulations)
+        if sims.shape != (self.batch_size,) or not np.issubdtype(sims.dtype, np.integer):
+            raise ValueError(f"simulations must be integers of shape ({self.batch_size},), got "
+                             f"{sims.dtype} {sims.shape}")
+        if (sims < 0).any():
+            raise ValueError(f"simulations must be >= 0, got {int(sims.min())}")
+        return np.ascontiguousarray(sims, dtype=np.int32)
+
+    def _start(self, active: np.ndarray, add_noise, root_noise=None,
+               simulations=None) -> np.ndarray:
+        """Starts the core's search; returns bool [B], the rows with forced playouts (and so a
+        pruned policy target): the noisy active rows when config.forced_playouts_k > 0."""
         c, shape = self.config, (self.batch_size, self.num_actions)
+        noisy = self._noise_rows(add_noise)
+        forced = noisy & active if c.forced_playouts_k > 0 else np.zeros(self.batch_size, bool)
+        sims = self._simulations(simulations)
+        noise_rows = None if noisy.all() else noisy
+        add_noise = bool(noisy.any())
         gumbel = dirichlet = None
         if root_noise is not None:
+            noise_rows = None       # the given noise applies to every row
             noise = np.ascontiguousarray(root_noise, dtype=np.float32)
             if noise.shape != shape:
                 raise ValueError(f"root_noise must have shape {shape}, got {noise.shape}")
@@ -312,19 +356,26 @@ class _TreeSearch:
             # through float32 underflow at tiny alpha, become uniform noise).
             dirichlet = self.rng.standard_gamma(c.dirichlet_alpha, size=shape, dtype=np.float32)
         self.core.start(c.num_simulations, active, gumbel=gumbel, dirichlet=dirichlet,
-                        dirichlet_fraction=c.dirichlet_fraction)
+                        dirichlet_fraction=c.dirichlet_fraction, simulations=sims,
+                        noise_rows=noise_rows, forced_rows=forced if forced.any() else None)
         self._grow_nodes()
+        return forced
 
-    def _outputs(self, active: np.ndarray, temperature: float) -> SearchOutput:
+    def _outputs(self, active: np.ndarray, temperature: float,
+                 forced: np.ndarray | None = None) -> SearchOutput:
         actions, visits, policy, root_value, root_q = self.core.outputs()
         if self.config.algorithm == "puct":
-            actions = self._sample_puct(visits, policy, active, temperature)
+            actions = self._sample_puct(visits, policy, active, temperature, forced)
         return SearchOutput(actions=actions, visit_counts=visits, policy_target=policy,
                             root_value=root_value, root_q=root_q)
 
-    def _sample_puct(self, visits, policy, active, temperature) -> np.ndarray:
-        """Action ~ visits^(1/T) (argmax, lowest action on ties, at T == 0)."""
+    def _sample_puct(self, visits, policy, active, temperature, forced=None) -> np.ndarray:
+        """Action ~ visits^(1/T) (argmax, lowest action on ties, at T == 0). Rows with forced
+        playouts (bool [B]) sample from their pruned policy target instead, as KataGo plays
+        from the pruned visits: a forced exploratory visit is not a reason to play a move."""
         weights = visits.astype(np.float64)
+        if forced is not None and forced.any():
+            weights[forced] = policy[forced]
         empty = weights.sum(axis=1) == 0
         if empty.any():  # no simulations: fall back to the (noisy) priors
             weights[empty] = policy[empty]
@@ -450,10 +501,13 @@ class BatchedSearch(_TreeSearch):
                          spec.state_dtype, discount=-1.0)
         self.game = game
 
-    def run(self, states, evaluator: Evaluator, *, add_noise: bool = True,
-            temperature: float = 1.0, active=None, root_noise=None) -> SearchOutput:
+    def run(self, states, evaluator: Evaluator, *, add_noise=True,
+            temperature: float = 1.0, active=None, root_noise=None,
+            simulations=None) -> SearchOutput:
         """See the module docstring. root_noise float32 [B, A]: use this noise instead of
-        drawing it (Gumbel: gumbel samples, already scaled; PUCT: Gamma(alpha) samples)."""
+        drawing it (Gumbel: gumbel samples, already scaled; PUCT: Gamma(alpha) samples).
+        add_noise: a bool, or bool [B] per row. simulations: int [B], each row's own budget
+        (None: config.num_simulations); see the module docstring's ADDITIONS."""
         game, B = self.game, self.batch_size
         states = np.ascontiguousarray(states, dtype=game.spec.state_dtype)
         if states.shape != (B, game.spec.state_size):
@@ -468,9 +522,9 @@ class BatchedSearch(_TreeSearch):
             self.core.expand_roots(new_roots.astype(np.int32), np.asarray(values, np.float32),
                                    np.asarray(logits, np.float32), game.legal_mask(roots))
             self.nodes[new_roots, 0] = roots
-        self._start(active, add_noise, root_noise)
+        forced = self._start(active, add_noise, root_noise, simulations)
         self._simulate(self._expander(evaluator))
-        return self._outputs(active, temperature)
+        return self._outputs(active, temperature, forced)
 
     def _expander(self, evaluator: Evaluator) -> Callable:
         game, core = self.game, self.core
@@ -543,7 +597,7 @@ class ModelSearch(_TreeSearch):
             if len(kept_rows):
                 store.move(kept_rows, new, old)
             store.set_roots(rows, root_latents)
-        self._start(active, add_noise, root_noise)
+        forced = self._start(active, add_noise, root_noise)
         expand_backup, take, put = self.core.expand_backup, store.take, store.put
 
         def expand(nodes, parents, actions, new):
@@ -555,4 +609,4 @@ class ModelSearch(_TreeSearch):
                           discounts=None if discounts is None else _host_float32(discounts))
 
         self._simulate(expand)
-        return self._outputs(active, temperature)
+        return self._outputs(active, temperature, forced)

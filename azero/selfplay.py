@@ -32,6 +32,17 @@ Invariants:
     such a game gets a zero target with ownership_weight 0 at every position (the trainer ignores
     those rows). The games played out to measure resignation
     (resign_playout_fraction) and all games without resignation get the exact target.
+  * Playout cap randomisation (settings.playout_cap_fraction p > 0; KataGo, Wu 2019, section
+    3.1): at every move each game independently draws a full search (probability p:
+    search.num_simulations, root noise as settings.add_noise, PUCT's temperature as configured)
+    or a cheap one (settings.playout_cap_cheap_simulations, no root noise, and the move the
+    search rates best: PUCT's most visited child, Gumbel's noiseless choice, whatever the
+    temperature; KataGo disables its explorative settings in fast searches so that the game
+    stays strong). Both kinds run in the same batched search (per-row budgets: no extra network
+    call; the last max - cheap simulation steps run on the full rows only). Only full-search
+    positions are training data: FinishedGame.states and every per-position field hold those
+    alone, `plies` says which move each one is, and `actions` keeps every move for the record.
+    Value targets (the result, and the root value mix) are those of the full-search positions.
 """
 from __future__ import annotations
 
@@ -59,12 +70,15 @@ def check_random_openings(settings: SelfPlayConfig, game) -> None:
 
 @dataclass
 class FinishedGame:
-    states: np.ndarray          # [T, S] the positions where a move was searched
+    states: np.ndarray          # [T, S] the positions searched for training (every searched
+                                # position, or the full searches under playout cap randomisation)
     policy_targets: np.ndarray  # float32 [T, A]
     # float32 [T]: the final result from each position's side to move (mixed with the root value
     # by value_target_root_weight); for a truncated game, the search's root value alone.
     value_targets: np.ndarray
-    actions: np.ndarray         # int32 [T] moves played
+    # int32 [M] every move played after the opening (M == T without playout cap randomisation;
+    # then actions[i] was played from states[i])
+    actions: np.ndarray
     result_first_player: float | None  # +1 / 0 / -1 for player 0; None if truncated
     resigned: bool = False
     truncated: bool = False     # cut off by the game's cap or settings.max_moves
@@ -85,6 +99,9 @@ class FinishedGame:
     opening: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     # float32 [T]: the search's root value at each position, for its side to move.
     root_values: np.ndarray | None = None
+    # int32 [T] increasing: the move of each position, states[i] is the position actions[plies[i]]
+    # was played from (arange(T) without playout cap randomisation). None: arange(T).
+    plies: np.ndarray | None = None
 
 
 @dataclass
@@ -94,6 +111,7 @@ class _GameLog:
     actions: list = field(default_factory=list)
     to_play: list = field(default_factory=list)
     root_values: list = field(default_factory=list)    # search's root value, side to move
+    full_search: list = field(default_factory=list)    # bool per move: a training position
     low_value_streak: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int32))
     playout: bool = False             # resignation disabled for this game
     would_resign_player: int = -1     # first player whose resignation was due (playout games)
@@ -150,12 +168,21 @@ class SelfPlay:
     def play_move(self, evaluator: Evaluator) -> list[FinishedGame]:
         """One search for every row, one move in every game. Returns the games that ended."""
         game, s = self.game, self.settings
-        out = self.search.run(self.states, evaluator, add_noise=s.add_noise,
-                              temperature=s.temperature)
+        full = np.ones(len(self.logs), bool)      # [B] full searches (training positions)
+        if s.playout_cap_fraction > 0:
+            full = self.rng.random(len(self.logs)) < s.playout_cap_fraction
+            budgets = np.where(full, self.search_config.num_simulations,
+                               s.playout_cap_cheap_simulations).astype(np.int32)
+            out = self.search.run(self.states, evaluator, add_noise=full & s.add_noise,
+                                  temperature=s.temperature, simulations=budgets)
+        else:
+            out = self.search.run(self.states, evaluator, add_noise=s.add_noise,
+                                  temperature=s.temperature)
         actions = out.actions.astype(np.int64)
         if self.search_config.algorithm == "puct":
-            # Sampled (temperature 1) early in the game, most visited afterwards.
-            late = game.move_number(self.states) >= s.temperature_moves
+            # Sampled (temperature 1) early in the game, most visited afterwards and in cheap
+            # searches.
+            late = (game.move_number(self.states) >= s.temperature_moves) | ~full
             actions[late] = np.argmax(out.visit_counts[late], axis=1)
 
         to_play = game.to_play(self.states)
@@ -165,6 +192,7 @@ class SelfPlay:
             log.actions.append(int(actions[b]))
             log.to_play.append(int(to_play[b]))
             log.root_values.append(float(out.root_value[b]))
+            log.full_search.append(bool(full[b]))
 
         resigning = self._resignations(out.root_value, to_play)
         self.states = game.step(self.states, actions)
@@ -251,9 +279,18 @@ class SelfPlay:
                 ownership_targets = np.zeros_like(ownership_targets)
             ownership_weight = np.full(len(to_play), 1.0 if exact else 0.0, np.float32)
         self.logs[b] = self._new_log()
+        plies = np.flatnonzero(log.full_search).astype(np.int32)   # [T] training positions
+        if len(plies) == len(log.full_search):
+            keep = slice(None)
+        else:
+            keep = plies
+            values, root_values = values[keep], root_values[keep]
+            if ownership_targets is not None:
+                ownership_targets, ownership_weight = (ownership_targets[keep],
+                                                       ownership_weight[keep])
         return FinishedGame(
-            states=np.stack(log.states),
-            policy_targets=np.stack(log.policies).astype(np.float32),
+            states=np.stack(log.states)[keep],
+            policy_targets=np.stack(log.policies).astype(np.float32)[keep],
             value_targets=values,
             actions=np.asarray(log.actions, np.int32),
             result_first_player=first_player_result,
@@ -265,4 +302,5 @@ class SelfPlay:
             ownership_weight=ownership_weight,
             opening=np.asarray(log.opening, np.int32),
             root_values=root_values,
+            plies=plies,
         )

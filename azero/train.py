@@ -3,6 +3,8 @@
 Loss per position (AlphaZero):  cross-entropy(target policy, softmax(logits))
                                 + value_loss_weight * (tanh value - game result)^2
                                 [+ ownership_loss_weight * ownership_loss, with that head]
+                                [+ opponent_policy_loss_weight * opponent_policy_loss, with
+                                   model.opponent_policy_head]
 Weight decay is applied by the optimizer to conv/linear weights only: decaying BatchNorm scales and
 biases does not regularise anything (BN makes the net invariant to them) and only disturbs training.
 
@@ -14,6 +16,12 @@ confidently wrong (o near -t), while the cross-entropy's gradient in z is 2 (p -
 a neutral point (t = 0) asks for o = 0, i.e. p = 1/2, exactly. We report it minus the targets'
 entropy (log 2 on neutral points, 0 elsewhere): the per-point KL divergence, 0 when learnt, same
 gradient. KataGo weights it 1.5 / area summed over points = 1.5 x our mean (configs/go9.yaml).
+
+Opponent reply (KataGo's auxiliary policy target, Wu 2019 section 3.3; weight 0.15 there): a
+second policy head predicts the search policy of the position's successor (the opponent's reply,
+replay.ReplayBuffer.opponent_policies); its cross-entropy is averaged over the rows that have a
+successor (weight 1), rows without one count for nothing. The head is never searched with: it
+only shapes the trunk's features.
 
 Value head: a scalar tanh trained with MSE, not W/D/L classes: the search contract wants one value in
 [-1, 1], the targets are game results in {-1, 0, +1}, and this is what AlphaZero used. W/D/L (lc0)
@@ -97,12 +105,18 @@ def ownership_kl(ownership_logits: torch.Tensor, target: torch.Tensor,
     return total / weight.sum().clamp_min(1e-12)   # 0 / tiny = 0 without any weighted row
 
 
-def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                         weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over rows of -sum_a target[a] log softmax(logits)[a]. Safe when logits hold -inf on
-    actions whose target is 0 (0 * -inf would be NaN): those terms are dropped."""
+    actions whose target is 0 (0 * -inf would be NaN): those terms are dropped. weight [B]
+    (optional): the mean over rows weighted by it; 0 when the weights sum to 0."""
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     terms = torch.where(target > 0, target * log_probs, torch.zeros_like(log_probs))
-    return -terms.sum(-1).mean()
+    per_row = -terms.sum(-1)
+    if weight is None:
+        return per_row.mean()
+    weight = weight.to(per_row)
+    return (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
 
 
 class Trainer:
@@ -165,12 +179,16 @@ class Trainer:
 
     def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
         """One optimizer step on batch = (obs [B, C, H, W], policy [B, A], value [B]
-        [, ownership [B, H, W] [, ownership_weight [B]]]) as numpy arrays or tensors (None for
-        absent ones). The ownership loss is the mean over rows of weight 1 (all rows without
+        [, ownership [B, H, W] [, ownership_weight [B] [, opponent_policy [B, A],
+        opponent_policy_weight [B]]]]) as numpy arrays or tensors (None for absent ones). The
+        ownership and opponent-reply losses are means over rows of weight 1 (all rows without
         weights). Returns the losses as floats."""
         obs, policy, value, *rest = batch
         ownership_target = rest[0] if rest else None
         ownership_weight = rest[1] if len(rest) > 1 else None
+        opponent_target = rest[2] if len(rest) > 2 else None
+        opponent_weight = rest[3] if len(rest) > 3 else None
+        opponent_head = getattr(self.net, "opponent_policy_head", None) is not None
         obs = torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True,
                                                            memory_format=self._layout)
         policy = torch.as_tensor(policy, dtype=torch.float32).to(self.device, non_blocking=True)
@@ -178,7 +196,11 @@ class Trainer:
         lr = self._set_lr()
         self.net.train()
         with self._autocast():
-            if hasattr(self.net, "forward_all"):
+            pred_opponent = None
+            if opponent_head:
+                logits, pred_value, pred_ownership, pred_opponent = self.net.forward_all(
+                    obs, ownership_logits=True, opponent_policy=True)
+            elif hasattr(self.net, "forward_all"):
                 logits, pred_value, pred_ownership = self.net.forward_all(
                     obs, ownership_logits=True)
             else:
@@ -197,6 +219,13 @@ class Trainer:
             ownership_loss = ownership_kl(pred_ownership, target, weight)
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
+        if pred_opponent is not None and opponent_target is not None:
+            target = torch.as_tensor(opponent_target, dtype=torch.float32).to(self.device)
+            weight = (None if opponent_weight is None else
+                      torch.as_tensor(opponent_weight, dtype=torch.float32).to(self.device))
+            opponent_loss = policy_cross_entropy(pred_opponent, target, weight)
+            loss = loss + self.cfg.opponent_policy_loss_weight * opponent_loss
+            stats["opponent_policy_loss"] = opponent_loss
         grad_norm = self._optimize(loss, int(obs.shape[0]))
         with torch.no_grad():
             # entropy of the targets: policy_loss - entropy = KL(target || net), 0 when learnt
@@ -229,7 +258,10 @@ class Trainer:
         return grad_norm
 
     def sample_batch(self, buffer, rng: np.random.Generator):
-        """One training batch of train.batch_size samples from `buffer` (what train_step takes)."""
+        """One training batch of train.batch_size samples from `buffer` (what train_step takes);
+        with the opponent-reply targets where the net has that head."""
+        if getattr(self.net, "opponent_policy_head", None) is not None:
+            return buffer.sample(self.cfg.batch_size, rng, opponent_policy=True)
         return buffer.sample(self.cfg.batch_size, rng)
 
     def train_steps(self, buffer, steps: int, rng: np.random.Generator) -> dict[str, float]:

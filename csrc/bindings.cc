@@ -228,7 +228,7 @@ B search trees side by side and the two GIL-free halves of a simulation step.
                        double pb_c_base, double pb_c_init, py::object value_bounds,
                        int32_t max_num_considered_actions, double c_visit, double c_scale,
                        int32_t leaves_per_step, double virtual_loss, float discount,
-                       bool tree_min_max) {
+                       bool tree_min_max, double forced_playouts_k) {
              SearchParams p;
              if (algorithm == "puct") p.algorithm = Algorithm::kPuct;
              else if (algorithm == "gumbel") p.algorithm = Algorithm::kGumbel;
@@ -250,6 +250,7 @@ B search trees side by side and the two GIL-free halves of a simulation step.
              p.virtual_loss = virtual_loss;
              p.default_discount = discount;
              p.tree_min_max = tree_min_max;
+             p.forced_playouts_k = forced_playouts_k;
              return new Search(batch_size, num_actions, p);
            }),
            py::arg("batch_size"), py::arg("num_actions"), py::kw_only(),
@@ -258,13 +259,14 @@ B search trees side by side and the two GIL-free halves of a simulation step.
            py::arg("max_num_considered_actions") = 16, py::arg("c_visit") = 50.0,
            py::arg("c_scale") = 0.1, py::arg("leaves_per_step") = 1,
            py::arg("virtual_loss") = 1.0, py::arg("discount") = -1.0f,
-           py::arg("tree_min_max") = false,
+           py::arg("tree_min_max") = false, py::arg("forced_playouts_k") = 0.0,
            "value_bounds: (min, max) normalises PUCT's Q by fixed bounds (AlphaZero); None by the "
            "parent's value and its children's Q (mctx qtransform_by_parent_and_siblings). "
            "tree_min_max: PUCT normalises Q by the running min/max of the Qs backed up in the "
            "whole tree during the search (MuZero pseudocode's MinMaxStats), starting from "
            "value_bounds if given. discount: per-edge discount when expand_backup gets none "
-           "(-1: two players, sign flip).")
+           "(-1: two players, sign flip). forced_playouts_k: PUCT, KataGo's forced playouts and "
+           "policy target pruning in the rows start() is given as forced_rows (0: off).")
       .def_property_readonly("batch_size", &Search::batch_size)
       .def_property_readonly("num_actions", &Search::num_actions)
       .def_property_readonly("node_capacity", [](Search& s) { return s.trees().node_capacity; })
@@ -311,24 +313,36 @@ B search trees side by side and the two GIL-free halves of a simulation step.
            "old id) of every node of a kept tree, to move node data along.")
       .def("start",
            [](Search& s, int32_t num_simulations, py::object active, py::object gumbel,
-              py::object dirichlet, double dirichlet_fraction) {
+              py::object dirichlet, double dirichlet_fraction, py::object simulations,
+              py::object noise_rows, py::object forced_rows) {
              const int32_t B = s.batch_size(), A = s.num_actions();
-             CArray<bool> act;
+             CArray<bool> act, noisy, forced;
              CArray<float> g, d;
+             CArray<int32_t> sims;
              if (!active.is_none()) act = input<bool>(active, "active", {B});
              if (!gumbel.is_none()) g = input<float>(gumbel, "gumbel", {B, A});
              if (!dirichlet.is_none()) d = input<float>(dirichlet, "dirichlet", {B, A});
+             if (!simulations.is_none()) sims = input<int32_t>(simulations, "simulations", {B});
+             if (!noise_rows.is_none()) noisy = input<bool>(noise_rows, "noise_rows", {B});
+             if (!forced_rows.is_none()) forced = input<bool>(forced_rows, "forced_rows", {B});
              py::gil_scoped_release release;
              s.start(num_simulations, active.is_none() ? nullptr : bool_ptr(act),
                      gumbel.is_none() ? nullptr : g.data(), dirichlet.is_none() ? nullptr : d.data(),
-                     dirichlet_fraction);
+                     dirichlet_fraction, simulations.is_none() ? nullptr : sims.data(),
+                     noise_rows.is_none() ? nullptr : bool_ptr(noisy),
+                     forced_rows.is_none() ? nullptr : bool_ptr(forced));
            },
            py::arg("num_simulations"), py::arg("active") = py::none(), py::kw_only(),
            py::arg("gumbel") = py::none(), py::arg("dirichlet") = py::none(),
-           py::arg("dirichlet_fraction") = 0.25,
+           py::arg("dirichlet_fraction") = 0.25, py::arg("simulations") = py::none(),
+           py::arg("noise_rows") = py::none(), py::arg("forced_rows") = py::none(),
            "Begin a search on the active rows (bool [B]; all if None). gumbel float32 [B, A]: "
            "noise added to the root logits (Gumbel). dirichlet float32 [B, A]: Gamma(alpha) "
-           "samples, normalised over each root's legal actions and mixed into its priors (PUCT).")
+           "samples, normalised over each root's legal actions and mixed into its priors (PUCT). "
+           "simulations int32 [B]: each row's own budget instead of num_simulations (playout cap "
+           "randomisation). noise_rows bool [B]: the rows the noise applies to (None: all). "
+           "forced_rows bool [B]: rows with forced playouts and a pruned policy target (PUCT, "
+           "forced_playouts_k > 0; None: none).")
       .def("select",
            [](Search& s, bool flat) {
              const std::vector<Leaf>* leaves;

@@ -58,6 +58,11 @@ Search::Search(int32_t batch_size, int32_t num_actions, const SearchParams& para
   if (!(params_.c_visit >= 0) || !(params_.c_scale >= 0)) {
     throw std::invalid_argument("c_visit and c_scale must be >= 0");
   }
+  if (!(params_.forced_playouts_k >= 0)) throw std::invalid_argument("forced_playouts_k must be >= 0");
+  if (params_.forced_playouts_k > 0 && params_.algorithm != Algorithm::kPuct) {
+    throw std::invalid_argument("forced playouts are for PUCT; Gumbel's improved policy target "
+                                "needs no pruning");
+  }
   if (params_.leaves_per_step < 1) throw std::invalid_argument("leaves_per_step must be >= 1");
   if (!std::isfinite(params_.virtual_loss)) throw std::invalid_argument("virtual_loss must be finite");
   if (!std::isfinite(params_.default_discount)) throw std::invalid_argument("discount must be finite");
@@ -68,6 +73,8 @@ Search::Search(int32_t batch_size, int32_t num_actions, const SearchParams& para
   sims_started_.assign(B, 0);
   num_considered_.assign(B, 0);
   root_noisy_.assign(B, 0);
+  forced_.assign(B, 0);
+  considered_offset_.assign(B, 0);
   root_base_visits_.assign(B * A, 0);
   root_score_.assign(B * A, 0.0);
   root_clean_prior_.assign(B * A, 0.0f);
@@ -340,7 +347,8 @@ std::vector<int32_t> Search::considered_visits(int32_t max_num_considered, int32
 }
 
 void Search::start(int32_t num_simulations, const uint8_t* active, const float* gumbel,
-                   const float* dirichlet, double dirichlet_fraction) {
+                   const float* dirichlet, double dirichlet_fraction, const int32_t* simulations,
+                   const uint8_t* noise_rows, const uint8_t* forced_rows) {
   if (step_in_progress()) throw std::logic_error("start during a simulation step");
   if (num_simulations < 0) throw std::invalid_argument("num_simulations must be >= 0");
   const bool is_gumbel = params_.algorithm == Algorithm::kGumbel;
@@ -351,13 +359,23 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
   if (!(dirichlet_fraction >= 0.0 && dirichlet_fraction <= 1.0)) {
     throw std::invalid_argument("dirichlet_fraction must be in [0, 1]");
   }
+  if (forced_rows != nullptr && !(params_.forced_playouts_k > 0)) {
+    throw std::invalid_argument("forced rows given but forced_playouts_k is 0");
+  }
   const int32_t B = batch_size(), A = num_actions();
   int64_t most_nodes = 0;
+  int32_t most_simulations = simulations == nullptr ? num_simulations : 0;
   for (int32_t b = 0; b < B; ++b) {
     const bool on = active == nullptr || active[b];
     if (!on) continue;
     if (trees_.num_nodes[b] == 0) {
       throw std::invalid_argument(row_msg(b) + " has no root: call expand_roots first");
+    }
+    if (simulations != nullptr) {
+      if (simulations[b] < 0) {
+        throw std::invalid_argument("simulations of " + row_msg(b) + " must be >= 0");
+      }
+      most_simulations = std::max(most_simulations, simulations[b]);
     }
     most_nodes = std::max<int64_t>(most_nodes, trees_.num_nodes[b]);
     if (gumbel != nullptr || dirichlet != nullptr) {
@@ -374,17 +392,31 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
       }
     }
   }
-  trees_.reserve_nodes(most_nodes + num_simulations);
+  trees_.reserve_nodes(most_nodes + most_simulations);
   if (static_cast<int64_t>(B) * trees_.node_capacity > INT32_MAX) {
     throw std::length_error("batch_size * node capacity exceeds int32 node indices");
   }
-  num_simulations_ = num_simulations;
   if (is_gumbel) {
+    // One Sequential Halving table per distinct budget (self-play has one or two).
     const int32_t m = params_.max_num_considered_actions;
-    considered_table_.assign(static_cast<size_t>(m + 1) * std::max(num_simulations, 1), 0);
-    for (int32_t k = 0; k <= m; ++k) {
-      const std::vector<int32_t> seq = considered_visits(k, num_simulations);
-      std::copy(seq.begin(), seq.end(), considered_table_.begin() + static_cast<int64_t>(k) * num_simulations);
+    considered_table_.clear();
+    std::vector<std::pair<int32_t, int64_t>> tables;  // (budget, offset)
+    for (int32_t b = 0; b < B; ++b) {
+      if (!(active == nullptr || active[b])) continue;
+      const int32_t n = simulations == nullptr ? num_simulations : simulations[b];
+      auto it = std::find_if(tables.begin(), tables.end(),
+                             [n](const std::pair<int32_t, int64_t>& x) { return x.first == n; });
+      if (it == tables.end()) {
+        tables.emplace_back(n, static_cast<int64_t>(considered_table_.size()));
+        considered_table_.resize(considered_table_.size() + static_cast<size_t>(m + 1) * std::max(n, 1), 0);
+        for (int32_t k = 0; k <= m; ++k) {
+          const std::vector<int32_t> seq = considered_visits(k, n);
+          std::copy(seq.begin(), seq.end(),
+                    considered_table_.begin() + tables.back().second + static_cast<int64_t>(k) * n);
+        }
+        it = tables.end() - 1;
+      }
+      considered_offset_[b] = it->second;
     }
   }
   for (int32_t b = 0; b < B; ++b) {
@@ -392,7 +424,9 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
     run_active_[b] = on;
     if (!on) continue;
     sims_started_[b] = 0;
-    sims_target_[b] = num_simulations;
+    sims_target_[b] = simulations == nullptr ? num_simulations : simulations[b];
+    forced_[b] = forced_rows != nullptr && forced_rows[b];
+    const bool noisy_row = noise_rows == nullptr || noise_rows[b];
     if (params_.tree_min_max) seed_tree_min_max(b);
     TreeRow t = trees_.row(b);
     const int32_t ne = t.num_edges[0], nv = t.num_visited[0];
@@ -404,7 +438,7 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
       root_noisy_[b] = 0;
       t.best_unvisited[0] = -2;
     }
-    if (dirichlet != nullptr && dirichlet_fraction > 0) {
+    if (dirichlet != nullptr && dirichlet_fraction > 0 && noisy_row) {
       const float* noise = dirichlet + static_cast<int64_t>(b) * A;
       double sum = 0.0;
       for (int32_t e = 0; e < ne; ++e) sum += noise[t.edge_action[e]];
@@ -422,7 +456,7 @@ void Search::start(int32_t num_simulations, const uint8_t* active, const float* 
     if (is_gumbel) {
       num_considered_[b] = std::min(params_.max_num_considered_actions, ne);
       double* score = root_score_.data() + static_cast<int64_t>(b) * A;
-      const float* g = gumbel ? gumbel + static_cast<int64_t>(b) * A : nullptr;
+      const float* g = gumbel && noisy_row ? gumbel + static_cast<int64_t>(b) * A : nullptr;
       for (int32_t e = 0; e < ne; ++e) {
         const int32_t a = t.edge_action[e];
         const double logit = std::log(static_cast<double>(std::max(t.edge_prior[e], FLT_MIN)));
@@ -464,15 +498,8 @@ int32_t Search::best_unvisited(TreeRow& t, int32_t n) {
   return best;
 }
 
-template <bool kVL>
-int32_t Search::select_puct(int32_t b, TreeRow& t, int32_t n) {
-  const int32_t first = t.first_edge[n];
-  const int32_t nv = t.num_visited[n];
-  const double N = static_cast<double>(t.visits[n] + (kVL ? t.in_flight[n] : 0));
-  const double pb_c = params_.pb_c_init + std::log((N + params_.pb_c_base + 1.0) / params_.pb_c_base);
-  const double c = std::sqrt(N) * pb_c;
-  double* q = q_scratch_.data();
-  for (int32_t i = 0; i < nv; ++i) q[i] = edge_q<kVL>(t, first + i);
+void Search::puct_q_bounds(int32_t b, const TreeRow& t, int32_t n, int32_t nv, const double* q,
+                           double* lo_out, double* denom_out) const {
   double lo, denom;
   if (params_.tree_min_max) {
     const bool spread = tree_q_max_[b] > tree_q_min_[b];
@@ -491,16 +518,79 @@ int32_t Search::select_puct(int32_t b, TreeRow& t, int32_t n) {
     }
     denom = std::max(hi - lo, kMinDenominator);
   }
-  ArgMax best;
+  *lo_out = lo;
+  *denom_out = denom;
+}
+
+template <bool kVL>
+int32_t Search::select_puct(int32_t b, TreeRow& t, int32_t n) {
+  const int32_t first = t.first_edge[n];
+  const int32_t nv = t.num_visited[n];
+  const double N = static_cast<double>(t.visits[n] + (kVL ? t.in_flight[n] : 0));
+  const double c = puct_exploration(N);
+  double* q = q_scratch_.data();
+  for (int32_t i = 0; i < nv; ++i) q[i] = edge_q<kVL>(t, first + i);
+  double lo, denom;
+  puct_q_bounds(b, t, n, nv, q, &lo, &denom);
+  // Forced playouts (root of a forced row): k * sum of the children's visits (N counts the
+  // node's own first visit).
+  const bool force = n == kRootIndex && forced_[b];
+  const double forced_scale = force ? params_.forced_playouts_k * (N - 1.0) : 0.0;
+  ArgMax best, forced;
   for (int32_t i = 0; i < nv; ++i) {
     const int32_t e = first + i;
     const int32_t visits = visits_of<kVL>(t, e);
     const double score = (q[i] - lo) / denom + c * t.edge_prior[e] / (visits + 1);
     best.offer(score, t.edge_action[e], e);
+    if (force && visits < std::sqrt(forced_scale * t.edge_prior[e])) {
+      forced.offer(score, t.edge_action[e], e);
+    }
   }
+  if (forced.edge >= 0) return forced.edge;
   const int32_t u = best_unvisited(t, n);
   if (u >= 0) best.offer(0.0 + c * t.edge_prior[u] / 1.0, t.edge_action[u], u);
   return best.edge;
+}
+
+double Search::pruned_root_visits(int32_t b, TreeRow& t) {
+  const int32_t nv = t.num_visited[0];
+  double* q = q_scratch_.data();
+  double* kept = w_scratch_.data();
+  int32_t best = -1;
+  double total = 0.0;
+  for (int32_t e = 0; e < nv; ++e) {
+    const int32_t n = t.edge_visits[e];
+    q[e] = n > 0 ? t.edge_q_sum[e] / n : 0.0;
+    total += n;
+    if (best < 0 || n > t.edge_visits[best] ||
+        (n == t.edge_visits[best] && t.edge_action[e] < t.edge_action[best])) {
+      best = e;
+    }
+  }
+  if (best < 0 || total <= 0) return 0.0;
+  double lo, denom;
+  puct_q_bounds(b, t, 0, nv, q, &lo, &denom);
+  const double c = puct_exploration(static_cast<double>(t.visits[0]));
+  const double best_score =
+      (q[best] - lo) / denom + c * t.edge_prior[best] / (t.edge_visits[best] + 1.0);
+  double sum = 0.0;
+  for (int32_t e = 0; e < nv; ++e) {
+    const double n = t.edge_visits[e];
+    double keep = n;
+    if (e != best) {
+      const double gap = best_score - (q[e] - lo) / denom;  // room left for the exploration term
+      if (gap > 0) {
+        // PUCT(c, m) < best_score  <=>  1 + m > c P / gap: the fewest visits m that keep it
+        // below is floor(c P / gap); KataGo removes at most n_forced visits.
+        const double n_forced = std::sqrt(params_.forced_playouts_k * t.edge_prior[e] * total);
+        keep = std::min(n, std::max(std::ceil(n - n_forced), std::floor(c * t.edge_prior[e] / gap)));
+      }
+      if (keep <= 1.0) keep = 0.0;
+    }
+    kept[e] = keep;
+    sum += keep;
+  }
+  return sum;
 }
 
 template <bool kVL>
@@ -582,9 +672,10 @@ int32_t Search::select_gumbel_root(int32_t b, TreeRow& t) {
   const int32_t nv = t.num_visited[0], ne = t.num_edges[0];
   const int32_t* base = root_base_visits_.data() + static_cast<int64_t>(b) * A;
   const double* score = root_score_.data() + static_cast<int64_t>(b) * A;
-  const int32_t sim = std::min(sims_started_[b], std::max(num_simulations_ - 1, 0));
+  const int32_t budget = sims_target_[b];
+  const int32_t sim = std::min(sims_started_[b], std::max(budget - 1, 0));
   const int32_t considered =
-      considered_table_[static_cast<int64_t>(num_considered_[b]) * num_simulations_ + sim];
+      considered_table_[considered_offset_[b] + static_cast<int64_t>(num_considered_[b]) * budget + sim];
   const double sigma_unvisited = c.sigma(c.mixed);
   ArgMax best, fallback;
   for (int32_t e = 0; e < nv; ++e) {
@@ -787,7 +878,12 @@ void Search::outputs(int32_t* action, int32_t* visit_counts, float* policy, floa
       total += t.edge_visits[e];
     }
     if (!gumbel) {
-      if (policy) {
+      if (policy && forced_[b] && total > 0) {
+        const double kept = pruned_root_visits(b, t);
+        for (int32_t e = 0; e < nv; ++e) {
+          policy[row + t.edge_action[e]] = static_cast<float>(w_scratch_[e] / kept);
+        }
+      } else if (policy) {
         if (total > 0) {
           for (int32_t e = 0; e < nv; ++e) {
             policy[row + t.edge_action[e]] = static_cast<float>(t.edge_visits[e] / double(total));

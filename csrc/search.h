@@ -17,6 +17,7 @@
 // std::out_of_range (bad ids) or std::logic_error (calls out of order) before anything is modified.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -55,6 +56,11 @@ struct SearchParams {
   // Discount of an edge when expand_backup is given none: -1 flips the sign between the two
   // players (AlphaZero), +1 for one-player games.
   float default_discount = -1.0f;
+  // PUCT: KataGo's forced playouts (Wu 2019, section 3.2; k = 2 there; 0 = off), in the rows a
+  // search is started with `forced`: at the root, a visited child c with
+  // N(c) < sqrt(k P(c) sum_c' N(c')) is selected before any other (the highest PUCT score among
+  // such children); outputs() then prunes those rows' policy targets (see outputs).
+  double forced_playouts_k = 0.0;
 };
 
 struct Leaf {
@@ -120,8 +126,17 @@ class Search {
   // dirichlet [B, A] (PUCT only, may be null): Gamma(alpha, 1) samples, normalised here over each
   // root's legal actions and mixed into its priors with weight dirichlet_fraction. Noise of an
   // earlier search on the same root is removed first.
+  // simulations [B] (may be null): each row's own budget instead of num_simulations (KataGo's
+  // playout cap randomisation: full and cheap searches in one batch; a row whose budget is spent
+  // adds no leaf, so the batch needs max(budget) select() steps). Gumbel's Sequential Halving
+  // follows each row's own budget.
+  // noise_rows [B] (may be null = all): the rows the gumbel / dirichlet noise applies to.
+  // forced_rows [B] (may be null = none): rows with forced playouts and a pruned policy target
+  // (needs params.forced_playouts_k > 0).
   void start(int32_t num_simulations, const uint8_t* active, const float* gumbel,
-             const float* dirichlet, double dirichlet_fraction);
+             const float* dirichlet, double dirichlet_fraction,
+             const int32_t* simulations = nullptr, const uint8_t* noise_rows = nullptr,
+             const uint8_t* forced_rows = nullptr);
 
   // One step: up to leaves_per_step leaves per unfinished tree. Re-visits of terminal nodes are
   // backed up on the spot. Empty once every tree has spent its budget.
@@ -130,7 +145,12 @@ class Search {
   void expand_backup(const LeafEvaluations& evals);
 
   // Per row: action [B] (Gumbel's choice, -1 for PUCT and inactive rows), visit_counts [B, A],
-  // policy [B, A] (completed-Q improved policy for Gumbel, normalised visits for PUCT),
+  // policy [B, A] (completed-Q improved policy for Gumbel, normalised visits for PUCT; in rows
+  // started with forced playouts, the visits after KataGo's policy target pruning: with c* the
+  // most visited child (ties: lowest action) and PUCT(c, n) its selection score with n visits
+  // at the root's final N, every other child c loses up to n_forced(c) = sqrt(k P(c) sum N)
+  // visits as long as PUCT(c, remaining) < PUCT(c*, N(c*)); a child left with <= 1 visit gets
+  // 0; visit_counts stay the raw counts),
   // root_value [B], root_q [B, A] (parent's view, NaN if unvisited). Any pointer may be null.
   void outputs(int32_t* action, int32_t* visit_counts, float* policy, float* root_value,
                float* root_q);
@@ -163,6 +183,16 @@ class Search {
   // kVL: virtual loss in use (leaves_per_step > 1); without it in-flight counts are all 0.
   template <bool kVL> DescentResult descend(int32_t b, TreeRow& t);
   template <bool kVL> int32_t select_puct(int32_t b, TreeRow& t, int32_t n);
+  // PUCT's normalisation of the Qs q[0..nv) of node n's visited children: (q - lo) / denom.
+  void puct_q_bounds(int32_t b, const TreeRow& t, int32_t n, int32_t nv, const double* q,
+                     double* lo, double* denom) const;
+  // PUCT's exploration factor sqrt(N) c(N) at a node of N visits (in flight included).
+  double puct_exploration(double N) const {
+    return std::sqrt(N) * (params_.pb_c_init + std::log((N + params_.pb_c_base + 1.0) / params_.pb_c_base));
+  }
+  // Writes row b's pruned root visits (policy target pruning, see outputs) to w_scratch_[e] for
+  // its visited edges e (relative to the root's block); returns their sum.
+  double pruned_root_visits(int32_t b, TreeRow& t);
   template <bool kVL> int32_t select_gumbel_interior(TreeRow& t, int32_t n);
   template <bool kVL> int32_t select_gumbel_root(int32_t b, TreeRow& t);
   int32_t best_unvisited(TreeRow& t, int32_t n);
@@ -200,8 +230,11 @@ class Search {
   std::vector<int32_t> sims_started_;           // this search's simulations, in flight included
   std::vector<int32_t> num_considered_;         // Gumbel: min(max considered, root's legal count)
   std::vector<uint8_t> root_noisy_;             // root priors carry Dirichlet noise
-  int32_t num_simulations_ = 0;
-  std::vector<int32_t> considered_table_;       // [max_considered + 1, num_simulations]
+  std::vector<uint8_t> forced_;                 // forced playouts + pruned target this search
+  // Gumbel: one table [max_considered + 1, budget] per distinct budget of this search, one after
+  // the other; considered_offset_[b] is where row b's budget's table starts.
+  std::vector<int32_t> considered_table_;
+  std::vector<int64_t> considered_offset_;      // [B]
   //                                            // [B, A], read for the root's legal actions only
   std::vector<int32_t> root_base_visits_;       // child visits before this search (tree reuse)
   std::vector<double> root_score_;              // Gumbel: gumbel + log prior

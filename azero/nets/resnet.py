@@ -4,6 +4,9 @@
         policy head: conv1x1 -> BN -> ReLU -> flatten -> linear -> logits [N, A]
         value head:  conv1x1 -> BN -> ReLU -> flatten -> linear -> ReLU -> linear -> tanh -> [N]
         ownership head (optional, Go): conv1x1 -> tanh -> [N, H, W], +1 = side to move owns the point
+        opponent policy head (optional; KataGo's auxiliary target): the policy head's shape ->
+                     logits [N, A] of the next position's search policy (the opponent's reply);
+                     trained only, never searched with
 
 The whole shape of the network is one plain dict (`architecture`), stored in checkpoints so that
 `build_net(architecture)` rebuilds it without pickling any class.
@@ -38,11 +41,15 @@ class ResidualBlock(nn.Module):
 
 class PolicyValueNet(nn.Module):
     """forward(obs [N, C, H, W] float32) -> (policy logits [N, A], value [N] in [-1, 1]).
-    With `ownership=True`, `forward_all` also returns ownership [N, H, W] in [-1, 1]."""
+    With `ownership=True`, `forward_all` also returns ownership [N, H, W] in [-1, 1]; with
+    `opponent_policy=True`, `forward_all(..., opponent_policy=True)` the opponent-reply logits.
+    The architecture dict holds "opponent_policy" only when it is True, so the dicts (and
+    checkpoints) of nets without that head are those of the code before it."""
 
     def __init__(self, observation_shape: tuple[int, int, int] | list[int], num_actions: int, *,
                  blocks: int = 5, channels: int = 64, policy_channels: int = 2,
-                 value_channels: int = 1, value_hidden: int = 64, ownership: bool = False):
+                 value_channels: int = 1, value_hidden: int = 64, ownership: bool = False,
+                 opponent_policy: bool = False):
         super().__init__()
         if len(observation_shape) != 3:
             raise ValueError(f"observation_shape must be (C, H, W), got {tuple(observation_shape)}")
@@ -58,6 +65,8 @@ class PolicyValueNet(nn.Module):
             "value_hidden": int(value_hidden),
             "ownership": bool(ownership),
         }
+        if opponent_policy:
+            self.architecture["opponent_policy"] = True
         area = height * width
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
@@ -73,16 +82,22 @@ class PolicyValueNet(nn.Module):
             nn.Linear(value_channels * area, value_hidden), nn.ReLU(inplace=True),
             nn.Linear(value_hidden, 1))
         self.ownership_head = nn.Conv2d(channels, 1, 1) if ownership else None
+        self.opponent_policy_head = nn.Sequential(
+            nn.Conv2d(channels, policy_channels, 1, bias=False),
+            nn.BatchNorm2d(policy_channels), nn.ReLU(inplace=True), nn.Flatten(),
+            nn.Linear(policy_channels * area, num_actions)) if opponent_policy else None
 
     @property
     def num_actions(self) -> int:
         return self.architecture["num_actions"]
 
-    def forward_all(self, obs: torch.Tensor, *, ownership_logits: bool = False
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward_all(self, obs: torch.Tensor, *, ownership_logits: bool = False,
+                    opponent_policy: bool = False) -> tuple:
         """obs [N, C, H, W] -> (logits [N, A], value [N], ownership [N, H, W] or None).
         ownership_logits: return the ownership head's pre-tanh output z instead of tanh(z)
-        (for a numerically safe loss: (1 + tanh z) / 2 = sigmoid(2 z))."""
+        (for a numerically safe loss: (1 + tanh z) / 2 = sigmoid(2 z)).
+        opponent_policy: a fourth element, the opponent-reply logits [N, A] (None without that
+        head); the head runs only when asked."""
         x = self.trunk(self.stem(obs))
         logits = self.policy_head(x)
         value = torch.tanh(self.value_head(x)).squeeze(-1)
@@ -91,6 +106,9 @@ class PolicyValueNet(nn.Module):
             ownership = self.ownership_head(x).squeeze(1)
             if not ownership_logits:
                 ownership = torch.tanh(ownership)
+        if opponent_policy:
+            opponent = None if self.opponent_policy_head is None else self.opponent_policy_head(x)
+            return logits, value, ownership, opponent
         return logits, value, ownership
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,22 +144,31 @@ class PolicyValueNet(nn.Module):
 # the game: observation_shape, num_actions).
 _ARCHITECTURE_KEYS = {"kind": "kind", "blocks": "blocks", "channels": "channels",
                       "policy_channels": "policy_channels", "value_channels": "value_channels",
-                      "value_hidden": "value_hidden", "ownership_head": "ownership"}
+                      "value_hidden": "value_hidden", "ownership_head": "ownership",
+                      "opponent_policy_head": "opponent_policy"}
+# Keys an architecture dict holds only when True (older dicts, without them, stay valid).
+_ONLY_WHEN_TRUE = ("opponent_policy",)
 
 
 def architecture_for(spec, model_config) -> dict[str, Any]:
     """The architecture dict of the net `model_config` (config.ModelConfig) describes for a game."""
-    return {
+    arch = {
         "observation_shape": [int(d) for d in spec.observation_shape],
         "num_actions": int(spec.num_actions),
         **{key: getattr(model_config, field) for field, key in _ARCHITECTURE_KEYS.items()},
     }
+    for key in _ONLY_WHEN_TRUE:
+        if not arch[key]:
+            del arch[key]
+    return arch
 
 
 def model_settings_of(architecture: dict[str, Any]) -> dict[str, Any]:
     """The config.ModelConfig fields that describe `architecture`: the inverse of architecture_for
     (for a run that starts from a trained network's weights)."""
-    return {field: architecture[key] for field, key in _ARCHITECTURE_KEYS.items() if key in architecture}
+    return {field: architecture.get(key, False if key in _ONLY_WHEN_TRUE else None)
+            for field, key in _ARCHITECTURE_KEYS.items()
+            if key in architecture or key in _ONLY_WHEN_TRUE}
 
 
 def build_net(architecture: dict[str, Any]) -> PolicyValueNet:
