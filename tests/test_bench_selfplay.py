@@ -7,10 +7,15 @@ import sys
 def test_bench_selfplay_json_lines_for_both_games():
     out = subprocess.run([sys.executable, "-m", "azero.cli", "bench", "selfplay", "--json",
                           "--game", "connect4_tiny", "go9_tiny", "--games", "4", "--steps", "2",
-                          "--rounds", "1"], capture_output=True, text=True, timeout=300)
+                          "--rounds", "1", "--precision", "bf16"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["name"].split()[0] for r in rows] == ["connect4_tiny", "go9_tiny"]
+    # per game: the bf16 snapshot against the eager evaluator, then against the fp32 snapshot
+    assert [(r["name"].split()[0], r["baseline"]) for r in rows] == [
+        (name, baseline) for name in ("connect4_tiny", "go9_tiny")
+        for baseline in ("same, eager torch evaluator (no BN folding)", "same, fp32 snapshot")]
+    assert all(r["name"].endswith("cpu bfloat16") for r in rows)
     for r in rows:
         assert set(r) == {"name", "value", "unit", "peer", "peer_value", "ratio", "baseline",
                           "baseline_value", "baseline_ratio", "date", "machine", "command"}

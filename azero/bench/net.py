@@ -39,9 +39,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--try", dest="variants", nargs="+", default=[], choices=sorted(VARIANTS),
                         help="also time these ways of running the snapshot, each against the "
                         "fp32 snapshot (measured and not adopted: BENCHMARKS.md)")
+    add_precision_argument(parser)
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="the snapshot's weights on a CPU (default: auto, or "
                         "$AZERO_INFERENCE_PRECISION: bf16 where the CPU has native bf16)")
+
+
+def snapshot_evaluators(net, game, device, precision: str | None, wrap=lambda e: e) -> dict:
+    """{"snapshot": the inference snapshot at `precision`} plus, when that snapshot's weights are
+    not fp32, {"fp32 snapshot": the same at fp32}, the baseline its precision is judged by.
+    wrap(evaluator) may put a timing proxy around the main snapshot."""
+    from azero.nets import make_evaluator
+    out = {"snapshot": wrap(make_evaluator(net, game, device, snapshot=True,
+                                           precision=precision))}
+    if inference_weight_dtype(torch.device(device), precision) != torch.float32:
+        out["fp32 snapshot"] = make_evaluator(net, game, device, snapshot=True, precision="fp32")
+    return out
+
+
+def precision_label(device, precision: str | None) -> str:
+    """"" for fp32 snapshots, else " bfloat16" (what a measurement's name gets appended)."""
+    weights = inference_weight_dtype(torch.device(device), precision)
+    return "" if weights == torch.float32 else f" {str(weights).removeprefix('torch.')}"
 
 
 def _int8_dynamic(module: torch.nn.Module) -> torch.nn.Module:
@@ -97,13 +119,8 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     game = config.make_game()
     device = resolve_device(args.device)
     net = bench_net(config, game, args.ckpt, device)
-    evaluators = {"snapshot": make_evaluator(net, game, device, snapshot=True,
-                                             precision=args.precision),
+    evaluators = {**snapshot_evaluators(net, game, device, args.precision),
                   "eager": make_evaluator(net, game, device, amp=False)}
-    weights = inference_weight_dtype(device, args.precision)
-    if weights != torch.float32:
-        evaluators["fp32 snapshot"] = make_evaluator(net, game, device, snapshot=True,
-                                                     precision="fp32")
     rng = np.random.default_rng(0)
     states = random_positions(game, 2 * max(args.batch), rng)
     for variant in args.variants:
@@ -121,9 +138,8 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         for _ in range(args.rounds):
             for k, evaluate in evaluators.items():
                 best[k] = max(best[k], _rate(evaluate, states, batch, args.seconds))
-        label = f"{name} {arch} net inference, batch {batch}, {device}"
-        if weights != torch.float32:
-            label += f" {str(weights).removeprefix('torch.')}"
+        label = (f"{name} {arch} net inference, batch {batch}, {device}"
+                 f"{precision_label(device, args.precision)}")
         yield Measurement(name=label, value=best["snapshot"], unit="positions/s",
                           baseline="same net, eager fp32 evaluator", baseline_value=best["eager"])
         if "fp32 snapshot" in best:

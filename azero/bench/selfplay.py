@@ -1,6 +1,7 @@
 """Self-play throughput: positions per second of one self-play process (the config's network and
 search, many games in lockstep), with the inference snapshot the workers use beside the plain
-eager PyTorch evaluator as the baseline (our own other path, not a peer), timed alternately in
+eager PyTorch evaluator as the baseline (our own other path, not a peer) and, where the snapshot
+runs in bf16 (azero.nets.runtime.inference_weight_dtype), the fp32 snapshot, timed alternately in
 the same run.
 
 A position is one move searched and played in one game; `--games` games advance together, so a
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from azero import games
+from azero.bench.net import add_precision_argument, precision_label, snapshot_evaluators
 from azero.bench.report import Measurement
 
 
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed rounds, alternating the two evaluators")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (workers use 1)")
     parser.add_argument("--device", default="cpu")
+    add_precision_argument(parser)
     parser.add_argument("--split", action="store_true",
                         help="also report the shares of the snapshot's time spent in the network, "
                              "the rules, the observation features and the rest (search, glue)")
@@ -109,8 +112,8 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     # evaluator asks for) and its evaluator through timing proxies; the eager run never does.
     split = args.split
     rules, features = (_TimedGame(game), _TimedGame(game)) if split else (game, game)
-    snapshot = make_evaluator(net, features, args.device, snapshot=True)
-    evaluators = {"snapshot": _TimedEvaluator(snapshot) if split else snapshot,
+    evaluators = {**snapshot_evaluators(net, features, args.device, args.precision,
+                                        wrap=_TimedEvaluator if split else lambda e: e),
                   "eager": make_evaluator(net, game, args.device)}
     settings = SelfPlayConfig(games_per_worker=num_games)
     runs = {k: SelfPlay(rules if k == "snapshot" else game, config.search, settings,
@@ -130,10 +133,14 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     s = config.search
     label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, "
              f"{num_games} games x {s.num_simulations} {s.algorithm} sims, "
-             f"{args.threads} thread(s), {args.device}")
+             f"{args.threads} thread(s), {args.device}{precision_label(args.device, args.precision)}")
     yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
                       baseline="same, eager torch evaluator (no BN folding)",
                       baseline_value=positions / seconds["eager"])
+    if "fp32 snapshot" in seconds:
+        yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
+                          baseline="same, fp32 snapshot",
+                          baseline_value=positions / seconds["fp32 snapshot"])
     if split:
         total = seconds["snapshot"]
         network = evaluators["snapshot"].seconds - features.seconds
