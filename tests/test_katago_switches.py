@@ -201,6 +201,42 @@ def test_playout_cap_stores_exactly_the_full_search_positions(algorithm):
     assert stored < sum(len(g.actions) for _, g in finished)
 
 
+def test_playout_cap_keeps_the_ownership_targets_of_the_stored_positions():
+    """Go: ownership targets and weights follow the stored (full-search) positions: the final
+    board from each stored position's side to move."""
+    game = make("go9")
+    settings = SelfPlayConfig(games_per_worker=3, max_moves=24, playout_cap_fraction=0.5,
+                              playout_cap_cheap_simulations=1)
+    sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2), settings,
+                  seed=5)
+    hashed = hashed_evaluator(game.spec.num_actions)
+
+    def ev(states):             # pass after ten plies: games that end by the rules, scored
+        logits, values = hashed(states)
+        logits[game.move_number(states) >= 10, game.spec.num_actions - 1] += 20.0
+        return logits, values
+
+    finished, scored = [], 0
+    while len(finished) < 4:
+        finished += sp.play_move(ev)
+    for g in finished:
+        T = len(g.states)
+        assert T < len(g.actions) or T == 0 or len(g.plies) == len(g.actions)
+        assert g.ownership_targets.shape == (T, 9, 9) and g.ownership_weight.shape == (T,)
+        final = game.initial_states(1)
+        for a in g.actions:
+            final = game.step(final, np.array([a]))
+        if T and game.terminal(final)[0]:
+            final_view = game.ownership(final)[0] * (1 if game.to_play(final)[0] == 0 else -1)
+            sign = np.where(game.to_play(g.states) == 0, 1, -1)[:, None, None]
+            np.testing.assert_array_equal(g.ownership_targets * sign,
+                                          np.broadcast_to(final_view, (T, 9, 9)))
+            assert final_view.any() and g.ownership_weight.all()
+            scored += 1
+    assert scored >= 2
+    assert sum(len(g.states) for g in finished) < sum(len(g.actions) for g in finished)
+
+
 def test_playout_cap_off_keeps_every_position_and_the_same_games():
     """fraction 0 draws nothing extra: the games are those of the code without the switch."""
     game = make("connect4")
