@@ -240,9 +240,11 @@ class RayBackend:
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 except ConnectionError as e:
-                    raise ConfigError(f"--address {self.address}: {_gist(e)} (start a "
-                                      "cluster with 'ray start --head', or leave --address out "
-                                      "for a Ray instance on this machine)") from None
+                    hint = ("start a cluster with 'ray start --head', or leave --address out for "
+                            "a Ray instance on this machine" if self.address == "auto" else
+                            "if it is a Ray head with token authentication, this machine needs "
+                            "RAY_AUTH_MODE=token and the head's token (ray get-auth-token)")
+                    raise ConfigError(f"--address {self.address}: {_gist(e)} ({hint})") from None
         try:
             check_node_versions(ray)
             yield
