@@ -162,6 +162,13 @@ class SelfPlayConfig:
                                      "only full-search positions become training data")
     playout_cap_cheap_simulations: int = _f(8, 0, doc="simulations of a cheap search under "
                                             "playout_cap_fraction (KataGo: 100 against 600)")
+    score_value_weight: float = _f(0.0, 0, 1, doc="score-weighted value (games with a score, "
+                                   "Go; 0 = off): in games ended by the rules the result z "
+                                   "becomes (1 - w) z + w tanh(final margin / "
+                                   "score_value_scale), from each position's side to move "
+                                   "(KataGo's score utility)")
+    score_value_scale: float = _f(10.0, 0, lo_open=True, doc="points of margin that count "
+                                  "tanh(1) = 0.76 under score_value_weight")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
 
@@ -353,6 +360,9 @@ def _check_katago_switches(config: "Config") -> None:
         raise ConfigError("model.opponent_policy_head: only the resnet policy-value net has one "
                           f"(model.kind is {config.model.kind!r})")
 
+    if sp.score_value_weight > 0 and config.algorithm == "muzero":
+        raise ConfigError("selfplay.score_value_weight: MuZero's value targets come from the "
+                          "game's rewards, not the score (set it to 0)")
 
 # ----------------------------------------------------------------------------------------------
 # Loading

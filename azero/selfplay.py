@@ -43,6 +43,13 @@ Invariants:
     positions are training data: FinishedGame.states and every per-position field hold those
     alone, `plies` says which move each one is, and `actions` keeps every move for the record.
     Value targets (the result, and the root value mix) are those of the full-search positions.
+  * Score-weighted value (settings.score_value_weight w_s > 0; games whose Game has
+    `score(states)`, the final score margin for the first player, e.g. Go's area score with
+    komi): in a game that ended by the rules, a position's result z (side to move's view) becomes
+    (1 - w_s) z + w_s tanh(m / settings.score_value_scale), m the final margin from that side's
+    view, before value_target_root_weight mixes in the root value: a big win is worth more than a
+    narrow one (KataGo's score utility, Wu 2019 section 4). Resigned and truncated games have no
+    scored end and keep their targets.
 """
 from __future__ import annotations
 
@@ -128,6 +135,9 @@ class SelfPlay:
     def __init__(self, game, search_config: SearchConfig, settings: SelfPlayConfig,
                  seed: int | np.random.SeedSequence = 0, make_search=None):
         check_random_openings(settings, game)
+        if settings.score_value_weight > 0 and not callable(getattr(game, "score", None)):
+            raise ConfigError(f"selfplay.score_value_weight: {game.spec.name} has no score "
+                              f"(Game.score: the final margin for the first player); set it to 0")
         self.game = game
         self.settings = settings
         self.search_config = search_config
@@ -213,13 +223,17 @@ class SelfPlay:
                 # [len(rows), H, W] from the side to move of each final position
                 final_ownership = np.asarray(game.ownership(self.states[rows]), np.int8)
                 final_to_play = game.to_play(self.states[rows])
+            margins = None       # float [len(rows)]: final score margin for the first player
+            if s.score_value_weight > 0:
+                margins = np.asarray(game.score(self.states[rows]), np.float64)
             for i, b in enumerate(rows):
                 ownership = None
                 if final_ownership is not None:
                     exact = bool(by_rules[b]) and resigning[b] < 0
                     ownership = (final_ownership[i], int(final_to_play[i]), exact)
+                scored = margins is not None and bool(by_rules[b]) and resigning[b] < 0
                 finished.append(self._finish(b, results[b], int(resigning[b]), bool(truncated[b]),
-                                             ownership))
+                                             ownership, float(margins[i]) if scored else None))
             self.states[rows] = self._new_games(rows)
             self.search.reset(rows)
         return finished
@@ -242,9 +256,12 @@ class SelfPlay:
         return resigning
 
     def _finish(self, b: int, terminal_result: float, resigned_player: int, truncated: bool,
-                final_ownership: tuple[np.ndarray, int, bool] | None = None) -> FinishedGame:
+                final_ownership: tuple[np.ndarray, int, bool] | None = None,
+                final_margin: float | None = None) -> FinishedGame:
         """final_ownership: (ownership [H, W] of the final state from its side to move, that
-        side to move, whether the game ended by the rules), or None."""
+        side to move, whether the game ended by the rules), or None. final_margin: the final
+        score margin for the first player of a game scored by the rules (score_value_weight),
+        or None."""
         log = self.logs[b]
         to_play = np.asarray(log.to_play, np.int8)
         root_values = np.asarray(log.root_values, np.float32)
@@ -261,6 +278,11 @@ class SelfPlay:
                                             else -terminal_result)
             values = np.where(to_play == 0, first_player_result,
                               -first_player_result).astype(np.float32)
+            if final_margin is not None:
+                w_s = self.settings.score_value_weight
+                score = np.tanh(final_margin / self.settings.score_value_scale)
+                values = ((1.0 - w_s) * values
+                          + w_s * np.where(to_play == 0, score, -score)).astype(np.float32)
             w = self.settings.value_target_root_weight
             if w > 0:
                 values = ((1.0 - w) * values + w * root_values).astype(np.float32)

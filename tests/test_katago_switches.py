@@ -42,6 +42,16 @@ def random_games(game, n_games, rng):
     return out
 
 
+def _passing_after(game, plies):
+    hashed = hashed_evaluator(game.spec.num_actions)
+
+    def ev(states):             # pass after `plies` plies: games that end by the rules, scored
+        logits, values = hashed(states)
+        logits[game.move_number(states) >= plies, game.spec.num_actions - 1] += 20.0
+        return logits, values
+    return ev
+
+
 def _mid_game_states(game, n, seed=0):
     """n distinct non-terminal Connect Four positions, a few random plies in."""
     rng = np.random.default_rng(seed)
@@ -209,13 +219,7 @@ def test_playout_cap_keeps_the_ownership_targets_of_the_stored_positions():
                               playout_cap_cheap_simulations=1)
     sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2), settings,
                   seed=5)
-    hashed = hashed_evaluator(game.spec.num_actions)
-
-    def ev(states):             # pass after ten plies: games that end by the rules, scored
-        logits, values = hashed(states)
-        logits[game.move_number(states) >= 10, game.spec.num_actions - 1] += 20.0
-        return logits, values
-
+    ev = _passing_after(game, 10)
     finished, scored = [], 0
     while len(finished) < 4:
         finished += sp.play_move(ev)
@@ -587,3 +591,71 @@ def test_opponent_head_loss_falls_on_a_toy_set(tmp_path):
     plain = load_config("connect4", ["model.blocks=1", "model.channels=8", "train.device=cpu"])
     stats = Trainer(make_net(game.spec, plain.model), plain, device="cpu").train_step(batch)
     assert "opponent_policy_loss" not in stats
+
+
+# ------------------------------------------------------------------------------------------
+# (d) score-weighted value (Go)
+
+
+@pytest.mark.parametrize("root_weight", [0.0, 0.25])
+def test_score_weighted_value_targets(root_weight):
+    game = make("go9")
+    w_s, scale = 0.4, 6.0
+    settings = SelfPlayConfig(games_per_worker=3, max_moves=30, score_value_weight=w_s,
+                              score_value_scale=scale, value_target_root_weight=root_weight,
+                              resign_threshold=None)
+    sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2), settings,
+                  seed=6)
+    ev = _passing_after(game, 9)
+    finished = []
+    while len(finished) < 4:
+        finished += sp.play_move(ev)
+    scored = 0
+    for g in finished:
+        final = game.initial_states(1)
+        for a in g.actions:
+            final = game.step(final, np.array([a]))
+        to_play = game.to_play(g.states)
+        if g.truncated:
+            continue
+        assert game.terminal(final)[0]
+        margin = float(game.score(final)[0])            # Black (the first player) minus White
+        z = np.where(to_play == 0, g.result_first_player, -g.result_first_player)
+        m = np.where(to_play == 0, margin, -margin)
+        target = (1 - w_s) * z + w_s * np.tanh(m / scale)
+        target = (1 - root_weight) * target + root_weight * g.root_values
+        np.testing.assert_allclose(g.value_targets, target, atol=1e-6)
+        assert abs(margin) > 0 and np.sign(margin) == g.result_first_player
+        scored += 1
+    assert scored >= 2
+
+
+def test_score_weighted_value_leaves_unscored_games_alone():
+    """Truncated games keep the root values, resigned ones the plain +-1 result."""
+    game = make("go9")
+    kinds = set()
+    for extra in (dict(max_moves=8),
+                  dict(max_moves=40, resign_threshold=-0.05, resign_playout_fraction=0.0)):
+        settings = SelfPlayConfig(games_per_worker=3, score_value_weight=0.5, **extra)
+        sp = SelfPlay(game, SearchConfig(num_simulations=2, max_num_considered_actions=2),
+                      settings, seed=1)
+        finished = []
+        while len(finished) < 3:
+            finished += sp.play_move(hashed_evaluator(game.spec.num_actions))
+        for g in finished:
+            if g.truncated:
+                np.testing.assert_array_equal(g.value_targets, g.root_values)
+            elif g.resigned:
+                to_play = game.to_play(g.states)
+                np.testing.assert_array_equal(g.value_targets, np.where(
+                    to_play == 0, g.result_first_player, -g.result_first_player))
+            kinds.add("truncated" if g.truncated else "resigned" if g.resigned else "scored")
+    assert {"truncated", "resigned"} <= kinds
+
+
+def test_score_weighted_value_needs_a_score():
+    game = make("connect4")
+    with pytest.raises(ConfigError, match="selfplay.score_value_weight"):
+        SelfPlay(game, SearchConfig(num_simulations=2), SelfPlayConfig(score_value_weight=0.5))
+    with pytest.raises(ConfigError, match="selfplay.score_value_weight"):
+        load_config("go9_muzero", ["selfplay.score_value_weight=0.5"])
