@@ -356,13 +356,13 @@ def _check_katago_switches(config: "Config") -> None:
             raise ConfigError(f"selfplay.playout_cap_cheap_simulations: "
                               f"{sp.playout_cap_cheap_simulations} is more than a full search's "
                               f"search.num_simulations ({config.search.num_simulations})")
+    if sp.score_value_weight > 0 and config.algorithm == "muzero":
+        raise ConfigError("selfplay.score_value_weight: MuZero's value targets come from the "
+                          "game's rewards, not the score (set it to 0)")
     if config.model.opponent_policy_head and config.model.kind != "resnet":
         raise ConfigError("model.opponent_policy_head: only the resnet policy-value net has one "
                           f"(model.kind is {config.model.kind!r})")
 
-    if sp.score_value_weight > 0 and config.algorithm == "muzero":
-        raise ConfigError("selfplay.score_value_weight: MuZero's value targets come from the "
-                          "game's rewards, not the score (set it to 0)")
 
 # ----------------------------------------------------------------------------------------------
 # Loading
