@@ -17,10 +17,12 @@ records and metrics in the run directory, which lives on the driver only.
   * Faults: a call returns as soon as a game finishes, so an actor holds no finished game for
     longer than a move. An actor that dies (killed, out of memory, its node lost) is replaced by
     a new one and loses only its unfinished games; a replacement that cannot be placed (its
-    node is gone) waits without stopping anything. Too many deaths within an hour make `check`
-    raise, as the process pool does. A driver killed with SIGKILL takes its actors with it (Ray
-    ends a dead driver's actors) and loses the games not yet written, as a killed local worker
-    does; a rerun resumes from the run directory as today.
+    node is gone) waits without stopping anything. More than max_restarts deaths of one worker
+    within an hour make `check` raise (a worker that dies at start-up); the budget is per worker,
+    not the process pool's one for all, since a lost node takes all its actors at once. A
+    driver killed with SIGKILL takes its actors with it (Ray ends a dead driver's actors) and
+    loses the games not yet written, as a killed local worker does; a rerun resumes from the
+    run directory as today.
   * Set-up errors (Ray missing, an unreachable address, a node with another azero version) are
     ConfigErrors raised before anything starts (RayBackend.connected).
 
@@ -277,7 +279,7 @@ class RayWorkerPool(WorkerPool):
         self._actor_options = actor_options
         self._max_restarts = max_restarts
         self._restart_window = restart_window
-        self._restart_times: list[float] = []
+        self._restart_times: dict[int, list[float]] = {}     # worker id -> its replacements
         self._workers: list[_Worker] = []
         self._sinks: list = []
         self._network = None            # (generation, ObjectRef of its network_message)
@@ -418,11 +420,12 @@ class RayWorkerPool(WorkerPool):
             w.calls = []
             return
         now = time.monotonic()
-        self._restart_times = [t for t in self._restart_times if t >= now - self._restart_window]
-        self._restart_times.append(now)
-        if len(self._restart_times) > self._max_restarts:
+        times = [t for t in self._restart_times.get(worker_id, [])
+                 if t >= now - self._restart_window] + [now]
+        self._restart_times[worker_id] = times
+        if len(times) > self._max_restarts:
             raise RuntimeError(f"self-play worker {worker_id} keeps dying ({_gist(error)}); "
-                               f"gave up after {self._max_restarts} restarts within "
+                               f"gave up after {self._max_restarts} restarts of it within "
                                f"{self._restart_window:g} s")
         with contextlib.suppress(Exception):
             ray.kill(w.handle, no_restart=True)

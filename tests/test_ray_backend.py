@@ -135,6 +135,34 @@ def test_an_actor_on_a_node_of_another_version_stops_the_pool_with_one_line(
         pool.stop()
 
 
+def test_actors_dying_together_are_replaced_and_one_that_keeps_dying_stops_the_pool(
+        local_ray, tmp_path):
+    """The restart budget is per worker: a lost node kills all its actors at once."""
+    config = tiny(tmp_path / "run")
+    run = prepare_run(config)
+    pool = RayWorkerPool(run, config, max_restarts=1)
+    pool.start()
+    try:
+        def kill_every_actor(expected_lines):
+            wait_for(lambda: len(actor_pids()) == 2, 60, "two live actors")
+            for pid in actor_pids():
+                os.kill(pid, signal.SIGKILL)
+            lines = []
+            wait_for(lambda: lines.extend(pool.check()) or len(lines) >= expected_lines, 60,
+                     "the deaths")
+            return lines
+
+        wait_for(lambda: set(shard_games(run.replay)) == {0, 1}, 60, "both workers' games")
+        lines = kill_every_actor(2)        # one death each: within the budget of 1
+        assert sorted(line.split()[1] for line in lines) == ["0", "1"]
+        assert all("a new actor replaces it" in line for line in lines)
+        with pytest.raises(RuntimeError, match="keeps dying"):
+            kill_every_actor(3)            # a second death of a worker within the hour
+    finally:
+        pool.stop()
+    assert shard_games(run.replay)         # the games received before were written
+
+
 def test_an_actor_given_no_gpu_plays_on_the_cpu_whatever_train_device_says(local_ray, tmp_path):
     from azero.ray_pool import SelfPlayActor, network_message
 
@@ -190,11 +218,15 @@ def test_bad_addresses_get_one_line_and_start_nothing(tmp_path):
     assert_one_line_error(unreachable, f"--address 127.0.0.1:{port}: no Ray cluster answers",
                           "ray start --head")
     assert time.monotonic() - t0 < 60
-    assert_one_line_error(selfplay_cli("--run-dir", str(run_dir), "--backend", "ray",
-                                       "--address", "nohost"), "want auto or HOST:PORT")
-    assert_one_line_error(selfplay_cli("--run-dir", str(run_dir), "--address", "auto"),
-                          "--address is for --backend ray")
     assert not run_dir.exists()
+    # The same checks in process (the CLI prints these ConfigErrors as above).
+    from azero.pool import make_backend
+    from azero.ray_pool import check_address
+    for address in ("nohost", "host:", ":6379", "host:port"):
+        with pytest.raises(ConfigError, match="want auto or HOST:PORT"):
+            check_address(address)
+    with pytest.raises(ConfigError, match="--address is for --backend ray"):
+        make_backend("local", "auto")
 
 
 # --- a two-node cluster on this machine (slow) -----------------------------------------------
