@@ -135,7 +135,7 @@ def test_the_position_evaluator_takes_a_muzero_net(snapshot):
     net, _ = tiny_net("muzero.value_head=categorical")
     game = make("connect4")
     states = game.step(game.initial_states(3), np.array([0, 3, 6]))
-    logits, values = make_evaluator(net, game, "cpu", snapshot=snapshot)(states)
+    logits, values = make_evaluator(net, game, "cpu", snapshot=snapshot, precision="fp32")(states)
     net.eval()
     with torch.no_grad():
         out = net.initial_inference(torch.from_numpy(game.observation(states)))

@@ -57,7 +57,9 @@ def tiny_net(game, seed=0):
 def expected_search(net, game, states):
     """(policy [n, A], root value [n]) of a search of a snapshot of `net` (no root noise), made
     apart from the Reanalyzer: batches of BATCH rows."""
-    search = MuZeroSearch(MuZeroEvaluator(net, game, snapshot=True), SEARCH, BATCH)
+    # fp32, as the Reanalyzer's live net (a CPU snapshot would otherwise be bf16 here)
+    evaluator = MuZeroEvaluator(net, game, snapshot=True, precision="fp32")
+    search = MuZeroSearch(evaluator, SEARCH, BATCH)
     policies, values = [], []
     for i in range(0, len(states), BATCH):
         part = states[i:i + BATCH]

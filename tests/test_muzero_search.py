@@ -359,6 +359,30 @@ def test_muzero_search_keeps_latents_on_the_device_and_masks_only_the_root(algor
         assert core.node(b, 0)["raw_value"] == pytest.approx(float(root.value[0]), abs=1e-6)
 
 
+def test_a_bf16_snapshot_stores_bf16_latents_and_stays_close_to_fp32():
+    """A CPU snapshot in bf16 (precision="bf16"): weights, inputs and the latents the search
+    stores are bf16; roots' logits and values stay within bf16's rounding of the fp32 ones, and a
+    search over it plays legal moves. amp=False keeps a snapshot in fp32."""
+    game = CONNECT4
+    net = tiny_muzero(game, seed=6)
+    states = positions(game, 8, 9, seed=7)
+    exact = MuZeroEvaluator(net, game, snapshot=True, precision="fp32")
+    half = MuZeroEvaluator(net, game, snapshot=True, precision="bf16")
+    assert exact.latent_dtype == torch.float32 and half.latent_dtype == torch.bfloat16
+    assert MuZeroEvaluator(net, game, snapshot=True, precision="bf16",
+                           amp=False).latent_dtype == torch.float32
+    assert all(p.dtype == torch.bfloat16 for p in half.net.parameters())
+    assert all(p.dtype == torch.float32 for p in net.parameters())        # the original intact
+    (la, ga, va), (lb, gb, vb) = exact.initial(states), half.initial(states)
+    assert lb.dtype == torch.bfloat16 and not np.array_equal(ga, gb)
+    np.testing.assert_allclose(ga, gb, atol=0.05)
+    np.testing.assert_allclose(va, vb, atol=0.05)
+    search = MuZeroSearch(half, SearchConfig(algorithm="gumbel", num_simulations=16), 8)
+    assert search.model.nodes.dtype == torch.bfloat16
+    out = search.run(states, half, add_noise=False, temperature=0)
+    assert game.legal_mask(states)[np.arange(8), out.actions].all()
+
+
 def test_muzero_player_plays_legal_moves_against_random_in_the_arena():
     """A MuZeroPlayer with a random-weight net in azero.arena against random, both colours: every
     game ends and its moves replay legally (the root mask from the real game is the only

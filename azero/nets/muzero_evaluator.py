@@ -29,16 +29,19 @@ from torch import nn
 
 from azero.search import ModelSearch, SearchConfig, SearchOutput
 
-from .runtime import autocast_dtype, resolve_device
+from .runtime import autocast_dtype, inference_weight_dtype, resolve_device
 
 
 class MuZeroEvaluator:
     """net: a MuZeroNet (or any module with its inference API and `latent_shape`); game: the
     Game whose observations it reads. device None: where the net's parameters are. snapshot:
-    evaluate a copy of the weights as they are now (later training of `net` is not seen)."""
+    evaluate a copy of the weights as they are now (later training of `net` is not seen); on a
+    CPU the copy's weights, its inputs and the latents the search stores take
+    runtime.inference_weight_dtype(device, precision) (bf16 where the CPU computes it in
+    hardware, as the AlphaZero evaluator's snapshot; amp=False keeps fp32)."""
 
     def __init__(self, net: nn.Module, game, device: str | torch.device | None = None, *,
-                 amp: bool = True, snapshot: bool = False):
+                 amp: bool = True, snapshot: bool = False, precision: str | None = None):
         spec = game.spec
         if spec.num_players == 2 and not spec.alternating_turns:
             raise ValueError(f"{spec.name}: MuZero's model has no to_play, so its search flips "
@@ -46,15 +49,20 @@ class MuZeroEvaluator:
                              f"alternating_turns (a player may move twice)")
         self.device = (resolve_device(device) if device is not None
                        else next(net.parameters()).device)
+        self.latent_dtype = torch.float32    # the node store's dtype, and the inputs'
         if snapshot:
             net = copy.deepcopy(net).to(self.device).eval()
+            if self.device.type == "cpu":
+                self.latent_dtype = inference_weight_dtype(self.device, precision if amp else "fp32")
+                net = net.to(self.latent_dtype)
         self.net = net
         self.game = game
         self.num_actions = int(spec.num_actions)
         self.latent_shape = tuple(int(d) for d in net.latent_shape)
-        self.latent_dtype = torch.float32            # the node store's dtype
         self.discount = -1.0 if spec.num_players == 2 else 1.0
         self._autocast = autocast_dtype(self.device) if amp else None
+        # observations enter in the weights' dtype (a CPU bf16 snapshot), else as float32
+        self._input_dtype = self.latent_dtype
 
     @contextlib.contextmanager
     def _inference(self):
@@ -87,7 +95,7 @@ class MuZeroEvaluator:
         float32 [N, A], values float32 [N] for the side to move)."""
         obs = torch.from_numpy(np.ascontiguousarray(self.game.observation(states), np.float32))
         with self._inference():
-            out = self.net.initial_inference(obs.to(self.device))
+            out = self.net.initial_inference(obs.to(self.device, dtype=self._input_dtype))
             logits, values = self._host(out.policy_logits, out.value)
             return out.latent.to(self.latent_dtype), logits, values
 
