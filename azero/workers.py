@@ -1,8 +1,12 @@
 """The self-play worker: a process that plays games with the current best network and writes them
-as replay shards. It talks to the rest of the run only through files (RunDir), so any pool backend
-(azero/pool.py) can host it.
+as replay shards. It talks to the rest of the run only through files (RunDir), so the process pool
+(azero/pool.py) hosts it.
 
-    worker(worker_id, stop_event, run_dir, config_dict)
+    selfplay_worker(worker_id, stop_event, run_dir, config_dict)
+
+It is two halves that the Ray backend (azero/ray_pool.py) uses apart: GamePlayer plays the games
+and touches no file (a Ray actor holds one on any node); GameSink writes a worker's finished games
+into the run directory (the Ray driver holds one per actor).
 """
 from __future__ import annotations
 
