@@ -242,20 +242,33 @@ def test_playout_cap_keeps_the_ownership_targets_of_the_stored_positions():
 
 
 def test_playout_cap_off_keeps_every_position_and_the_same_games():
-    """fraction 0 draws nothing extra: the games are those of the code without the switch."""
+    """fraction 0 draws nothing extra and searches as the code without the switch did (one
+    budget, add_noise as configured): SelfPlay's own generator is untouched by the moves (no
+    resignation or opening draws here), so the games are those of the code before the switch."""
     game = make("connect4")
     cfg = SearchConfig(num_simulations=4)
     ev = hashed_evaluator(game.spec.num_actions)
     games = []
-    for settings in (SelfPlayConfig(games_per_worker=3),
-                     SelfPlayConfig(games_per_worker=3, playout_cap_cheap_simulations=1)):
-        sp = SelfPlay(game, cfg, settings, seed=4)
+    for fraction in (0.0, 0.5):
+        spies = []
+
+        def make_search(batch_size, seed):
+            spies.append(_SpySearch(BatchedSearch(game, cfg, batch_size, seed=seed)))
+            return spies[-1]
+
+        settings = SelfPlayConfig(games_per_worker=3, playout_cap_fraction=fraction,
+                                  playout_cap_cheap_simulations=1)
+        sp = SelfPlay(game, cfg, settings, seed=4, make_search=make_search)
+        before = sp.rng.bit_generator.state
         out = []
         while len(out) < 3:
             out += sp.play_move(ev)
         games.append(out)
-    for a, b in zip(*games):
-        np.testing.assert_array_equal(a.actions, b.actions)
+        moved_rng = sp.rng.bit_generator.state != before
+        assert moved_rng == (fraction > 0)      # the full / cheap draws, only when on
+        budgets = [c["simulations"] for c in spies[0].calls]
+        assert all(b is None for b in budgets) == (fraction == 0)
+    for a in games[0]:
         np.testing.assert_array_equal(a.plies, np.arange(len(a.actions)))
         assert len(a.states) == len(a.actions)
 
