@@ -421,7 +421,7 @@ def test_forced_playouts_give_starved_children_their_share():
 
 def test_forced_playouts_only_in_noisy_rows_and_moves_come_from_the_pruned_target():
     game = make("connect4")
-    B = 32
+    B = 96
     states = _mid_game_states(game, B, seed=7)
     ev = hashed_evaluator(game.spec.num_actions)
     cfg = SearchConfig(algorithm="puct", num_simulations=40, forced_playouts_k=2.0,
@@ -430,13 +430,17 @@ def test_forced_playouts_only_in_noisy_rows_and_moves_come_from_the_pruned_targe
     np.testing.assert_allclose(quiet.policy_target,
                                quiet.visit_counts / quiet.visit_counts.sum(1, keepdims=True),
                                atol=1e-7)
-    noisy = BatchedSearch(game, cfg, B, seed=1).run(states, ev, add_noise=True, temperature=1.0)
+    # temperature 4 flattens the sampling: a sampler of the raw visits would play children that
+    # pruning dropped in 1-5 of these rows for seeds 0-5 (measured); none of the pruned target's
+    noisy = BatchedSearch(game, cfg, B, seed=1).run(states, ev, add_noise=True, temperature=4.0)
     pruned = noisy.policy_target < noisy.visit_counts / noisy.visit_counts.sum(1, keepdims=True)
     assert pruned.any()
+    dropped = (noisy.visit_counts > 0) & (noisy.policy_target == 0)     # [B, A] searched, pruned
+    assert dropped.any(1).sum() >= 5, dropped.any(1).sum()
     rows = np.arange(B)
+    # ... and none is: the moves come from the pruned target
+    assert not dropped[rows, noisy.actions].any()
     assert (noisy.policy_target[rows, noisy.actions] > 0).all()
-    # the pruned-away children are never played
-    assert not pruned[rows, noisy.actions][noisy.policy_target[rows, noisy.actions] == 0].any()
 
 
 def test_forced_playouts_with_gumbel_are_refused():
