@@ -193,7 +193,12 @@ class SelfPlay:
             # Sampled (temperature 1) early in the game, most visited afterwards and in cheap
             # searches.
             late = (game.move_number(self.states) >= s.temperature_moves) | ~full
-            actions[late] = np.argmax(out.visit_counts[late], axis=1)
+            # A search of 0 simulations (a cheap one, or num_simulations 0) has no visits: its
+            # policy target is the prior over the legal moves, which the search samples from too.
+            visits = out.visit_counts[late]                            # [L, A]
+            greedy = np.where(visits.sum(axis=1, keepdims=True) > 0, visits,
+                              out.policy_target[late])
+            actions[late] = np.argmax(greedy, axis=1)
 
         to_play = game.to_play(self.states)
         for b, log in enumerate(self.logs):

@@ -273,6 +273,40 @@ def test_playout_cap_off_keeps_every_position_and_the_same_games():
         assert len(a.states) == len(a.actions)
 
 
+@pytest.mark.parametrize("full_sims, cheap_sims", [(4, 0), (0, 0)])
+def test_searches_of_no_simulation_play_the_priors_best_legal_move(full_sims, cheap_sims):
+    """PUCT self-play whose searches have no visits (cheap searches of 0 simulations, or
+    search.num_simulations 0 past temperature_moves) plays the prior's most likely move, as the
+    search's own sampling falls back to the prior: never the argmax of an all-zero visit row
+    (action 0, illegal once column 0 is full)."""
+    game = make("connect4")
+
+    def column_3(states):                  # prefers column 3, then ties (lowest column first)
+        logits = np.zeros((len(states), game.spec.num_actions), np.float32)
+        logits[:, 3] = 3.0
+        return logits, np.zeros(len(states), np.float32)
+
+    settings = SelfPlayConfig(games_per_worker=4, temperature_moves=0, add_noise=False,
+                              playout_cap_fraction=0.25 if full_sims else 0.0,
+                              playout_cap_cheap_simulations=cheap_sims)
+    sp = SelfPlay(game, SearchConfig(algorithm="puct", num_simulations=full_sims,
+                                     reuse_tree=False), settings, seed=0)
+    finished = []
+    for _ in range(60):
+        finished += sp.play_move(column_3)      # an illegal move raises here
+    assert len(finished) >= 4
+    for g in finished:
+        searched = set(g.plies.tolist()) if full_sims else set()   # full searches with visits
+        state = game.initial_states(1)
+        for ply, a in enumerate(g.actions):
+            if ply in searched:                 # a full search: its own visits decide
+                state = game.step(state, np.array([a]))
+                continue
+            legal = np.flatnonzero(game.legal_mask(state)[0])
+            assert a == (3 if 3 in legal else legal[0]), (ply, a, legal)
+            state = game.step(state, np.array([a]))
+
+
 def test_playout_cap_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="selfplay.playout_cap_fraction"):
         load_config("connect4_muzero", ["selfplay.playout_cap_fraction=0.25"])
