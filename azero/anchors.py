@@ -57,7 +57,12 @@ def play_anchors(run: RunDir, config: Config, step: int, generation: int, tb) ->
     """The anchor matches of a newly promoted network, logged as one "anchors" event and returned
     (keys "anchor/<spec>/<field>"). An anchor that fails (an engine that crashes or hangs) is
     logged as "anchor_error" and skipped: the anchors measure the run, they must not stop it."""
-    anchors = _anchor_matches(run, config, generation)
+    return log_anchors(run, step, generation, anchor_matches(run, config, generation), tb)
+
+
+def log_anchors(run: RunDir, step: int, generation: int, anchors: dict, tb) -> dict:
+    """`anchor_matches`' figures as the "anchors" event of `generation` (and TensorBoard's
+    scalars); returns them."""
     run.log_metrics("anchors", step=step, generation=generation, **anchors)
     if tb is not None:
         for k, v in anchors.items():
@@ -82,10 +87,12 @@ def describe_anchors(specs: list[str], anchors: dict) -> str:
     return " | ".join(parts)
 
 
-def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
+def anchor_matches(run: RunDir, config: Config, generation: int, network=None) -> dict:
     """The new best against each fixed opponent in `gate.anchors`: flat figures keyed
     "anchor/<spec>/<field>" (MatchStats.as_dict: score, elo and its 95% interval, W/D/L). Every game is
-    recorded in arena/anchor-<generation>-<n>.<ext>. Each anchor's match is whole games, no SPRT."""
+    recorded in arena/anchor-<generation>-<n>.<ext>. Each anchor's match is whole games, no SPRT.
+    `network`: the checkpoint file that plays as gen-<generation> (default: the generation's
+    file; a judging beside the trainer plays the candidate's, the same weights)."""
     from azero.arena import MatchConfig, run_match
     from azero.nets import resolve_device
     from azero.players import close_players, make_player
@@ -94,6 +101,7 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
     game = config.make_game()
     device = str(resolve_device(config.train.device))
     games = config.gate.anchor_games
+    network = run.generation(generation) if network is None else network
     out: dict = {}
     for n, spec in enumerate(config.gate.anchors):
         records = run.arena / f"anchor-{generation:04d}-{n}{record_format(config.game).suffix}"
@@ -103,7 +111,7 @@ def _anchor_matches(run: RunDir, config: Config, generation: int) -> dict:
                                 seed=config.seed + generation)
         players = []
         try:
-            players.append(make_player(run.generation(generation), game,
+            players.append(make_player(network, game,
                                        simulations=config.gate.num_simulations, seed=config.seed,
                                        device=device, name=f"gen-{generation}"))
             players.append(make_player(spec, game, seed=config.seed + 1))

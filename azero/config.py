@@ -228,6 +228,10 @@ class TrainConfig:
 @dataclass
 class GateConfig:
     enabled: bool = True             # false: every candidate becomes best (AlphaZero's "latest")
+    background: bool = _f(True, doc="judge candidates (gate match, then a promoted network's "
+                          "solver figures and anchor matches) in a child process beside the "
+                          "trainer, which trains on and applies each verdict when it arrives "
+                          "(azero/gate_runner.py); false: the trainer waits for each gate")
     games: int = _f(100, 2)
     num_simulations: int | None = _f(None, 1, doc="null = search.num_simulations")
     threshold: float = _f(0.55, 0, 1, doc="score a candidate needs to replace best (AlphaGo Zero: 0.55)")

@@ -3,16 +3,20 @@
 The algorithm (config.algorithm) is an object the loop asks for its trainer, replay, self-play
 search and storage (AlphaZero below; MuZero: azero/muzero/loop.py); the loop itself is the same.
 
-`run_loop` is the main job behind `azero selfplay`. The trainer and the gate run in this process;
-self-play runs in the worker pool. Everything goes through the run directory (azero/rundir.py),
-so the same call on the same run directory resumes a stopped or killed run:
+`run_loop` is the main job behind `azero selfplay`. The trainer runs in this process; self-play
+runs in the worker pool; a candidate is judged (gate, then a promoted network's figures and
+anchors: azero/gate_runner.py) in a child process beside the trainer, whose verdicts this
+process applies between training chunks (gate.background; false: here, while the trainer
+waits). Everything goes through the run directory (azero/rundir.py), so the same call on the
+same run directory resumes a stopped or killed run:
   * replay shards are never rewritten; the buffer re-reads them (newest window) on start;
   * trainer.pt holds weights + optimizer + step as of the last candidate; training since then is
     redone, never half-saved;
   * best.pt carries its generation and Elo in its metadata; best.json (the workers' cheap poll
     signal) is rewritten from it on start;
   * best.pt also carries the gate record of its promotion, logged on start if a kill came before
-    metrics.jsonl got it; a gate or anchor matches cut short are played again.
+    metrics.jsonl got it; a gate or anchor matches cut short are played again: the newest
+    candidate without a gate record is judged on start (`_gate_owed`).
 """
 from __future__ import annotations
 
@@ -29,8 +33,9 @@ import torch
 
 from azero import checkpoint as ckpt
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
-from azero.anchors import anchors_owed, check_anchors, describe_anchors, play_anchors
+from azero.anchors import anchors_owed, check_anchors, describe_anchors, log_anchors, play_anchors
 from azero.config import Config, ConfigError
+from azero.gate_runner import make_gates
 from azero.rundir import RunDir
 from azero.selfplay import check_random_openings
 
@@ -42,7 +47,7 @@ ORPHAN_WRITE_GRACE_SECONDS = 60.0   # a shard write takes milliseconds: older te
 @dataclass(frozen=True)
 class Limits:
     hours: float | None = None       # wall-clock bound of this invocation
-    iterations: int | None = None    # candidates gated in this invocation
+    iterations: int | None = None    # candidates judged in this invocation (verdicts applied)
 
     def reached(self, started: float, iterations_done: int) -> bool:
         if self.hours is not None and time.monotonic() - started >= self.hours * 3600:
@@ -212,6 +217,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
     show_progress = config.log.progress if progress is None else progress
 
     pool = backend.pool(run, config)
+    gates = make_gates(run, config)
+    verdicts = _Verdicts(run, config, best, buffer, tb)
     started = time.monotonic()
     iterations = 0
     run.log_metrics("start", step=trainer.step, generation=best["generation"],
@@ -220,6 +227,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                disable=not show_progress, dynamic_ncols=True)
     stop = _InterruptFlag()
     pacer = _SelfPlayPacer(run, config)
+
+    def stopping() -> bool:
+        return limits.reached(started, iterations) or stop.requested
     pool.start()
     stop_reason = "limit"
     try:
@@ -230,17 +240,22 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                 owed_record = {**owed_record, **_strength(config, run.best)}
                 run.log_metrics("gate", **owed_record, recovered=True)
                 _announce(gate_line(owed_record))
-            if _gate_owed(run, trainer.step, tc.checkpoint_every_steps):
-                # Killed after the candidate was saved but before its gate finished.
-                best = _gate(run, config, trainer.step, best, buffer, tb,
-                             elapsed_before + time.monotonic() - started)
-                iterations += 1
-            elif anchors_owed(run, config, best):
+            if anchors_owed(run, config, best):
                 # Killed (or stopped) after a promotion, before its anchor matches ended.
                 anchors = play_anchors(run, config, best["step"], best["generation"], tb)
                 _announce(f"step {best['step']}: generation {best['generation']} | "
                           + describe_anchors(config.gate.anchors, anchors))
-            while not limits.reached(started, iterations) and not stop.requested:
+            owed_step = _gate_owed(run, trainer.step)
+            if owed_step is not None:
+                # Killed or stopped after the candidate was saved but before its judging ended.
+                gates.submit(owed_step)
+            while not stopping():
+                # The judging's news (inline: the whole judging of a submitted candidate).
+                iterations += verdicts.apply(gates.poll(), trainer.step,
+                                             elapsed_before + time.monotonic() - started)
+                best = verdicts.best
+                if stopping():
+                    break
                 for line in pool.check():
                     log.warning(line)
                     run.log_metrics("worker_restart", detail=line)
@@ -274,10 +289,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                     with stop.critical():
                         trainer.save(run.candidate(trainer.step))
                         trainer.save(run.trainer_state)
-                    _prune_candidates(run, tc.keep_checkpoints)
-                    best = _gate(run, config, trainer.step, best, buffer, tb,
-                                 elapsed_before + time.monotonic() - started)
-                    iterations += 1
+                    _prune_candidates(run, tc.keep_checkpoints, gates.in_flight)
+                    gates.submit(trainer.step)
         if stop.requested:
             stop_reason = "interrupted"
     except KeyboardInterrupt:
@@ -287,6 +300,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
         raise
     finally:
         bar.close()
+        gates.stop()             # a judging in flight is owed to the next start (_gate_owed)
         pool.stop()
         pacer.release()
         # Our workers have stopped, and any left behind by a killed predecessor are long gone.
@@ -306,8 +320,9 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
 
 class _InterruptFlag:
     """Ctrl-C handling for the trainer process. The first SIGINT only sets `requested`: the loop
-    stops between two optimizer steps (never inside one), or after the gate under way (raising
-    inside it could land in numba's compiler callbacks, where the exception is lost). A second
+    stops between two optimizer steps (never inside one), or after the gate under way when it
+    runs in this process (raising inside it could land in numba's compiler callbacks, where the
+    exception is lost; a judging beside the trainer is terminated, and owed). A second
     SIGINT raises KeyboardInterrupt at once, except inside a `critical()` block (an optimizer
     step, the candidate and trainer saves), which it lets finish first: the trainer saved on the
     way out is never a half-applied update, and a saved trainer.pt always has its candidate. The
@@ -364,8 +379,9 @@ class _SelfPlayPacer:
         left the window, and training them would mean many passes over the positions in it
         while self-play waits (a run resumed with a backlog, or the positions self-play wrote
         while a gate held the trainer).
-    The lead is measured between training chunks from the shards written; a gate holds the
-    trainer, and self-play goes on during it unless it was paused before."""
+    The lead is measured between training chunks from the shards written; a gate in the
+    trainer's process (gate.background false) holds the trainer, and self-play goes on during it
+    unless it was paused before."""
 
     def __init__(self, run: RunDir, config: Config):
         self.run = run
@@ -428,62 +444,93 @@ def _gate_record_owed(run: RunDir, best: dict) -> dict | None:
     return (ckpt.read_payload(run.best).get("metadata") or {}).get("gate_record")
 
 
-def _gate_owed(run: RunDir, step: int, every: int) -> bool:
-    """Whether the candidate of `step` was saved but its gate never finished (a kill mid-gate)."""
-    if step == 0 or step % every or not run.candidate(step).exists():
-        return False
-    if (run.read_best_info() or {}).get("step") == step:
-        return False    # promoted already: killed after the promotion, before its record
-    return not any(r.get("event") == "gate" and r.get("step") == step for r in run.read_metrics())
+def _gate_owed(run: RunDir, trainer_step: int) -> int | None:
+    """The step of the candidate whose judging a kill or a stop cut short: the newest candidate
+    at or below the trainer's step, unless it has its gate record or is best's network (promoted
+    already: killed after the promotion, before its record). None when nothing is owed. Older
+    candidates without a record were skipped by design (gate_runner's one-at-a-time rule)."""
+    steps = [int(p.stem.rsplit("-", 1)[1]) for p in run.checkpoints.glob("candidate-*.pt")]
+    steps = sorted(s for s in steps if 0 < s <= trainer_step)
+    if not steps or (run.read_best_info() or {}).get("step") == steps[-1]:
+        return None
+    newest = steps[-1]
+    gated = any(r.get("event") == "gate" and r.get("step") == newest for r in run.read_metrics())
+    return None if gated else newest
 
 
-def _gate(run: RunDir, config: Config, step: int, best: dict, buffer, tb, elapsed: float) -> dict:
-    """Gate the candidate of `step` against best; promote it if it clears the gate."""
-    from azero.arena import gate
-    from azero.nets import resolve_device
-    from azero.records import discard_records, record_format
+class _Verdicts:
+    """Applies, in the trainer's process, what a candidate's judging reports (gate_runner's
+    messages, in order): a verdict promotes (best.pt with the generation, Elo and gate record)
+    or rejects; the gate record goes to metrics.jsonl at once for a rejection, with the promoted
+    network's solver figures for a promotion; then its anchors; the terminal line and
+    TensorBoard's scalars when the judging is over. `best` is the run's best as applied."""
 
-    candidate = run.candidate(step)
-    strength: dict[str, float] = {}      # the promoted network's figures (_strength)
-    records = run.arena / f"gate-{step:09d}{record_format(config.game).suffix}"
-    discard_records(records)         # a gate cut short by a kill is replayed from scratch
-    t0 = time.monotonic()
-    result = gate(candidate, run.best, config, records=records, seed=config.seed + step,
-                  device=str(resolve_device(config.train.device)))
-    record = {"step": step, "elapsed": elapsed, "gate_seconds": time.monotonic() - t0,
-              "generation": best["generation"], **result.as_dict(), **buffer.stats()}
-    if result.promoted:
-        stats = result.stats
-        gained = stats.elo if stats.games else 0.0
-        if not np.isfinite(gained):  # a clean sweep: take the finite end of the interval
-            gained = stats.elo_interval[0] if np.isfinite(stats.elo_interval[0]) else 0.0
-        new_elo = best["elo"] + gained
-        loaded = ckpt.load(candidate, expected_game=config.game)
-        # "elo" (with elo_low / elo_high) stays the match's; best_elo is the new best's rating
-        record.update(new_generation=best["generation"] + 1, best_elo=new_elo)
-        _write_best(run, loaded.model, config, step=step, generation=best["generation"] + 1,
-                    elo=new_elo, gate_record=record)
-        best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
-        strength = _strength(config, run.best)
-        record.update(strength)
-    else:
-        # Written by an earlier promotion of this candidate that a kill cut short before best.pt:
-        # the replayed gate rejected it, so it is no generation of the run.
-        run.generation(best["generation"] + 1).unlink(missing_ok=True)
-    run.log_metrics("gate", **record)
-    line = gate_line(record)
-    if result.promoted and config.gate.anchors:
-        anchors = play_anchors(run, config, step, best["generation"], tb)
-        line += " | " + describe_anchors(config.gate.anchors, anchors)
-    _announce(line)
-    if tb is not None:
-        tb.add_scalar("gate/score", result.stats.score, step)
-        tb.add_scalar("gate/promoted", float(result.promoted), step)
-        tb.add_scalar("best/generation", best["generation"], step)
-        tb.add_scalar("best/elo", best["elo"], step)
-        for k, v in strength.items():
-            tb.add_scalar(k, v, step)
-    return best
+    def __init__(self, run: RunDir, config: Config, best: dict, buffer, tb):
+        self.run, self.config, self.best, self.buffer, self.tb = run, config, best, buffer, tb
+        self._record: dict | None = None     # the gate record of the judging under way
+        self._logged = False                 # ... is in metrics.jsonl
+        self._line = ""
+
+    def apply(self, messages, trainer_step: int, elapsed: float) -> int:
+        """Apply (step, kind, payload) messages; returns the judgings ended that had a verdict."""
+        ended = 0
+        for step, kind, payload in messages:
+            if kind == "verdict":
+                self._verdict(step, payload, trainer_step, elapsed)
+            elif kind == "figures":
+                self._record.update(payload)
+                self._log_record()
+            elif kind == "anchors":
+                log_anchors(self.run, step, self.best["generation"], payload, self.tb)
+                self._line += " | " + describe_anchors(self.config.gate.anchors, payload)
+            elif kind in ("done", "failed") and self._record is not None:
+                self._log_record()           # a failure after a promotion: the figures are lost
+                self._finish(step)
+                ended += 1
+        return ended
+
+    def _verdict(self, step: int, result: dict, trainer_step: int, elapsed: float) -> None:
+        best, run = self.best, self.run
+        # applied_at_step: the trainer's step when the verdict was applied (= step when inline)
+        record = {"step": step, "elapsed": elapsed, "applied_at_step": trainer_step,
+                  "generation": best["generation"], **result, **self.buffer.stats()}
+        self._record, self._logged = record, False
+        if result["promoted"]:
+            gained = result["elo"] if result["games"] else 0.0
+            if not np.isfinite(gained):      # a clean sweep: take the finite end of the interval
+                low = result["elo_low"]
+                gained = low if np.isfinite(low) else 0.0
+            new_elo = best["elo"] + gained
+            loaded = ckpt.load(run.candidate(step), expected_game=self.config.game)
+            # "elo" (with elo_low / elo_high) stays the match's; best_elo is the new best's rating
+            record.update(new_generation=best["generation"] + 1, best_elo=new_elo)
+            _write_best(run, loaded.model, self.config, step=step,
+                        generation=best["generation"] + 1, elo=new_elo, gate_record=record)
+            self.best = {"generation": best["generation"] + 1, "elo": new_elo, "step": step}
+        else:
+            # Written by an earlier promotion of this candidate that a kill cut short before
+            # best.pt: the replayed gate rejected it, so it is no generation of the run.
+            run.generation(best["generation"] + 1).unlink(missing_ok=True)
+            self._log_record()
+
+    def _log_record(self) -> None:
+        if not self._logged:
+            self.run.log_metrics("gate", **self._record)
+            self._logged = True
+            self._line = gate_line(self._record)
+
+    def _finish(self, step: int) -> None:
+        record, tb = self._record, self.tb
+        self._record = None
+        _announce(self._line)
+        if tb is not None:
+            tb.add_scalar("gate/score", record["score"], step)
+            tb.add_scalar("gate/promoted", float(record["promoted"]), step)
+            tb.add_scalar("best/generation", self.best["generation"], step)
+            tb.add_scalar("best/elo", self.best["elo"], step)
+            for k, v in record.items():
+                if k.startswith("solver/"):
+                    tb.add_scalar(k, v, step)
 
 
 def _strength(config: Config, best_path: Path) -> dict[str, float]:
@@ -520,10 +567,12 @@ def _announce(line: str) -> None:
     tqdm.write(line, file=sys.stdout)
 
 
-def _prune_candidates(run: RunDir, keep: int) -> None:
+def _prune_candidates(run: RunDir, keep: int, judged: int | None = None) -> None:
+    """Keep the newest `keep` candidates, and the one being judged (step `judged`)."""
     candidates = sorted(run.checkpoints.glob("candidate-*.pt"))
     for p in candidates[:-keep]:
-        p.unlink(missing_ok=True)
+        if judged is None or p != run.candidate(judged):
+            p.unlink(missing_ok=True)
 
 
 def _elapsed_so_far(run: RunDir) -> float:

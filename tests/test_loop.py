@@ -260,11 +260,13 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path):
 
 
 def test_a_second_ctrl_c_stops_a_gate_at_once_and_the_gate_is_owed(tmp_path):
-    """First Ctrl-C during a (long) gate: the gate goes on. Second: the run stops at once with
-    the candidate and trainer state saved; the next start plays the gate it owes."""
+    """First Ctrl-C during a (long) gate in the trainer's process: the gate goes on. Second: the
+    run stops at once with the candidate and trainer state saved; the next start plays the gate
+    it owes. (A gate beside the trainer: tests/test_gate_runner.py.)"""
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
            "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress",
+           "--set", "gate.background=false",
            "--set", "gate.games=4000", "--set", "gate.num_simulations=64",
            "--set", "gate.sprt_alpha=1e-12", "--set", "gate.sprt_beta=1e-12"]   # no early stop
     run = RunDir.at(run_dir)
@@ -341,12 +343,17 @@ def test_a_gate_cut_short_by_a_kill_is_owed_on_resume(tmp_path):
     from azero.loop import _gate_owed
     run = RunDir.at(tmp_path / "run")
     run.make()
-    assert not _gate_owed(run, 8, 4)                  # no candidate saved
+    assert _gate_owed(run, 8) is None                 # no candidate saved
     run.candidate(8).write_bytes(b"x")
-    assert _gate_owed(run, 8, 4)                      # saved, never gated
-    assert not _gate_owed(run, 9, 4)                  # not a checkpoint step
-    run.log_metrics("gate", step=8)
-    assert not _gate_owed(run, 8, 4)                  # gated
+    assert _gate_owed(run, 8) == 8                    # saved, never gated
+    assert _gate_owed(run, 11) == 8                   # ... the trainer went on
+    run.candidate(12).write_bytes(b"x")
+    assert _gate_owed(run, 11) == 8                   # a candidate beyond trainer.pt is redone
+    assert _gate_owed(run, 12) == 12                  # the newest: 8 was skipped
+    run.log_metrics("gate", step=12)
+    assert _gate_owed(run, 12) is None                # gated
+    run.write_best_info({"generation": 1, "elo": 0.0, "step": 8})
+    assert _gate_owed(run, 8) is None                 # promoted: its record came later
 
 
 def test_atomic_writes_get_the_usual_file_mode(tmp_path):
@@ -461,13 +468,14 @@ def test_anchors_a_promotion_missed_are_played_on_the_next_start(tmp_path, capsy
 
 def test_a_promotion_killed_before_its_gate_record_is_logged_on_resume(tmp_path, monkeypatch,
                                                                        capsys):
-    import azero.loop as loop
+    from azero.bench import solver
 
     def killed(*args, **kwargs):       # best.pt is written; the kill lands before the record
         raise KeyboardInterrupt
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(loop, "_strength", killed)
-    run_loop(tiny_config(run_dir, "gate.enabled=false"), Limits(iterations=1), progress=False)
+    monkeypatch.setattr(solver, "promoted_figures", killed)
+    run_loop(tiny_config(run_dir, "gate.enabled=false", "gate.background=false"),
+             Limits(iterations=1), progress=False)
     run = RunDir.at(run_dir)
     best = run.read_best_info()
     assert best["generation"] == 1
@@ -499,7 +507,7 @@ def test_a_replayed_gate_that_rejects_removes_the_cut_short_promotions_generatio
     # A promotion of the next candidate wrote generation 2, then a kill came before best.pt.
     run.generation(2).write_bytes(run.best.read_bytes())
     monkeypatch.setattr(arena, "gate", rejecting_gate)
-    run_loop(tiny_config(run_dir), Limits(iterations=1), progress=False)
+    run_loop(tiny_config(run_dir, "gate.background=false"), Limits(iterations=1), progress=False)
     (rejected,) = [r for r in run.read_metrics() if r["event"] == "gate" and not r["promoted"]]
     assert rejected["elo"] < 0 and rejected["games_seen"] > 0
     assert not run.generation(2).exists() and run.generation(1).exists()

@@ -59,12 +59,15 @@ def test_a_muzero_run_trains_gates_promotes_and_resumes(tmp_path):
     run = RunDir.at(run_dir)
     summary = run_loop(tiny(run_dir, "muzero.reanalyze_fraction=0.5"), Limits(iterations=1),
                        progress=False)
-    assert summary["iterations"] == 1 and summary["step"] == 4
+    assert summary["iterations"] == 1 and summary["step"] >= 4     # it trains on during a gate
     (gate,) = [r for r in run.read_metrics() if r["event"] == "gate"]
+    assert gate["step"] == 4
     assert gate["games"] == 4 and gate["wins"] + gate["draws"] + gate["losses"] == 4
     trains = [r for r in run.read_metrics() if r["event"] == "train"]
-    # the trainer's Reanalyze step ran: 0.5 x 16 / 1 = 8 positions a step
-    assert sum(r["reanalyzed_positions"] for r in trains) == 8 * summary["step"]
+    # the trainer's Reanalyze step ran: 0.5 x 16 / 1 = 8 positions a step (whole searches of
+    # 4 positions: less than 4 of credit may be left)
+    reanalyzed = sum(r["reanalyzed_positions"] for r in trains)
+    assert 8 * summary["step"] - 4 < reanalyzed <= 8 * summary["step"]
     assert all(k in trains[-1] for k in ("policy_loss", "value_loss", "reward_loss"))
     assert not (run.root / "replay").exists() or not list(run.replay.glob("shard-*"))
     games = stored_games(run)
@@ -75,14 +78,15 @@ def test_a_muzero_run_trains_gates_promotes_and_resumes(tmp_path):
     # each new best and rebuild their search over it without dying.
     summary2 = run_loop(tiny(run_dir, "gate.enabled=false"), Limits(iterations=2), progress=False)
     generation = summary["generation"] + 2          # the first gate may have promoted already
-    assert summary2["step"] == 12 and summary2["generation"] == generation
+    assert summary2["generation"] == generation
     assert not any(r["event"] == "worker_restart" for r in run.read_metrics())
     assert [r["event"] for r in run.read_metrics()].count("start") == 2
     best = ckpt.load(run.best, expected_game="connect4")
     assert best.algorithm == "muzero" and best.metadata["generation"] == generation
-    assert best.step == 12
     # a promoted MuZero network gets the perfect-play figures, as an AlphaZero one does
     promoted = [r for r in run.read_metrics() if r["event"] == "gate" and r["promoted"]]
+    assert best.step == promoted[-1]["step"] > summary["step"] - 4       # a run-2 candidate
+    assert summary2["step"] >= best.step
     assert len(promoted) >= 2 and all(0 <= r["solver/search_decisive"] <= 1 for r in promoted)
     assert stored_games(run) >= games
     assert_run_is_whole(run)
