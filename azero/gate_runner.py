@@ -3,10 +3,12 @@ perfect-play figures and the anchor matches. `judge` is the one judging procedur
 process applies what it reports (azero/loop.py), and it runs either
 
   * in the trainer's process, as the trainer polls it (`InlineGates`, gate.background false):
-    the trainer waits for each gate, as AlphaGo Zero's pipeline drawn serially would; or
+    the trainer waits for each gate; or
   * in a child process beside the trainer (`BackgroundGates`, gate.background true), on the
     saved candidate and best files, while training and self-play go on; the trainer polls the
-    child between training chunks and applies each message when it arrives.
+    child between training chunks and applies each message when it arrives. Each judging has
+    a fresh child (spawned: its imports and CUDA start come before the gate, outside
+    gate_seconds), so nothing of one judging outlives it.
 
 Both take `submit(step)` (a candidate was saved) and `poll()`, an iterator of
 (step, kind, payload) messages in the order they are to be applied:
