@@ -217,7 +217,7 @@ class TrainConfig:
     checkpoint_every_steps: int = _f(500, 1, doc="write a candidate checkpoint this often")
     keep_checkpoints: int = _f(10, 1, doc="candidate checkpoints kept on disk")
     device: str = "auto"             # auto | cpu | cuda | cuda:N
-    amp: bool = True                 # bf16 autocast on cuda
+    amp: bool = True                 # bf16 autocast on a GPU with bf16 or a CPU with native bf16
     threads: int | None = _f(None, 1, doc="torch threads of the trainer; null = torch's default")
 
     def __post_init__(self) -> None:

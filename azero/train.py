@@ -46,7 +46,8 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .config import Config, TrainConfig
-from .nets import autocast_dtype, make_net, resolve_device
+from .nets import make_net, resolve_device
+from .nets.runtime import training_autocast_dtype
 
 TRAINER_STATE_VERSION = 1
 
@@ -142,11 +143,9 @@ class Trainer:
         # Self-play positions whose training was written off (they left the replay window
         # before the trainer got to them; see forgive()); steps_owed does not count them.
         self.positions_forgiven = 0
-        # bf16 autocast only: fp16 training would need loss scaling (GradScaler); GPUs without bf16
-        # train in fp32 instead.
-        amp_dtype = autocast_dtype(self.device) if self.cfg.amp else None
-        if amp_dtype is not torch.bfloat16:
-            amp_dtype = None
+        # bf16 autocast where the device computes bf16 fast (runtime.training_autocast_dtype);
+        # never fp16 (it would need loss scaling): other devices train in fp32.
+        amp_dtype = training_autocast_dtype(self.device) if self.cfg.amp else None
         self._autocast = (lambda: torch.autocast(self.device.type, dtype=amp_dtype)) \
             if amp_dtype is not None else contextlib.nullcontext
         self._set_lr()

@@ -208,7 +208,8 @@ def test_weighted_ownership_loss_ignores_weight_0_rows():
 
 def test_train_step_uses_the_ownership_weights():
     game, batch = _go9_batch(n=8)
-    cfg = load_config("go9_tiny", ["model.blocks=1", "model.channels=16"])
+    # fp32 (no bf16 autocast): the loss is compared with an fp32 forward pass
+    cfg = load_config("go9_tiny", ["model.blocks=1", "model.channels=16", "train.amp=false"])
     torch.manual_seed(0)
     trainer = Trainer.create(cfg, game, "cpu")
     w = np.array([1, 0, 1, 0, 0, 1, 0, 0], np.float32)
@@ -220,3 +221,20 @@ def test_train_step_uses_the_ownership_weights():
     stats = trainer.train_step((*batch, w))
     assert stats["ownership_loss"] == pytest.approx(expected, rel=1e-4)
     assert trainer.train_step((*batch, np.zeros(8, np.float32)))["ownership_loss"] == 0.0
+
+
+def test_training_autocasts_to_bf16_only_where_the_device_computes_it(monkeypatch):
+    """train.amp: bf16 autocast on a CPU with native bf16 (the step's activations are bf16, the
+    weights stay fp32), fp32 on other CPUs and with amp off."""
+    import torch
+    from azero.nets import runtime
+    seen = []
+    for native, amp in ((True, True), (False, True), (True, False)):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        trainer = Trainer.create(_config(f"train.amp={str(amp).lower()}"), DropThree(), "cpu")
+        with trainer._autocast():
+            x = torch.zeros(2, *DropThree().spec.observation_shape)
+            logits, _ = trainer.net(x.contiguous(memory_format=torch.channels_last))
+        seen.append(logits.dtype)
+        assert all(p.dtype == torch.float32 for p in trainer.net.parameters())
+    assert seen == [torch.bfloat16, torch.float32, torch.float32]

@@ -1,9 +1,10 @@
 """Training throughput: samples per second of the trainer's optimizer step, by batch size, and of
 the loop's whole step (replay sample with symmetry augmentation + optimizer step).
 
-Ours is the trainer as the loop runs it (bf16 autocast on a GPU with `train.amp`); on a GPU the
-baseline (our own other path, not a peer) is the same step in fp32, timed alternately in the same
-run (on a CPU there is no autocast, so no baseline). The replay store is a temporary one filled
+Ours is the trainer as the loop runs it (with `train.amp`, bf16 autocast on a GPU with bf16 or
+a CPU with native bf16: runtime.training_autocast_dtype); there the baseline (our own other path,
+not a peer) is the same step in fp32, timed alternately in the same run (elsewhere the step is
+fp32 already, so no baseline). The replay store is a temporary one filled
 with positions from random games (uniform policy targets, random results; ownership targets
 where the config's net has that head): the cost of a step does not depend on what the targets
 say.
@@ -72,6 +73,7 @@ def _rate(step, device: torch.device, steps: int, batch: int) -> float:
 def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     from azero.config import load_config
     from azero.nets import resolve_device
+    from azero.nets.runtime import training_autocast_dtype
     from azero.replay import ReplayBuffer
     from azero.train import Trainer
 
@@ -85,7 +87,7 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         buffer = ReplayBuffer(tmp, game, args.positions)
         buffer.refresh()
         trainers = {"ours": Trainer.create(config, game, device)}
-        if device.type == "cuda" and config.train.amp:
+        if config.train.amp and training_autocast_dtype(device) is not None:
             fp32 = load_config(name, ["train.amp=false"])
             trainers["fp32"] = Trainer.create(fp32, game, device)
         for batch in args.batch or [config.train.batch_size]:

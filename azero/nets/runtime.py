@@ -53,6 +53,17 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def training_autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training steps under train.amp: bf16 where the device computes it
+    fast (a CUDA GPU with bf16; a CPU with native bf16, where a 4x48 Connect Four step and a
+    MuZero K=5 step both ran 1.9x fp32's rate on the 2-core AVX512-BF16 box), else None (fp32).
+    Never fp16: training in fp16 would need loss scaling."""
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    dtype = autocast_dtype(device)
+    return dtype if dtype is torch.bfloat16 else None
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """Reduced precision used for inference/training on this device: bf16 on cuda where the GPU
     supports it, else fp16; None (full fp32) on cpu."""
