@@ -107,10 +107,10 @@ def test_command_line_parses_back_to_the_same_arguments(target, argv):
 
 def test_a_single_bench_markdown_row_carries_its_command(capsys):
     assert main(["bench", "net", "--game", "connect4_tiny", "--batch", "4", "--seconds", "0.01",
-                 "--rounds", "1", "--markdown"]) == 0
-    (row,) = markdown_rows(capsys.readouterr().out)[2:]
+                 "--rounds", "1", "--precision", "fp32", "--markdown"]) == 0
+    (row,) = markdown_rows(capsys.readouterr().out)[2:]     # fp32: no bf16-against-fp32 row
     assert row[-1] == ("`azero bench net --game connect4_tiny --batch 4 --seconds 0.01 "
-                       "--rounds 1`")
+                       "--rounds 1 --precision fp32`")
 
 
 def test_markdown_and_json_are_exclusive(capsys):

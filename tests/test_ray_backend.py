@@ -172,7 +172,8 @@ def test_an_actor_given_no_gpu_plays_on_the_cpu_whatever_train_device_says(local
     actor = ray.remote(SelfPlayActor).options(num_cpus=1).remote(
         config.to_dict(), 0, azero.__version__)
     try:
-        delivery = ray.get(actor.play.remote(0, [ray.put(message)], 60.0), timeout=120)
+        # the timeout covers the actor's start (imports, numba's compiles) on a loaded machine
+        delivery = ray.get(actor.play.remote(0, [ray.put(message)], 60.0), timeout=300)
     finally:
         ray.kill(actor)
     assert delivery.generation == 0 and delivery.played % config.selfplay.games_per_worker == 0
