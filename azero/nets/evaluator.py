@@ -50,7 +50,6 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
             layout = torch.channels_last
             weights = inference_weight_dtype(device, precision if amp else "fp32")
             net = net.to(dtype=weights, memory_format=layout)
-            dtype = None                                  # no autocast on top of cast weights
         if transform is not None:
             net = transform(net)
 

@@ -61,8 +61,6 @@ class MuZeroEvaluator:
         self.latent_shape = tuple(int(d) for d in net.latent_shape)
         self.discount = -1.0 if spec.num_players == 2 else 1.0
         self._autocast = autocast_dtype(self.device) if amp else None
-        # observations enter in the weights' dtype (a CPU bf16 snapshot), else as float32
-        self._input_dtype = self.latent_dtype
 
     @contextlib.contextmanager
     def _inference(self):
@@ -95,7 +93,7 @@ class MuZeroEvaluator:
         float32 [N, A], values float32 [N] for the side to move)."""
         obs = torch.from_numpy(np.ascontiguousarray(self.game.observation(states), np.float32))
         with self._inference():
-            out = self.net.initial_inference(obs.to(self.device, dtype=self._input_dtype))
+            out = self.net.initial_inference(obs.to(self.device, dtype=self.latent_dtype))
             logits, values = self._host(out.policy_logits, out.value)
             return out.latent.to(self.latent_dtype), logits, values
 

@@ -65,8 +65,9 @@ def training_autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Reduced precision used for inference/training on this device: bf16 on cuda where the GPU
-    supports it, else fp16; None (full fp32) on cpu."""
+    """The autocast dtype of inference on this device: bf16 on cuda where the GPU supports it,
+    else fp16; None on a CPU (a CPU snapshot casts its weights instead: inference_weight_dtype;
+    training: training_autocast_dtype)."""
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
