@@ -12,3 +12,10 @@ def _restore_torch_threads():
     yield
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: tiny nets on the shared 2-core box, where two threads wait on
+    each other. `_restore_torch_threads` (autouse, so set up before this) puts the count back."""
+    torch.set_num_threads(1)

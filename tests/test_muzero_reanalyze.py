@@ -17,12 +17,8 @@ SEARCH = SearchConfig(algorithm="gumbel", num_simulations=8, max_num_considered_
 BATCH = 8                       # positions per reanalysis search
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one torch thread (conftest.one_torch_thread): tiny nets on a shared 2-core box
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_random_games(directory, game, games, seed=0, games_per_shard=2):

@@ -25,11 +25,8 @@ CONNECT4 = make("connect4")
 FORBIDDEN = np.float32(-1e9)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets, one state per call: one torch thread (two wait on each other on a busy box);
-    conftest restores the thread count after each test."""
-    torch.set_num_threads(1)
+# one torch thread (conftest.one_torch_thread): tiny nets on a shared 2-core box
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def per_state(evaluate):

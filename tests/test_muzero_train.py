@@ -30,14 +30,8 @@ def tiny_trainer(*overrides):
     return MuZeroTrainer.create(config, make("connect4"), "cpu"), config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core box two threads of a tiny net fight the other
-    jobs (a step took 0.1-0.4 s with two threads under load, 0.035 s with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one torch thread (conftest.one_torch_thread): tiny nets on a shared 2-core box
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

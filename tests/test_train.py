@@ -10,13 +10,8 @@ from azero.replay import ReplayBuffer, ShardWriter
 from azero.train import Trainer, learning_rate, ownership_kl, policy_cross_entropy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2 shared cores: one torch thread avoids oversubscription (and is what the tiny config uses)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one torch thread (conftest.one_torch_thread): tiny nets on a shared 2-core box
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(*overrides):
