@@ -219,6 +219,10 @@ class TrainConfig:
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # bf16 autocast on a GPU with bf16 or a CPU with native bf16
     threads: int | None = _f(None, 1, doc="torch threads of the trainer; null = torch's default")
+    prefetch_batches: int = _f(2, 0, doc="batches a background thread samples (replay gather, "
+                               "symmetries, observations; pinned on a GPU) ahead of the optimizer "
+                               "step, within each training chunk; 0 = sample in series with the "
+                               "steps. Same batches either way (azero/prefetch.py)")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):

@@ -414,20 +414,17 @@ class _SelfPlayPacer:
 
 
 def _train_chunk(trainer, buffer, steps: int, rng, stop: _InterruptFlag) -> tuple[dict, int]:
-    """Up to `steps` optimizer steps, stopping early on a stop request. Returns the mean of each
-    loss and the number of steps taken."""
-    totals: dict[str, float] = {}
-    done = 0
-    for _ in range(steps):
-        if stop.requested:
-            break
-        batch = trainer.sample_batch(buffer, rng)
-        with stop.critical():
-            losses = trainer.train_step(batch)
-        for k, v in losses.items():
-            totals[k] = totals.get(k, 0.0) + v
-        done += 1
-    return {k: v / max(1, done) for k, v in totals.items()}, done
+    """Up to `steps` optimizer steps, stopping early on a stop request (each step whole: a
+    second Ctrl-C waits for it). Returns the mean of each loss and the number of steps taken.
+    The batches are sampled ahead on a thread within this chunk only (train.prefetch_batches):
+    the caller refreshes the buffer between chunks. A non-finite loss is found here, once per
+    chunk (Trainer.train_steps), as a FloatingPointError before the caller saves anything: the
+    loop then saves no trainer state (stop reason "error"), and a second Ctrl-C after such a
+    step raises that error instead of KeyboardInterrupt, so no checkpoint holds its update."""
+    before = trainer.step
+    losses = trainer.train_steps(buffer, steps, rng, should_stop=lambda: stop.requested,
+                                 step_guard=stop.critical)
+    return losses, trainer.step - before
 
 
 def _all_finite(net) -> bool:

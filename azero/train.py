@@ -37,7 +37,7 @@ import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ from . import checkpoint as ckpt
 from .config import Config, TrainConfig
 from .nets import make_net, resolve_device
 from .nets.runtime import training_autocast_dtype
+from .prefetch import Prefetcher
 
 TRAINER_STATE_VERSION = 1
 
@@ -120,6 +121,70 @@ def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     return (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
 
 
+def step_stats(stats: dict[str, torch.Tensor], lr: float,
+               grad_norm: torch.Tensor | None) -> dict[str, Any]:
+    """One step's statistics for LossSums: the losses detached, lr, grad_norm where clipped."""
+    out: dict[str, Any] = {k: v.detach() for k, v in stats.items()}
+    out["lr"] = lr
+    if grad_norm is not None:
+        out["grad_norm"] = grad_norm.detach()
+    return out
+
+
+class LossSums:
+    """The steps' statistics (0-d device tensors, or floats such as lr), kept as they come and
+    read back with one wait for the device: means() once per chunk of steps instead of a
+    .item() per statistic and step."""
+
+    _FOLD = 256     # a statistic's kept tensors are joined into one (on the device) this often
+
+    def __init__(self, first_step: int):
+        self.first_step = first_step          # the trainer's step before the first add()
+        self.steps = 0
+        # name -> its values in step order, one per step that had it: floats, or tensors of
+        # one value (0-d) or of several (1-d, folded)
+        self._values: dict[str, list] = {}
+
+    def add(self, stats: dict[str, Any]) -> None:
+        """One step's statistics; "loss" is required."""
+        for k, v in stats.items():
+            kept = self._values.setdefault(k, [])
+            kept.append(v)
+            if len(kept) >= self._FOLD and isinstance(v, torch.Tensor):
+                kept[:] = [_joined(kept)]
+        self.steps += 1
+
+    def _first_not_finite(self, losses: Sequence[float]) -> None:
+        bad = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+        if bad:
+            raise FloatingPointError(f"training loss is {losses[bad[0]]} at step "
+                                     f"{self.first_step + bad[0]} (bad targets or lr too high?)")
+
+    def raise_if_not_finite(self) -> None:
+        """FloatingPointError naming the first step whose loss is not finite (NaN or inf)."""
+        if self._values:
+            self._first_not_finite(_joined(self._values["loss"]).tolist())
+
+    def means(self) -> dict[str, float]:
+        """The mean of each statistic over the steps added (summed as Python floats, in step
+        order; {} for none), after raise_if_not_finite's check."""
+        values = dict(self._values)
+        tensors = [k for k, v in values.items() if isinstance(v[0], torch.Tensor)]
+        if tensors:
+            joined = [_joined(values[k]) for k in tensors]
+            flat = torch.cat(joined).cpu().tolist()      # the one wait for the device
+            for k, part in zip(tensors, joined):
+                values[k], flat = flat[:len(part)], flat[len(part):]
+        if values:
+            self._first_not_finite(values["loss"])
+        return {k: sum(v) / self.steps for k, v in values.items()}
+
+
+def _joined(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """float32 [n]: the values of 0-d and 1-d tensors, in order."""
+    return torch.cat([t.reshape(-1).float() for t in tensors])
+
+
 class Trainer:
     """Owns the net's training: optimizer, LR schedule, step counter, checkpointing.
 
@@ -177,11 +242,21 @@ class Trainer:
         self.positions_forgiven += max(0, int(positions))
 
     def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
+        """One optimizer step on a batch (what sample_batch returns; for this class, see
+        _train_step). A non-finite loss raises FloatingPointError before anything is applied.
+        Returns the losses as floats (one wait for the device per call: train_steps waits once
+        per chunk)."""
+        sums = LossSums(self.step)
+        sums.add(self._train_step(batch, check_finite=True))
+        return sums.means()
+
+    def _train_step(self, batch: Sequence[Any], check_finite: bool) -> dict[str, Any]:
         """One optimizer step on batch = (obs [B, C, H, W], policy [B, A], value [B]
         [, ownership [B, H, W] [, ownership_weight [B] [, opponent_policy [B, A],
         opponent_policy_weight [B]]]]) as numpy arrays or tensors (None for absent ones). The
         ownership and opponent-reply losses are means over rows of weight 1 (all rows without
-        weights). Returns the losses as floats."""
+        weights). Returns the losses as 0-d tensors on the device (no wait for it), "lr" as a
+        float. check_finite: see _optimize."""
         obs, policy, value, *rest = batch
         ownership_target = rest[0] if rest else None
         ownership_weight = rest[1] if len(rest) > 1 else None
@@ -209,41 +284,43 @@ class Trainer:
         loss = policy_loss + self.cfg.value_loss_weight * value_loss
         stats = {}
         if ownership_target is not None and pred_ownership is not None:
-            target = torch.as_tensor(ownership_target, dtype=torch.float32).to(self.device)
+            target = torch.as_tensor(ownership_target, dtype=torch.float32).to(self.device,
+                                                                              non_blocking=True)
             if target.shape != pred_ownership.shape:
                 raise ValueError(f"ownership targets {tuple(target.shape)} do not fit the head's "
                                  f"output {tuple(pred_ownership.shape)}")
             weight = (None if ownership_weight is None else
-                      torch.as_tensor(ownership_weight, dtype=torch.float32).to(self.device))
+                      torch.as_tensor(ownership_weight, dtype=torch.float32).to(
+                          self.device, non_blocking=True))
             ownership_loss = ownership_kl(pred_ownership, target, weight)
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
         if pred_opponent is not None and opponent_target is not None:
-            target = torch.as_tensor(opponent_target, dtype=torch.float32).to(self.device)
+            target = torch.as_tensor(opponent_target, dtype=torch.float32).to(self.device,
+                                                                             non_blocking=True)
             weight = (None if opponent_weight is None else
-                      torch.as_tensor(opponent_weight, dtype=torch.float32).to(self.device))
+                      torch.as_tensor(opponent_weight, dtype=torch.float32).to(
+                          self.device, non_blocking=True))
             opponent_loss = policy_cross_entropy(pred_opponent, target, weight)
             loss = loss + self.cfg.opponent_policy_loss_weight * opponent_loss
             stats["opponent_policy_loss"] = opponent_loss
-        grad_norm = self._optimize(loss, int(obs.shape[0]))
+        grad_norm = self._optimize(loss, int(obs.shape[0]), check_finite)
         with torch.no_grad():
             # entropy of the targets: policy_loss - entropy = KL(target || net), 0 when learnt
             p = policy.clamp_min(1e-12)
             target_entropy = -(policy * p.log()).sum(-1).mean()
         stats.update(loss=loss, policy_loss=policy_loss, value_loss=value_loss,
                      policy_kl=policy_loss - target_entropy)
-        out = {k: float(v.detach()) for k, v in stats.items()}
-        out["lr"] = lr
-        if grad_norm is not None:
-            out["grad_norm"] = float(grad_norm)
-        return out
+        return step_stats(stats, lr, grad_norm)
 
-    def _optimize(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor | None:
-        """One optimizer step on `loss` (a scalar of a batch of `batch_size` samples): refuses a
-        non-finite loss (FloatingPointError, nothing applied), backward, gradient clipping
-        (train.grad_clip_norm), step, counters. Returns the gradient norm before clipping (None
-        without clipping)."""
-        if not torch.isfinite(loss):
+    def _optimize(self, loss: torch.Tensor, batch_size: int,
+                  check_finite: bool = True) -> torch.Tensor | None:
+        """One optimizer step on `loss` (a scalar of a batch of `batch_size` samples): backward,
+        gradient clipping (train.grad_clip_norm), step, counters. Returns the gradient norm
+        before clipping (None without clipping). check_finite: refuse a non-finite loss first
+        (FloatingPointError, nothing applied), which waits for the device; without it the caller
+        checks later (LossSums.means) and must not save the weights before it has."""
+        if check_finite and not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.step} "
                                      "(bad targets or lr too high?)")
         self.optimizer.zero_grad(set_to_none=True)
@@ -263,13 +340,58 @@ class Trainer:
             return buffer.sample(self.cfg.batch_size, rng, opponent_policy=True)
         return buffer.sample(self.cfg.batch_size, rng)
 
-    def train_steps(self, buffer, steps: int, rng: np.random.Generator) -> dict[str, float]:
-        """`steps` steps on batches sampled from a ReplayBuffer; returns the mean of each loss."""
-        totals: dict[str, float] = {}
-        for _ in range(steps):
-            for k, v in self.train_step(self.sample_batch(buffer, rng)).items():
-                totals[k] = totals.get(k, 0.0) + v
-        return {k: v / max(1, steps) for k, v in totals.items()}
+    def host_batch(self, batch):
+        """The batch as the step reads it fastest: on a GPU each array becomes a tensor in
+        pinned memory, so that the step's copies to the device (non_blocking) run asynchronously;
+        elsewhere the batch as it is. Same NamedTuple type, None fields kept."""
+        if self.device.type != "cuda":
+            return batch
+        return type(batch)(*(torch.from_numpy(np.ascontiguousarray(x)).pin_memory()
+                             if isinstance(x, np.ndarray) else x for x in batch))
+
+    def train_steps(self, buffer, steps: int, rng: np.random.Generator, *,
+                    should_stop: Callable[[], bool] | None = None,
+                    step_guard: Callable[[], ContextManager] | None = None) -> dict[str, float]:
+        """Up to `steps` steps on batches sampled from a ReplayBuffer (sample_batch with `rng`);
+        returns the mean of each loss over the steps taken ({} for none). should_stop() is asked
+        before each step (True: stop there); each optimizer step runs inside step_guard().
+
+        With train.prefetch_batches > 0 the batches are sampled on a background thread that
+        many ahead (azero.prefetch), in the same order from the same rng: the same batches as
+        in series whenever all `steps` are taken (an early stop leaves rng advanced by up to
+        prefetch_batches + 1 extra batches). The buffer and rng belong to that thread until
+        this returns: refresh the buffer between calls, never during one.
+
+        The losses stay on the device until the end (one wait per call, not per step), and so
+        does the finite check: a non-finite loss raises FloatingPointError here, naming its
+        step, after the steps that followed it were applied to the weights and optimizer
+        state in memory (then unusable: resume from the last checkpoint). Nothing is saved in
+        between, so no saved checkpoint ever holds such an update; a KeyboardInterrupt out of
+        a step is turned into that FloatingPointError when an earlier step's loss was not
+        finite, so that a caller saving on Ctrl-C sees an error instead."""
+        sums = LossSums(self.step)
+        guard = step_guard or contextlib.nullcontext
+        depth = self.cfg.prefetch_batches
+
+        def draw():
+            return self.host_batch(self.sample_batch(buffer, rng))
+
+        try:
+            # (a chunk of one step has nothing to overlap: no thread for it)
+            with (Prefetcher(draw, steps, depth) if depth > 0 and steps > 1 else
+                  contextlib.nullcontext(self.sample_batch(buffer, rng) for _ in range(steps))
+                  ) as source:
+                batches = iter(source)        # in series: each drawn when next() asks
+                for _ in range(steps):
+                    if should_stop is not None and should_stop():
+                        break
+                    batch = next(batches)
+                    with guard():
+                        sums.add(self._train_step(batch, check_finite=False))
+        except KeyboardInterrupt:
+            sums.raise_if_not_finite()
+            raise
+        return sums.means()
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, Any]:
@@ -317,4 +439,5 @@ class Trainer:
         return trainer
 
 
-__all__ = ["Trainer", "learning_rate", "make_optimizer", "ownership_kl", "policy_cross_entropy"]
+__all__ = ["LossSums", "Trainer", "learning_rate", "make_optimizer", "ownership_kl",
+           "policy_cross_entropy", "step_stats"]

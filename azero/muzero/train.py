@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.muzero import MuZeroNet, MuZeroOutput, make_muzero_net
-from ..train import Trainer, policy_cross_entropy
+from ..train import Trainer, policy_cross_entropy, step_stats
 from .replay import MuZeroBatch
 
 
@@ -138,19 +138,21 @@ class MuZeroTrainer(Trainer):
         return cls(make_muzero_net(game.spec, config.model, config.muzero), config, device)
 
     def _tensors(self, batch: MuZeroBatch) -> dict[str, torch.Tensor]:
+        """The batch's fields on the device (arrays, or pinned tensors from host_batch)."""
         out = {}
         for name, value in batch._asdict().items():
             if value is None:
                 continue
             dtype = torch.long if name == "actions" else torch.float32
-            t = torch.as_tensor(np.asarray(value), dtype=dtype).to(self.device, non_blocking=True)
+            t = torch.as_tensor(value, dtype=dtype).to(self.device, non_blocking=True)
             if name == "obs":
                 t = t.contiguous(memory_format=self._layout)
             out[name] = t
         return out
 
-    def train_step(self, batch: MuZeroBatch) -> dict[str, float]:
-        """One optimizer step on a MuZeroBatch; returns the losses (means per step) as floats."""
+    def _train_step(self, batch: MuZeroBatch, check_finite: bool) -> dict[str, Any]:
+        """One optimizer step on a MuZeroBatch; returns the losses (means per unrolled step) as
+        0-d device tensors and lr (Trainer.train_step and train_steps read them)."""
         tensors = self._tensors(batch)
         if self.mz.consistency_loss_weight > 0 and "future_obs" not in tensors:
             raise ValueError("the consistency loss needs future_obs in the batch "
@@ -162,12 +164,8 @@ class MuZeroTrainer(Trainer):
                 self.net, tensors, value_loss_weight=self.cfg.value_loss_weight,
                 reward_loss_weight=self.mz.reward_loss_weight,
                 consistency_loss_weight=self.mz.consistency_loss_weight)
-        grad_norm = self._optimize(loss, int(tensors["obs"].shape[0]))
-        out: dict[str, Any] = {k: float(v) for k, v in stats.items()}
-        out["lr"] = lr
-        if grad_norm is not None:
-            out["grad_norm"] = float(grad_norm)
-        return out
+        grad_norm = self._optimize(loss, int(tensors["obs"].shape[0]), check_finite)
+        return step_stats(stats, lr, grad_norm)
 
     def sample_batch(self, buffer, rng: np.random.Generator) -> MuZeroBatch:
         """train.batch_size K-step windows from a TrajectoryBuffer (with the observations of the

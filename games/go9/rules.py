@@ -865,7 +865,7 @@ def _fill_plane(flat, i, at, value):
         flat[i, at + p] = value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)   # the trainer's prefetch thread runs it beside a step
 def observation(states, out):
     """states [B, S] -> out [B, NUM_PLANES, 9, 9] float32 (C-contiguous) from the side to move's
     view; planes as listed by the OBS_* constants. Each plane is written in one pass over its 81
@@ -927,7 +927,7 @@ def permute_bits(lo, hi, perm):
     return r_lo, r_hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)   # the trainer's prefetch thread runs it beside a step
 def transform_states(states, k, out):
     """states [B, S] -> out [B, S] with symmetry k applied: boards permuted, FRAME composed."""
     perm = POINT_PERM[k]
