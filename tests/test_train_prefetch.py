@@ -261,3 +261,18 @@ def test_muzero_windows_prefetched_are_the_windows_in_series(tmp_path):
     for p, q in zip(trainers[0].net.parameters(), trainers[1].net.parameters()):
         assert torch.equal(p, q)
     assert not _prefetch_threads()
+
+
+def test_bench_train_times_prefetch_against_in_series_and_the_observation(capsys):
+    from test_bench_net_train import run_json
+    rows = run_json(capsys, ["bench", "train", "--game", "go9_tiny", "--batch", "16",
+                             "--steps", "3", "--rounds", "1", "--positions", "300",
+                             "--prefetch", "2", "--observation-batch", "32", "64"])
+    names = [r["name"] for r in rows]
+    assert names[:2] == [f"go9_tiny observation encoding (game.observation), batch {b}"
+                         for b in (32, 64)]
+    loop = rows[-1]
+    assert loop["name"] == "go9_tiny 1x8 replay sample + optimizer step, batch 16, prefetch 2, cpu"
+    assert loop["baseline"] == "same, sampled in series (prefetch 0)"
+    assert all(r["value"] > 0 for r in rows) and loop["baseline_value"] > 0
+    assert not _prefetch_threads()

@@ -1,5 +1,9 @@
 """Training throughput: samples per second of the trainer's optimizer step, by batch size, and of
-the loop's whole step (replay sample with symmetry augmentation + optimizer step).
+the loop's whole step (replay sample with symmetry augmentation + optimizer step, as the loop
+runs it: Trainer.train_steps, with the batches sampled ahead on a thread under
+train.prefetch_batches). `--prefetch N` times that loop step with N batches prefetched against
+the same in series (prefetch 0) as its baseline; `--observation-batch` adds the positions per
+second of the game's observation encoding (game.observation, what each sampled batch pays).
 
 Ours is the trainer as the loop runs it (with `train.amp`, bf16 autocast on a GPU with bf16 or
 a CPU with native bf16: runtime.training_autocast_dtype); there the baseline (our own other path,
@@ -37,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="time the loop step with this train.prefetch_batches against 0 "
+                             "(sampling in series) as the baseline (default: the config's value, "
+                             "no baseline)")
+    parser.add_argument("--observation-batch", type=int, nargs="+", default=[],
+                        help="also time game.observation at these batch sizes (positions/s)")
 
 
 def _fill_replay(directory, game, config, positions: int, rng: np.random.Generator) -> None:
@@ -70,7 +80,23 @@ def _rate(step, device: torch.device, steps: int, batch: int) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
+def _observation_rate(game, states: np.ndarray, batch: int, steps: int, rounds: int) -> float:
+    """Positions per second of game.observation over consecutive batches of `states` (best of
+    `rounds` rounds of `steps` calls)."""
+    best = 0.0
+    game.observation(states[:batch])                    # compiled and warm
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            start = (i * batch) % (len(states) - batch + 1)
+            game.observation(states[start:start + batch])
+        best = max(best, steps * batch / (time.perf_counter() - t0))
+    return best
+
+
 def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
+    import dataclasses
+
     from azero.config import load_config
     from azero.nets import resolve_device
     from azero.nets.runtime import training_autocast_dtype
@@ -86,6 +112,12 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         _fill_replay(tmp, game, config, args.positions, rng)
         buffer = ReplayBuffer(tmp, game, args.positions)
         buffer.refresh()
+        states = buffer.positions()[0] if args.observation_batch else None    # [n, S]
+        for batch in args.observation_batch:
+            yield Measurement(name=f"{name} observation encoding (game.observation), batch {batch}",
+                              value=_observation_rate(game, states, batch, max(args.steps, 20),
+                                                      max(args.rounds, 3)),
+                              unit="positions/s")
         trainers = {"ours": Trainer.create(config, game, device)}
         if config.train.amp and training_autocast_dtype(device) is not None:
             fp32 = load_config(name, ["train.amp=false"])
@@ -93,29 +125,48 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         for batch in args.batch or [config.train.batch_size]:
             fixed = buffer.sample(batch, rng)
             best = {k: 0.0 for k in trainers}
-            loop = 0.0
             for trainer in trainers.values():            # warm-up: first calls, allocations
                 trainer.train_step(fixed)
+            ours = trainers["ours"]
+            # the loop step under each prefetch depth timed: ours first, in series as baseline
+            prefetch = [config.train.prefetch_batches if args.prefetch is None else args.prefetch]
+            if args.prefetch is not None and args.prefetch > 0:
+                prefetch.append(0)
+            loop = {depth: 0.0 for depth in prefetch}
+            for depth in prefetch:                       # warm-up of the loop step
+                ours.cfg = dataclasses.replace(ours.cfg, batch_size=batch, prefetch_batches=depth)
+                ours.train_steps(buffer, 2, rng)
             for _ in range(args.rounds):
                 for k, trainer in trainers.items():
                     best[k] = max(best[k], _rate(lambda: trainer.train_step(fixed), device,
                                                  args.steps, batch))
-                ours = trainers["ours"]
-                loop = max(loop, _rate(lambda: ours.train_step(buffer.sample(batch, rng)),
-                                       device, args.steps, batch))
+                for depth in prefetch:
+                    ours.cfg = dataclasses.replace(ours.cfg, batch_size=batch,
+                                                   prefetch_batches=depth)
+                    loop[depth] = max(loop[depth], _rate(
+                        lambda: ours.train_steps(buffer, args.steps, rng), device, 1,
+                        args.steps * batch))
             fp32 = ("same step in fp32", best["fp32"]) if "fp32" in trainers else (None, None)
             yield Measurement(name=f"{name} {arch} optimizer step, batch {batch}, {device}",
                               value=best["ours"], unit="samples/s", baseline=fp32[0],
                               baseline_value=fp32[1])
+            serial = ("same, sampled in series (prefetch 0)", loop[0]) if len(prefetch) > 1 \
+                else (None, None)
             yield Measurement(name=f"{name} {arch} replay sample + optimizer step, batch {batch}, "
-                              f"{device}", value=loop, unit="samples/s")
+                              f"prefetch {prefetch[0]}, {device}", value=loop[prefetch[0]],
+                              unit="samples/s", baseline=serial[0], baseline_value=serial[1])
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:
     if args.batch is not None and min(args.batch) < 1:
         raise ValueError(f"--batch: sizes must be >= 1, got {min(args.batch)}")
-    if args.positions < max(args.batch or [1]):
+    if args.positions < max([*(args.batch or [1]), *args.observation_batch]):
         raise ValueError(f"--positions {args.positions} is smaller than the largest batch")
+    if args.observation_batch and min(args.observation_batch) < 1:
+        raise ValueError(f"--observation-batch: sizes must be >= 1, got "
+                         f"{min(args.observation_batch)}")
+    if args.prefetch is not None and args.prefetch < 0:
+        raise ValueError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     for name in args.game:
