@@ -171,6 +171,24 @@ class SelfPlayConfig:
                                   "tanh(1) = 0.76 under score_value_weight")
     games_per_shard: int = _f(64, 1, doc="finished games collected before a replay shard is written")
     checkpoint_poll_seconds: float = _f(10.0, 0, doc="how often workers look for a new best checkpoint")
+    inference_server: bool = _f(False, doc="one inference server process (on the driver, "
+                                "train.device) holds the best network and batches the leaf "
+                                "evaluations of every worker into one forward pass; workers "
+                                "hold no network (azero/inference_server.py). Pays with one "
+                                "GPU and many CPU workers")
+    inference_server_max_batch: int = _f(2048, 1, doc="rows the server evaluates in one "
+                                         "forward pass at most (it takes every request ready, "
+                                         "up to this)")
+    inference_server_wait_ms: float = _f(0.0, 0, doc="after the first request, wait up to this "
+                                         "long for more before evaluating (0: take what is "
+                                         "ready)")
+    inference_groups: int = _f(2, 1, doc="with inference_server: a worker splits its "
+                               "games_per_worker games into this many groups, each searched in "
+                               "its own thread, so that one group's batch is in flight while "
+                               "another's tree work runs")
+    inference_server_endpoint: str | None = _f(None, doc="set by the loop for its workers, not "
+                                               "by hand: HOST:PORT/KEY of the run's inference "
+                                               "server (null otherwise)")
 
     def __post_init__(self) -> None:
         _check_fields(self, "selfplay.")

@@ -200,6 +200,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                 init: ckpt.Checkpoint | None, backend) -> dict:
     from tqdm import tqdm
 
+    from azero.inference_server import pool_for_run
     from azero.nets import set_torch_threads
 
     run = prepare_run(config, init)
@@ -216,7 +217,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
     tb = _tensorboard(run, config)
     show_progress = config.log.progress if progress is None else progress
 
-    pool = backend.pool(run, config)
+    # the backend's workers, behind an inference server under selfplay.inference_server
+    pool = pool_for_run(backend, run, config)
     gates = make_gates(run, config)
     verdicts = _Verdicts(run, config, best, buffer, tb)
     started = time.monotonic()

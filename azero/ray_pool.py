@@ -25,6 +25,9 @@ records and metrics in the run directory, which lives on the driver only.
     run directory as today.
   * Set-up errors (Ray missing, an unreachable address, a node with another azero version) are
     ConfigErrors raised before anything starts (RayBackend.connected).
+  * With selfplay.inference_server, the actors hold no network: they ask the driver's inference
+    server (azero/inference_server.py), which listens on the driver's node IP; every node must
+    reach that port.
 
 Ray is an optional extra (`pip install -e ".[ray]"`): this module imports it only inside the
 functions that need it, and nothing imports this module unless --backend ray is asked for.
@@ -135,7 +138,13 @@ class SelfPlayActor:
         one game or `max_seconds` pass; the games finished."""
         if self._mismatch is not None:
             raise self._mismatch
-        if self.player is None or self.player.generation != generation:
+        if self.config.selfplay.inference_server:
+            # the driver's inference server holds the network (the generation comes with its
+            # replies); this node must reach the server's port on the driver
+            if self.player is None:
+                from azero.inference_client import ServedPlayer
+                self.player = ServedPlayer(self.config, self.game, self.kit, self.worker_id)
+        elif self.player is None or self.player.generation != generation:
             import ray
 
             from azero.workers import GamePlayer
@@ -153,7 +162,8 @@ class SelfPlayActor:
             moves += 1
             if finished or time.monotonic() - started >= max_seconds:
                 break
-        return Delivery(generation, finished, moves * self.config.selfplay.games_per_worker)
+        return Delivery(self.player.generation, finished,
+                        moves * self.config.selfplay.games_per_worker)
 
 
 def _azero_version() -> str:

@@ -1,12 +1,14 @@
 """The self-play worker: a process that plays games with the current best network and writes them
-as replay shards. It talks to the rest of the run only through files (RunDir), so the process pool
-(azero/pool.py) hosts it.
+as replay shards. It talks to the rest of the run only through files (RunDir; and a socket to the
+inference server where there is one), so the process pool (azero/pool.py) hosts it.
 
     selfplay_worker(worker_id, stop_event, run_dir, config_dict)
 
 It is two halves that the Ray backend (azero/ray_pool.py) uses apart: GamePlayer plays the games
 and touches no file (a Ray actor holds one on any node); GameSink writes a worker's finished games
-into the run directory (the Ray driver holds one per actor).
+into the run directory (the Ray driver holds one per actor). Under selfplay.inference_server the
+playing half is inference_client.ServedPlayer instead, which holds no network and asks the run's
+inference server (azero/inference_server.py) over a socket.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ PAUSE_POLL_SECONDS = 0.2
 
 def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict) -> None:
     """Play until `stop_event` is set, SIGTERM arrives or the parent dies. A new best network
-    (checkpoints/best.json's generation changes) is loaded between moves without a restart.
+    (checkpoints/best.json's generation changes) is loaded between moves without a restart (by the
+    inference server instead, when there is one: the generation then comes with its replies).
     Ctrl-C goes to the parent, which sets the event; the worker then writes the games it has
     finished and exits."""
     terminating = []
@@ -46,8 +49,12 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     device = resolve_device(config.train.device)
     # the algorithm's search and storage (AlphaZeroGames below; MuZero's: azero/muzero/selfplay.py)
     kit = algorithm_for(config).games(run, game, config, worker_id)
-    player = GamePlayer(config, game, kit, worker_id, device,
-                        *_load_best(run, game.spec.name, device, ckpt))
+    if sp_cfg.inference_server:     # the server holds the network; replies name its generation
+        from azero.inference_client import ServedPlayer
+        player = ServedPlayer(config, game, kit, worker_id)
+    else:
+        player = GamePlayer(config, game, kit, worker_id, device,
+                            *_load_best(run, game.spec.name, device, ckpt))
     sink = GameSink(run, config, game, kit, worker_id)
     last_poll = time.monotonic()
     parent = os.getppid()
@@ -64,13 +71,18 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
             sink.tally.played += sp_cfg.games_per_worker          # one move in every game
             sink.add(finished, player.generation)
             sink.write_if_stale()
-            if time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds:
+            if (not sp_cfg.inference_server
+                    and time.monotonic() - last_poll >= sp_cfg.checkpoint_poll_seconds):
                 last_poll = time.monotonic()
                 info = run.read_best_info()
                 if info is not None and info["generation"] != player.generation:
                     player.use_network(*_load_best(run, game.spec.name, device, ckpt))
     finally:
-        sink.close()
+        try:
+            sink.close()
+        finally:
+            if sp_cfg.inference_server:
+                player.close()
 
 
 class GamePlayer:

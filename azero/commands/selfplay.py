@@ -40,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="--backend ray: the cluster to join (auto: the one started on this "
                         "machine with 'ray start --head'); default: a Ray instance of its own")
+    p.add_argument("--inference-server", action="store_true",
+                   help="one inference server process holds the network on train.device and "
+                        "batches every worker's leaf evaluations (selfplay.inference_server; "
+                        "pays with one GPU and many CPU workers; README: The inference server)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -62,6 +66,8 @@ def resolve_config(args: argparse.Namespace):
         overrides.append(f"selfplay.workers={args.workers}")
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
+    if getattr(args, "inference_server", False):
+        overrides.append("selfplay.inference_server=true")
     if args.run_dir is not None:
         overrides.append(f"run_dir={args.run_dir}")
     base = load_config(name, overrides)
