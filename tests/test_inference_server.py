@@ -18,7 +18,7 @@ from azero import checkpoint as ckpt
 from azero.config import load_config
 from azero.inference_client import InferenceServerError, ServedPlayer, connect
 from azero.inference_server import (InferenceServer, ServedPool, decode, encode,
-                                    parse_endpoint)
+                                    parse_endpoint, with_endpoint)
 from azero.loop import Limits, _write_best, algorithm_for, prepare_run, run_loop
 from azero.nets import build_net
 from azero.pool import LocalBackend, WorkerPool
@@ -414,3 +414,21 @@ def test_the_server_and_workers_leave_when_the_trainer_is_killed(tmp_path):
     while _session_members(proc.pid):
         assert time.monotonic() < deadline, "an orphaned server or worker kept running"
         time.sleep(0.2)
+
+
+def test_a_ray_actor_plays_through_the_server_without_fetching_a_network(served):
+    """SelfPlayActor.play under selfplay.inference_server (the actor's object, without Ray): its
+    moves are answered by the server, whose generation the delivery carries; the network
+    reference the driver sends is never fetched."""
+    from azero.ray_pool import SelfPlayActor
+
+    config, run, server = served("connect4_tiny", "selfplay.inference_server=true")
+    config = with_endpoint(config, server.endpoint)      # as ServedPool gives it
+    actor = object.__new__(SelfPlayActor)       # __init__ asks Ray for the actor's CPUs
+    actor._mismatch, actor.config, actor.worker_id, actor.player = None, config, 0, None
+    actor.game = config.make_game()
+    actor.kit = algorithm_for(config).games(None, actor.game, config, 0)
+    delivery = actor.play(7, [object()], max_seconds=0.5)    # 7: the driver's (stale) generation
+    assert isinstance(actor.player, ServedPlayer)
+    assert delivery.generation == 0 and delivery.played >= config.selfplay.games_per_worker
+    assert actor.player.evaluators[0].server_stats()["rows"] > 0
