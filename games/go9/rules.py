@@ -869,9 +869,10 @@ def _fill_plane(flat, i, at, value):
 def observation(states, out):
     """states [B, S] -> out [B, NUM_PLANES, 9, 9] float32 (C-contiguous) from the side to move's
     view; planes as listed by the OBS_* constants. Each plane is written in one pass over its 81
-    contiguous floats: board planes eight points per FLOAT_SPREAD row (4.8M positions/s on the
-    2-core EPYC, against 0.65M for the earlier point-by-point loop over all planes: BENCHMARKS.md,
-    "Trainer host side"; tests/test_go9_observation.py checks it against that loop)."""
+    contiguous floats: board planes eight points per FLOAT_SPREAD row (on the 2-core EPYC 3.6x
+    the earlier point-by-point loop over all planes through game.observation, 4.6-4.8M against
+    0.6M positions/s into a preallocated output: BENCHMARKS.md, "Trainer host side";
+    tests/test_go9_observation.py checks it against that loop bit for bit)."""
     flat = out.reshape((out.shape[0], NUM_PLANES * NUM_POINTS))   # a view: out is contiguous
     for i in range(states.shape[0]):
         mover = states[i, PLY] & 1
