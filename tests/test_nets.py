@@ -157,10 +157,29 @@ def test_inference_precision_follows_the_cpu_the_argument_and_the_environment(mo
     monkeypatch.setenv(runtime.PRECISION_ENV, "fp32")
     assert runtime.inference_weight_dtype(cpu) == torch.float32
     assert runtime.inference_weight_dtype(cpu, "bf16") == torch.bfloat16   # the argument wins
-    assert runtime.inference_weight_dtype(torch.device("cuda"), "bf16") == torch.float32
     monkeypatch.setenv(runtime.PRECISION_ENV, "half")
     with pytest.raises(ValueError, match="AZERO_INFERENCE_PRECISION.*auto, fp32, bf16"):
         runtime.inference_weight_dtype(cpu)
+
+
+def test_a_gpu_snapshot_keeps_bf16_weights_instead_of_autocasting_every_call(monkeypatch):
+    """Issue 14: on a GPU with bf16 the snapshot's weights are a bf16 copy that runs without
+    autocast; a GPU without bf16 keeps fp32 weights under fp16 autocast; fp32 on request."""
+    from azero.nets import runtime
+    cuda = torch.device("cuda")
+    monkeypatch.delenv(runtime.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.inference_weight_dtype(cuda) == torch.bfloat16
+    assert runtime.inference_weight_dtype(cuda, "bf16") == torch.bfloat16
+    assert runtime.inference_weight_dtype(cuda, "fp32") == torch.float32
+    assert runtime.snapshot_autocast_dtype(cuda, torch.bfloat16) is None
+    assert runtime.snapshot_autocast_dtype(cuda, torch.float32) == torch.bfloat16
+    assert runtime.snapshot_autocast_dtype(cuda, torch.float32, amp=False) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert runtime.inference_weight_dtype(cuda) == torch.float32
+    assert runtime.inference_weight_dtype(cuda, "bf16") == torch.float32
+    assert runtime.snapshot_autocast_dtype(cuda, torch.float32) == torch.float16
+    assert runtime.inference_weight_dtype(torch.device("mps")) == torch.float32
 
 
 def test_bf16_snapshot_evaluates_in_bf16_and_stays_close_to_fp32():

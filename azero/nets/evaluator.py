@@ -12,7 +12,8 @@ from torch import nn
 
 from azero.search import Evaluator  # the one definition of the contract
 
-from .runtime import autocast_dtype, inference_weight_dtype, resolve_device
+from .runtime import (autocast_dtype, inference_weight_dtype, resolve_device,
+                      snapshot_autocast_dtype)
 
 
 
@@ -31,11 +32,12 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
     snapshot=True: evaluate a copy of the net's weights as they are now, prepared for inference
     (BatchNorm folded into the convolutions, and on a CPU the channels-last layout oneDNN's
     convolutions prefer: 1.5-2x faster on the 2-core test box); later changes to `net` are not
-    seen, so make a new evaluator after loading new weights. On a CPU the snapshot's weights are
-    also cast to runtime.inference_weight_dtype(device, precision): bf16 where the CPU computes
-    bf16 in hardware (2.1x fp32's positions/s at batch 128 for Connect Four's 4x48 on the 2-core
-    AVX512-BF16 box; decisive accuracy unchanged: BENCHMARKS.md), unless precision or
-    $AZERO_INFERENCE_PRECISION says fp32. Inputs are cast to the weights' dtype, outputs
+    seen, so make a new evaluator after loading new weights. The snapshot's weights are also
+    cast to runtime.inference_weight_dtype(device, precision): bf16 where the CPU computes bf16
+    in hardware (2.1x fp32's positions/s at batch 128 for Connect Four's 4x48 on the 2-core
+    AVX512-BF16 box; decisive accuracy unchanged: BENCHMARKS.md) and on a CUDA GPU with bf16,
+    unless precision or $AZERO_INFERENCE_PRECISION says fp32; cast weights run without
+    autocast (runtime.snapshot_autocast_dtype). Inputs are cast to the weights' dtype, outputs
     returned as float32. transform (snapshots only; benchmarks try quantization and torch.compile
     through it) replaces the prepared module by transform(module).
     """
@@ -48,8 +50,9 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
             copy.deepcopy(net).eval())
         if device.type == "cpu":
             layout = torch.channels_last
-            weights = inference_weight_dtype(device, precision if amp else "fp32")
-            net = net.to(dtype=weights, memory_format=layout)
+        weights = inference_weight_dtype(device, precision if amp else "fp32")
+        net = net.to(device=device, dtype=weights, memory_format=layout)
+        dtype = snapshot_autocast_dtype(device, weights, amp)
         if transform is not None:
             net = transform(net)
 

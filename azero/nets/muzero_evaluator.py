@@ -29,16 +29,17 @@ from torch import nn
 
 from azero.search import ModelSearch, SearchConfig, SearchOutput
 
-from .runtime import autocast_dtype, inference_weight_dtype, resolve_device
+from .runtime import inference_weight_dtype, resolve_device, snapshot_autocast_dtype
 
 
 class MuZeroEvaluator:
     """net: a MuZeroNet (or any module with its inference API and `latent_shape`); game: the
     Game whose observations it reads. device None: where the net's parameters are. snapshot:
-    evaluate a copy of the weights as they are now (later training of `net` is not seen); on a
-    CPU the copy's weights, its inputs and the latents the search stores take
+    evaluate a copy of the weights as they are now (later training of `net` is not seen); the
+    copy's weights, its inputs and the latents the search stores take
     runtime.inference_weight_dtype(device, precision) (bf16 where the CPU computes it in
-    hardware, as the AlphaZero evaluator's snapshot; amp=False keeps fp32)."""
+    hardware or the GPU has it, as the AlphaZero evaluator's snapshot, then without autocast;
+    amp=False keeps fp32)."""
 
     def __init__(self, net: nn.Module, game, device: str | torch.device | None = None, *,
                  amp: bool = True, snapshot: bool = False, precision: str | None = None):
@@ -52,15 +53,14 @@ class MuZeroEvaluator:
         self.latent_dtype = torch.float32    # the node store's dtype, and the inputs'
         if snapshot:
             net = copy.deepcopy(net).to(self.device).eval()
-            if self.device.type == "cpu":
-                self.latent_dtype = inference_weight_dtype(self.device, precision if amp else "fp32")
-                net = net.to(self.latent_dtype)
+            self.latent_dtype = inference_weight_dtype(self.device, precision if amp else "fp32")
+            net = net.to(self.latent_dtype)
         self.net = net
         self.game = game
         self.num_actions = int(spec.num_actions)
         self.latent_shape = tuple(int(d) for d in net.latent_shape)
         self.discount = -1.0 if spec.num_players == 2 else 1.0
-        self._autocast = autocast_dtype(self.device) if amp else None
+        self._autocast = snapshot_autocast_dtype(self.device, self.latent_dtype, amp)
 
     @contextlib.contextmanager
     def _inference(self):

@@ -95,14 +95,28 @@ def cpu_has_native_bf16() -> bool:
 def inference_weight_dtype(device: torch.device, precision: str | None = None) -> torch.dtype:
     """The dtype an inference snapshot's weights are cast to on `device`. precision: "fp32",
     "bf16", or "auto" (the default; the environment variable AZERO_INFERENCE_PRECISION overrides
-    it for every command): bf16 on a CPU with native bf16, else fp32. CUDA keeps fp32 weights
-    (it runs them under autocast: autocast_dtype)."""
+    it for every command). auto: bf16 on a CPU with native bf16 and on a CUDA GPU that supports
+    bf16, else fp32. A snapshot with bf16 weights runs without autocast: on the H200, autocast
+    at every call gave 0.8-0.9x fp32's rate below batch 1024 (BENCHMARKS.md, the GPU path), the
+    cost of casting the weights again each call; a cast copy pays it once. A GPU without bf16
+    keeps fp32 weights under fp16 autocast (autocast_dtype)."""
     precision = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
     if precision not in PRECISIONS:
         raise ValueError(f"inference precision {precision!r} (argument or ${PRECISION_ENV}): "
                          f"expected one of {', '.join(PRECISIONS)}")
-    if device.type != "cpu" or precision == "fp32":
+    if precision == "fp32" or device.type not in ("cpu", "cuda"):
         return torch.float32
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     if precision == "bf16" or cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def snapshot_autocast_dtype(device: torch.device, weights: torch.dtype,
+                            amp: bool = True) -> torch.dtype | None:
+    """The autocast dtype of a snapshot whose weights are `weights`: None once the weights are
+    cast (bf16 copies run as they are), else inference's autocast_dtype under amp."""
+    if weights != torch.float32 or not amp:
+        return None
+    return autocast_dtype(device)
