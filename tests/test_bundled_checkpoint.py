@@ -1,4 +1,4 @@
-"""The networks shipped inside the package (Connect Four, Go 9x9): they load safely and play."""
+"""The networks shipped inside the package (Connect Four, Go 9x9, chess): they load safely and play."""
 import subprocess
 import sys
 
@@ -74,3 +74,25 @@ def test_bundled_go_network_loads_safely_and_plays_over_gtp():
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_bundled_chess_network_loads_safely_and_plays_through_a_uci_client():
+    """`azero uci` without --ckpt plays the shipped chess network: python-chess's own UCI client
+    drives it through a few moves, each legal, and the shipped file loads with weights_only."""
+    chess_engine = pytest.importorskip("chess.engine")
+    import chess
+    path = bundled_checkpoint("chess")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert payload["game"] == "chess" and path.stat().st_size < 8_000_000
+    assert ckpt.load(path, expected_game="chess").step > 0
+    engine = chess_engine.SimpleEngine.popen_uci([sys.executable, "-m", "azero.cli", "uci"],
+                                                 timeout=120)
+    try:
+        board = chess.Board()
+        for _ in range(2):
+            move = engine.play(board, chess_engine.Limit(nodes=16)).move
+            assert move in board.legal_moves
+            board.push(move)
+            board.push(next(iter(board.legal_moves)))      # our reply: any legal move
+    finally:
+        engine.quit()
