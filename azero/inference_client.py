@@ -15,7 +15,6 @@ is being restarted).
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from multiprocessing.connection import Client
@@ -171,6 +170,7 @@ class ServedPlayer:
 
     def __init__(self, config, game, kit, worker_id: int, endpoint: str | None = None, **connect_args):
         from azero.selfplay import SelfPlay
+        from azero.workers import worker_seed
 
         sp = config.selfplay
         endpoint = endpoint or sp.inference_server_endpoint
@@ -179,8 +179,7 @@ class ServedPlayer:
                              "when it starts the inference server)")
         sizes = [len(rows) for rows in np.array_split(np.arange(sp.games_per_worker),
                                                       min(sp.inference_groups, sp.games_per_worker))]
-        seeds = np.random.SeedSequence([config.seed, worker_id, os.getpid(),
-                                        time.time_ns()]).spawn(len(sizes))
+        seeds = worker_seed(config, worker_id).spawn(len(sizes))
         self.evaluators = []
         try:
             for _ in sizes:

@@ -379,7 +379,7 @@ class Trainer:
         try:
             # (a chunk of one step has nothing to overlap: no thread for it)
             with (Prefetcher(draw, steps, depth) if depth > 0 and steps > 1 else
-                  contextlib.nullcontext(self.sample_batch(buffer, rng) for _ in range(steps))
+                  contextlib.nullcontext(draw() for _ in range(steps))
                   ) as source:
                 batches = iter(source)        # in series: each drawn when next() asks
                 for _ in range(steps):

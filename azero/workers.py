@@ -98,7 +98,7 @@ class GamePlayer:
         self.device = device
         self.generation = int(generation)   # of the network in use
         self.evaluator = kit.evaluator(net, device)
-        seed = np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
+        seed = worker_seed(config, worker_id)
         self.selfplay = SelfPlay(game, config.search, config.selfplay, seed=seed,
                                  make_search=kit.search_factory(self.evaluator))
 
@@ -257,6 +257,12 @@ class _Tally:
         self.paused = 0.0
         self.since = now
         return out
+
+
+def worker_seed(config, worker_id: int) -> np.random.SeedSequence:
+    """A self-play worker's seed: the config's seed, the worker's id, its process and the time,
+    so that a restarted worker (or a Ray actor) never replays the games of the one before."""
+    return np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
 
 
 def _load_best(run, game_name: str, device, ckpt):
