@@ -283,6 +283,11 @@ class MuZeroConfig:
     support_size: int = _f(20, 1, doc="categorical: 2n + 1 support points")
     support_max: float = _f(1.0, 0, lo_open=True, doc="categorical: largest |value| (or |reward|) "
                             "the support represents")
+    action_encoding: Literal["game", "learned"] = _f(
+        "game", doc="how the dynamics reads an action: game = the game's action planes (its "
+        "board cells: Connect Four's column, Go's point, a chess move's squares; MiniZero's and "
+        "LightZero's encoding) where the game has them, else learned; learned = a learned plane "
+        "per action")
     unroll_steps: int = _f(5, 1, doc="K: dynamics steps unrolled per training sample (paper: 5)")
     td_steps: int | None = _f(None, 1, doc="n-step value targets bootstrapped from the search's "
                               "root value n plies later; null = the game's outcome (the paper's "

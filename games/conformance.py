@@ -178,6 +178,34 @@ def check_spec(game: Game) -> None:
             f"action_permutations[{k}] is not a permutation"
 
 
+def check_action_planes(game: Game) -> None:
+    """spec.action_planes, where given: float [A, P, H, W] on the observation's board, one
+    distinct drawing per action, and symmetry k draws action perm[k, a] as it transforms the
+    drawing of a (checked through transform_observations, the planes set in its first P
+    channels)."""
+    spec = game.spec
+    planes = spec.action_planes
+    if planes is None:
+        return
+    planes = np.asarray(planes)
+    A, C, H, W = spec.num_actions, *spec.observation_shape
+    assert planes.ndim == 4 and planes.shape[0] == A and planes.shape[2:] == (H, W), \
+        f"action_planes shape {planes.shape}, want [{A}, P, {H}, {W}]"
+    assert planes.dtype == np.float32 and np.isfinite(planes).all()
+    flat = planes.reshape(A, -1)
+    assert len(np.unique(flat, axis=0)) == A, "two actions share their action planes"
+    P = planes.shape[1]
+    if spec.num_symmetries == 1 or P > C:
+        return
+    perms = np.asarray(spec.action_permutations)
+    embedded = np.zeros((A, C, H, W), np.float32)
+    embedded[:, :P] = planes
+    for k in range(1, spec.num_symmetries):
+        moved = game.transform_observations(embedded, np.full(A, k))
+        assert np.array_equal(moved[:, :P], planes[perms[k]]), \
+            f"symmetry {k}: the planes of perm[{k}, a] are not the transformed planes of a"
+
+
 def check_initial_states(game: Game) -> None:
     for n in (1, 3):
         states = game.initial_states(n)
@@ -394,6 +422,7 @@ POSITION_CHECKS = (check_shapes_and_dtypes, check_illegal_actions, check_symmetr
 def run_all(game: Game, seeds: tuple[int, ...] = (0, 1, 2), num_games: int = 16) -> None:
     """Every check, on positions from random playouts with each seed."""
     check_spec(game)
+    check_action_planes(game)
     check_initial_states(game)
     for seed in seeds:
         p = random_playouts(game, seed=seed, num_games=num_games)

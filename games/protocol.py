@@ -25,6 +25,8 @@ Invariants every game keeps (the conformance suite in `conformance.py` checks th
     maps states, observations and policies consistently, so that
     `legal_mask(transform_states(s, k))[:, perm[k]] == legal_mask(s)`.
 
+`spec.action_planes`, where a game gives it, draws every action on the board (see GameSpec).
+
 Optional, beyond the protocol: `step_with_info` (a fused step, games/kernel_game.py) and
 `adjudicate(states) -> float32 [B]`, a score in [-1, 1] for the side to move of a position cut off
 by the cap (Go: the sign of the area score of the board as it stands). Matches (azero/arena.py)
@@ -61,6 +63,13 @@ class GameSpec:
     # search then knows every backup sign (-1) without reading to_play twice per expansion.
     # False (the default) makes no promise: signs come from to_play of parent and child.
     alternating_turns: bool = False
+    # float32 [num_actions, P, H, W] or None: each action drawn on the observation's board
+    # (H, W = observation_shape[1:]) as P planes, in the observation's orientation (the side to
+    # move's view where the observation is): the cells a move touches. A learned model
+    # (MuZero's dynamics) reads its action through them, as MiniZero and LightZero encode
+    # board-game actions; None: the model learns a plane per action. Symmetry k maps the planes
+    # of action a to those of perm[k, a], as it maps observations.
+    action_planes: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -106,6 +106,31 @@ def test_build_net_rebuilds_from_the_architecture_dict_and_checkpoints_record_mu
                                    net.recurrent_inference(a.latent, torch.tensor([1, 2, 3])).value)
 
 
+@pytest.mark.parametrize("game", ["connect4", "go9"])
+def test_the_dynamics_reads_the_games_action_planes_and_checkpoints_keep_them(tmp_path, game):
+    spec = make(game).spec
+    net, config = tiny_net(game=game)
+    P = spec.action_planes.shape[1]
+    assert net.architecture["action_planes"] == P and net.action_embedding is None
+    assert net.dynamics_entry[0].in_channels == 4 + P
+    np.testing.assert_array_equal(net.action_plane_table.numpy(), spec.action_planes)
+    # the drawing of the action is what the dynamics sees: two actions, two next latents
+    net.eval()
+    latent = net.initial_inference(torch.rand(2, *spec.observation_shape)).latent[:1].repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        nxt = net.recurrent_inference(latent, torch.tensor([0, 1])).latent
+    assert not torch.allclose(nxt[0], nxt[1])
+    # rebuilt from its checkpoint (the architecture holds only P), the planes come back
+    path = ckpt.save(tmp_path / "mz.pt", net, step=1, config=config, game_name=game)
+    loaded = ckpt.load(path, expected_game=game).model
+    np.testing.assert_array_equal(loaded.action_plane_table.numpy(), spec.action_planes)
+    # a learned plane per action on request, and for files from before the game's planes
+    learned, _ = tiny_net("muzero.action_encoding=learned", game=game)
+    assert learned.architecture["action_planes"] == 0 and learned.action_embedding is not None
+    older = {k: v for k, v in learned.architecture.items() if k != "action_planes"}
+    assert build_net(older).action_embedding is not None
+
+
 def test_alphazero_checkpoints_and_older_files_read_as_alphazero(tmp_path):
     from azero.nets import make_net
     config = load_config("connect4_tiny")

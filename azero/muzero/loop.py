@@ -62,6 +62,7 @@ class MuZero(AlphaZero):
         out = {f"model.{key}": architecture[key] for key in _MODEL_KEYS if key in architecture}
         out.update({f"muzero.{field}": architecture[key]
                     for field, key in _ARCHITECTURE_KEYS.items() if key in architecture})
+        out["muzero.action_encoding"] = "game" if architecture.get("action_planes") else "learned"
         if architecture.get("projection_dim"):
             out["muzero.projection_dim"] = architecture["projection_dim"]
         return out

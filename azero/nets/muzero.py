@@ -9,8 +9,12 @@
     prediction f: latent -> `prediction_blocks` residual blocks -> policy head
         (conv1x1-BN-ReLU-flatten-linear -> logits [N, A]) and value head (as the reward head)
 
-The action enters as a learned plane: nn.Embedding(num_actions, H * W), one [H, W] plane per
-action, so any game's action space works without knowing where its moves land on the board.
+The action enters as planes beside the latent. Where the game draws its actions on the board
+(GameSpec.action_planes [A, P, H, W]: Connect Four's column, Go's point, a chess move's from- and
+to-squares), those P fixed planes (`action_planes` P > 0, a buffer saved with the weights); else a
+learned plane per action, nn.Embedding(num_actions, H * W) (`action_planes` 0), so any game's
+action space works. On Connect Four the game's planes learnt the winning move's reward 1.55x as
+fast offline (BENCHMARKS.md, "MuZero: the action as the game draws it").
 
 Value and reward are either scalars (`value_head: scalar`: tanh, in [-1, 1]: board-game results)
 or categorical over a support with the h(x) transform (`categorical`, azero.muzero.support; the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -70,7 +75,10 @@ class MuZeroNet(nn.Module):
                  dynamics_blocks: int = 3, prediction_blocks: int = 1, policy_channels: int = 2,
                  value_channels: int = 1, value_hidden: int = 64, reward_hidden: int = 64,
                  value_head: Literal["scalar", "categorical"] = "scalar", support_size: int = 20,
-                 support_max: float = 1.0, projection_dim: int = 0):
+                 support_max: float = 1.0, projection_dim: int = 0, action_planes: Any = 0):
+        """action_planes: the game's planes, float [A, P, H, W] (GameSpec.action_planes), or
+        their count P (zeros until a state dict fills them: how a checkpoint rebuilds the net),
+        or 0 / None for a learned plane per action."""
         super().__init__()
         from ..muzero.support import Support
 
@@ -87,6 +95,17 @@ class MuZeroNet(nn.Module):
                 raise ValueError(f"{name} must be >= {lo}, got {v}")
         in_channels, height, width = (int(d) for d in observation_shape)
         L, area, A = int(latent_channels), height * width, int(num_actions)
+        planes = None
+        if action_planes is None or np.ndim(action_planes) == 0:
+            num_action_planes = int(action_planes or 0)
+            if num_action_planes < 0:
+                raise ValueError(f"action_planes must be >= 0, got {action_planes}")
+        else:
+            planes = torch.tensor(np.asarray(action_planes, np.float32))     # a copy
+            if planes.ndim != 4 or planes.shape[0] != A or tuple(planes.shape[2:]) != (height, width):
+                raise ValueError(f"action_planes must have shape [{A}, P, {height}, {width}], "
+                                 f"got {tuple(planes.shape)}")
+            num_action_planes = int(planes.shape[1])
         self.architecture: dict[str, Any] = {
             "kind": ARCHITECTURE_KIND, "observation_shape": [in_channels, height, width],
             "num_actions": A, "latent_channels": L,
@@ -96,6 +115,7 @@ class MuZeroNet(nn.Module):
             "value_hidden": int(value_hidden), "reward_hidden": int(reward_hidden),
             "value_head": str(value_head), "support_size": int(support_size),
             "support_max": float(support_max), "projection_dim": int(projection_dim),
+            "action_planes": num_action_planes,
         }
         self.support = Support(support_size, support_max) if value_head == "categorical" else None
         out = self.support.num_bins if self.support is not None else 1
@@ -104,8 +124,14 @@ class MuZeroNet(nn.Module):
         self.representation_net = nn.Sequential(
             *_conv_bn(in_channels, L, 3), nn.ReLU(inplace=True),
             *[ResidualBlock(L) for _ in range(representation_blocks)])
-        self.action_embedding = nn.Embedding(A, area)
-        self.dynamics_entry = nn.Sequential(*_conv_bn(L + 1, L, 3))
+        if num_action_planes:
+            # [A, P, H, W]; a buffer, not a parameter: the game's drawing of its moves is fixed
+            self.register_buffer("action_plane_table", planes if planes is not None else
+                                 torch.zeros(A, num_action_planes, height, width))
+            self.action_embedding = None
+        else:
+            self.action_embedding = nn.Embedding(A, area)
+        self.dynamics_entry = nn.Sequential(*_conv_bn(L + max(num_action_planes, 1), L, 3))
         self.dynamics_trunk = nn.Sequential(*[ResidualBlock(L) for _ in range(dynamics_blocks)])
         self.reward_head = _scalar_head(L, value_channels, area, reward_hidden, out)
         self.prediction_trunk = nn.Sequential(*[ResidualBlock(L) for _ in range(prediction_blocks)])
@@ -140,8 +166,11 @@ class MuZeroNet(nn.Module):
         if len(actions) and (int(actions.min()) < 0 or int(actions.max()) >= self.num_actions):
             raise ValueError(f"actions must lie in [0, {self.num_actions}), got "
                              f"{int(actions.min())}..{int(actions.max())}")
-        _, height, width = self.latent_shape
-        plane = self.action_embedding(actions).view(-1, 1, height, width).to(latent.dtype)
+        if self.action_embedding is None:
+            plane = self.action_plane_table[actions].to(latent.dtype)       # [N, P, H, W]
+        else:
+            _, height, width = self.latent_shape
+            plane = self.action_embedding(actions).view(-1, 1, height, width).to(latent.dtype)
         x = self.dynamics_entry(torch.cat([latent, plane], dim=1)) + latent
         nxt = scale_latent(self.dynamics_trunk(torch.relu(x)))
         return nxt, self.reward_head(nxt)
@@ -202,7 +231,8 @@ _MODEL_KEYS = ("policy_channels", "value_channels", "value_hidden")
 def muzero_architecture_for(spec, model_config, muzero_config) -> dict[str, Any]:
     """The architecture dict of the MuZero net a game (GameSpec), config.ModelConfig (head sizes)
     and config.MuZeroConfig describe. The projection head exists only when the consistency loss
-    is on."""
+    is on; action_planes is the count P of the game's action planes (0: learned)."""
+    planes = _game_action_planes(spec, muzero_config)
     return {
         "kind": ARCHITECTURE_KIND,
         "observation_shape": [int(d) for d in spec.observation_shape],
@@ -211,7 +241,16 @@ def muzero_architecture_for(spec, model_config, muzero_config) -> dict[str, Any]
         **{key: getattr(muzero_config, field) for field, key in _ARCHITECTURE_KEYS.items()},
         "projection_dim": (int(muzero_config.projection_dim)
                            if muzero_config.consistency_loss_weight > 0 else 0),
+        "action_planes": 0 if planes is None else int(planes.shape[1]),
     }
+
+
+def _game_action_planes(spec, muzero_config) -> np.ndarray | None:
+    """The game's action planes [A, P, H, W] when the config reads actions through them
+    (muzero.action_encoding "game") and the game has them; else None (a learned plane)."""
+    if muzero_config.action_encoding == "learned":
+        return None
+    return getattr(spec, "action_planes", None)
 
 
 def build_muzero_net(architecture: dict[str, Any]) -> MuZeroNet:
@@ -227,7 +266,10 @@ def build_muzero_net(architecture: dict[str, Any]) -> MuZeroNet:
 
 def make_muzero_net(spec, model_config, muzero_config) -> MuZeroNet:
     """A fresh MuZero net for a game and the config's model + muzero sections."""
-    return build_muzero_net(muzero_architecture_for(spec, model_config, muzero_config))
+    arch = muzero_architecture_for(spec, model_config, muzero_config)
+    if arch["action_planes"]:
+        arch["action_planes"] = _game_action_planes(spec, muzero_config)
+    return build_muzero_net(arch)
 
 
 __all__ = ["ARCHITECTURE_KIND", "MuZeroNet", "MuZeroOutput", "build_muzero_net",

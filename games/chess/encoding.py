@@ -67,6 +67,26 @@ _ACTION_OF = ACTION_OF.tolist()
 _FROM, _TO, _UNDER = ACTION_FROM.tolist(), ACTION_TO.tolist(), ACTION_UNDERPROMOTION.tolist()
 
 
+def _build_action_planes() -> np.ndarray:
+    """float32 [4672, 3, 8, 8]: each action on the mover's board as the observation draws it
+    (square s at row s // 8, column s % 8): plane 0 its from-square, plane 1 its to-square
+    (none for an action that leaves the board), plane 2 the underpromotion piece on the
+    to-square (knight 1/3, bishop 2/3, rook 1; queen promotions are plain moves)."""
+    planes = np.zeros((NUM_ACTIONS, 3, 64), dtype=np.float32)
+    actions = np.arange(NUM_ACTIONS)
+    planes[actions, 0, ACTION_FROM] = 1.0
+    on_board = ACTION_TO >= 0
+    planes[actions[on_board], 1, ACTION_TO[on_board]] = 1.0
+    under = on_board & (ACTION_UNDERPROMOTION > 0)
+    planes[actions[under], 2, ACTION_TO[under]] = (ACTION_UNDERPROMOTION[under] - 1) / 3.0
+    planes = planes.reshape(NUM_ACTIONS, 3, 8, 8)
+    planes.flags.writeable = False
+    return planes
+
+
+ACTION_PLANES = _build_action_planes()
+
+
 def encode(from_square: int, to_square: int, promotion: int | None, black: bool) -> int:
     """A move in board squares (a1 = 0 .. h8 = 63, python-chess's numbering) -> action; -1 if
     no action encodes it (not a chess move shape)."""

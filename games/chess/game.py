@@ -73,6 +73,7 @@ class Chess(ArrayGame):
             action_permutations=np.arange(NUM_ACTIONS, dtype=np.int64)[None, :],
             board_shape=(8, 8),
             alternating_turns=True,       # every move passes the turn (chess has no pass)
+            action_planes=encoding.ACTION_PLANES,
         )
         self._start = self.from_board(chess.Board())
 

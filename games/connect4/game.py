@@ -31,6 +31,10 @@ from . import rules
 _MIRROR = np.arange(rules.COLUMNS - 1, -1, -1, dtype=np.int64)
 _PERMUTATIONS = np.stack([np.arange(rules.COLUMNS, dtype=np.int64), _MIRROR])   # [2, 7]
 _PERMUTATIONS.flags.writeable = False
+# [7, 1, 6, 7]: a move is its column (where in it the stone lands is the dynamics' to learn)
+_ACTION_PLANES = np.zeros((rules.COLUMNS, 1, rules.ROWS, rules.COLUMNS), np.float32)
+_ACTION_PLANES[np.arange(rules.COLUMNS), 0, :, np.arange(rules.COLUMNS)] = 1.0
+_ACTION_PLANES.flags.writeable = False
 _PIECES = ("X", "O")
 _ANSI = ("\x1b[1;31m", "\x1b[1;33m")     # red, yellow
 
@@ -47,6 +51,7 @@ class ConnectFour(KernelGame):
         action_permutations=_PERMUTATIONS,
         board_shape=(rules.ROWS, rules.COLUMNS),
         alternating_turns=True,          # to_play is PLY % 2, and every move is a ply
+        action_planes=_ACTION_PLANES,
     )
 
     # ---------------------------------------------------------------- batched array API

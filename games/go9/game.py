@@ -50,6 +50,12 @@ _ANSI = ("\x1b[1;34m", "\x1b[1;33m")    # blue for Black, yellow for White (read
 _PERMUTATIONS = np.concatenate(
     [rules.POINT_PERM, np.full((rules.NUM_SYMMETRIES, 1), rules.PASS, dtype=np.int64)], axis=1)
 _PERMUTATIONS.flags.writeable = False
+# [82, 2, 9, 9]: plane 0 the point a stone is played on, plane 1 all ones for a pass
+_ACTION_PLANES = np.zeros((rules.NUM_ACTIONS, 2, rules.SIZE, rules.SIZE), np.float32)
+_ACTION_PLANES[:rules.NUM_POINTS, 0] = np.eye(rules.NUM_POINTS, dtype=np.float32).reshape(
+    rules.NUM_POINTS, rules.SIZE, rules.SIZE)
+_ACTION_PLANES[rules.PASS, 1] = 1.0
+_ACTION_PLANES.flags.writeable = False
 
 
 class Go9(KernelGame):
@@ -64,6 +70,7 @@ class Go9(KernelGame):
         action_permutations=_PERMUTATIONS,
         board_shape=(rules.SIZE, rules.SIZE),
         alternating_turns=True,          # to_play is PLY % 2, and every move (pass too) is a ply
+        action_planes=_ACTION_PLANES,
     )
 
     def __init__(self, komi: float = rules.DEFAULT_KOMI,
