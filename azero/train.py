@@ -241,6 +241,13 @@ class Trainer:
         positions x train_samples_per_position / batch_size)."""
         self.positions_forgiven += max(0, int(positions))
 
+    def _on_device(self, array):
+        """A batch field (numpy array or pinned tensor) as float32 on the device, copied without
+        waiting where it can be; None stays None."""
+        if array is None:
+            return None
+        return torch.as_tensor(array, dtype=torch.float32).to(self.device, non_blocking=True)
+
     def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
         """One optimizer step on a batch (what sample_batch returns; for this class, see
         _train_step). A non-finite loss raises FloatingPointError before anything is applied.
@@ -263,10 +270,8 @@ class Trainer:
         opponent_target = rest[2] if len(rest) > 2 else None
         opponent_weight = rest[3] if len(rest) > 3 else None
         opponent_head = getattr(self.net, "opponent_policy_head", None) is not None
-        obs = torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True,
-                                                           memory_format=self._layout)
-        policy = torch.as_tensor(policy, dtype=torch.float32).to(self.device, non_blocking=True)
-        value = torch.as_tensor(value, dtype=torch.float32).to(self.device, non_blocking=True)
+        obs = self._on_device(obs).contiguous(memory_format=self._layout)
+        policy, value = self._on_device(policy), self._on_device(value)
         lr = self._set_lr()
         self.net.train()
         with self._autocast():
@@ -284,24 +289,16 @@ class Trainer:
         loss = policy_loss + self.cfg.value_loss_weight * value_loss
         stats = {}
         if ownership_target is not None and pred_ownership is not None:
-            target = torch.as_tensor(ownership_target, dtype=torch.float32).to(self.device,
-                                                                              non_blocking=True)
+            target = self._on_device(ownership_target)
             if target.shape != pred_ownership.shape:
                 raise ValueError(f"ownership targets {tuple(target.shape)} do not fit the head's "
                                  f"output {tuple(pred_ownership.shape)}")
-            weight = (None if ownership_weight is None else
-                      torch.as_tensor(ownership_weight, dtype=torch.float32).to(
-                          self.device, non_blocking=True))
-            ownership_loss = ownership_kl(pred_ownership, target, weight)
+            ownership_loss = ownership_kl(pred_ownership, target, self._on_device(ownership_weight))
             loss = loss + self.cfg.ownership_loss_weight * ownership_loss
             stats["ownership_loss"] = ownership_loss
         if pred_opponent is not None and opponent_target is not None:
-            target = torch.as_tensor(opponent_target, dtype=torch.float32).to(self.device,
-                                                                             non_blocking=True)
-            weight = (None if opponent_weight is None else
-                      torch.as_tensor(opponent_weight, dtype=torch.float32).to(
-                          self.device, non_blocking=True))
-            opponent_loss = policy_cross_entropy(pred_opponent, target, weight)
+            opponent_loss = policy_cross_entropy(pred_opponent, self._on_device(opponent_target),
+                                                 self._on_device(opponent_weight))
             loss = loss + self.cfg.opponent_policy_loss_weight * opponent_loss
             stats["opponent_policy_loss"] = opponent_loss
         grad_norm = self._optimize(loss, int(obs.shape[0]), check_finite)
