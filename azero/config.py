@@ -284,10 +284,10 @@ class MuZeroConfig:
     support_max: float = _f(1.0, 0, lo_open=True, doc="categorical: largest |value| (or |reward|) "
                             "the support represents")
     action_encoding: Literal["game", "learned"] = _f(
-        "game", doc="how the dynamics reads an action: game = the game's action planes (its "
-        "board cells: Connect Four's column, Go's point, a chess move's squares; MiniZero's and "
-        "LightZero's encoding) where the game has them, else learned; learned = a learned plane "
-        "per action")
+        "game", doc="how the dynamics reads an action: game = the game's action planes "
+        "(GameSpec.action_planes: the board cells a move touches, as MiniZero and LightZero encode "
+        "board-game actions) where the game has them, else learned; learned = a learned plane per "
+        "action")
     unroll_steps: int = _f(5, 1, doc="K: dynamics steps unrolled per training sample (paper: 5)")
     td_steps: int | None = _f(None, 1, doc="n-step value targets bootstrapped from the search's "
                               "root value n plies later; null = the game's outcome (the paper's "
