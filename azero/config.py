@@ -269,6 +269,18 @@ class GateConfig:
 
 
 @dataclass
+class PlayConfig:
+    num_simulations: int | None = _f(None, 1, doc="simulations a move when the network plays for "
+                                     "a user (azero play, gtp, uci, arena; a GTP clock or UCI "
+                                     "limit may lower it; --sims overrides it); null = "
+                                     "search.num_simulations. Self-play, gates and anchor "
+                                     "matches keep their own")
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "play.")
+
+
+@dataclass
 class MuZeroConfig:
     """MuZero's network sizes and unrolled training (the `muzero:` section; used by runs with
     --algo muzero). The policy/value/reward heads take their sizes from `model:`."""
@@ -333,6 +345,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     muzero: MuZeroConfig = field(default_factory=MuZeroConfig)
+    play: PlayConfig = field(default_factory=PlayConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:

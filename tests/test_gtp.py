@@ -447,6 +447,30 @@ def test_engine_over_a_network_checkpoint(tmp_path):
     assert mover.player.seconds_per_simulation is not None
 
 
+def test_engines_play_at_the_checkpoints_play_simulations(tmp_path, monkeypatch, capsys):
+    """play.num_simulations is what a checkpoint searches when it plays for a user (azero gtp
+    here; play, uci and arena take the same path), not the self-play search's; --sims still
+    wins; a checkpoint whose config predates the play section plays at its search's."""
+    from azero import checkpoint
+    from azero.config import load_config
+    from azero.nets import make_net
+    from azero.players import make_player
+    config = load_config("connect4_tiny", ["game=go9", "model.blocks=1", "model.channels=8",
+                                           "search.num_simulations=3", "play.num_simulations=11"])
+    net = make_net(GAME.spec, config.model)
+    path = checkpoint.save(tmp_path / "go9.pt", net, config=config)
+    old = config.to_dict()
+    del old["play"]
+    old_path = checkpoint.save(tmp_path / "old.pt", net, config=old)
+    assert make_player(path, GAME).max_simulations == 3                 # self-play, gates
+    assert make_player(path, GAME, as_engine=True).max_simulations == 11
+    assert make_player(path, GAME, as_engine=True, simulations=5).max_simulations == 5
+    assert make_player(old_path, GAME, as_engine=True).max_simulations == 3
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"genmove b\nquit\n")))
+    assert main(["gtp", "--ckpt", str(path), "--no-resign"]) == 0
+    assert "after 11 simulations" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("komi", ["inf", "-inf", "nan", "1e400"])
 def test_a_komi_that_is_not_a_finite_number(komi, capsys):
     from azero.games.go9.game import Go9

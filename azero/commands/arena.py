@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Go: komi of every game (default: the rules' 7; 7.5 rules out draws)")
     p.add_argument("--games", type=int, default=100, help="at most this many games (pairs)")
     p.add_argument("--sims", type=int, default=None,
-                   help="search simulations for checkpoint players (default: their config)")
+                   help="search simulations for checkpoint players (default: each checkpoint's "
+                        "play.num_simulations, else its search.num_simulations)")
     p.add_argument("--in-flight", type=int, default=32, help="games played side by side")
     p.add_argument("--opening-plies", type=int, default=2,
                    help="random plies opening each colour-swapped pair of games")
@@ -66,7 +67,7 @@ def _run(args: argparse.Namespace, players: list) -> int:
         return 2
     try:
         b = make_player(args.b, game, simulations=args.sims, seed=args.seed + 1,
-                        device=args.device)
+                        device=args.device, as_engine=True)
         players.append(b)
         b_name = b.name
         sprt_cfg = None if args.no_sprt else SprtConfig(args.elo0, args.elo1, args.alpha,
@@ -81,7 +82,8 @@ def _run(args: argparse.Namespace, players: list) -> int:
     results = []
     for spec in specs:
         try:
-            a = make_player(spec, game, simulations=args.sims, seed=args.seed, device=args.device)
+            a = make_player(spec, game, simulations=args.sims, seed=args.seed, device=args.device,
+                            as_engine=True)
         except (PlayerSpecError, ValueError) as e:
             print(f"azero arena: {e}", file=sys.stderr)
             return 2

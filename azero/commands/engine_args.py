@@ -33,8 +33,8 @@ def add_engine_arguments(p: argparse.ArgumentParser, protocol: str, *, sims_help
 def load_engine(args: argparse.Namespace, protocol: str, make_game: Callable[[], Any],
                 make_mover: Callable[..., Any]) -> tuple[Any, Any] | None:
     """(game, mover) for an engine subcommand's arguments (see add_engine_arguments):
-    `make_game()` builds the game, `make_mover(spec, game, simulations=, seed=, device=)` the
-    player of the --ckpt spec. None after printing the reason when any of it fails: a game that
+    `make_game()` builds the game, `make_mover(spec, game, simulations=, seed=, device=,
+    as_engine=True)` the player of the --ckpt spec (at its config's play simulations). None after printing the reason when any of it fails: a game that
     does not speak `protocol`, --sims below 1, a bad spec or checkpoint."""
     from azero.games import games_speaking
     from azero.players import PlayerSpecError, bundled_checkpoint
@@ -52,7 +52,7 @@ def load_engine(args: argparse.Namespace, protocol: str, make_game: Callable[[],
         game = make_game()
         spec = args.ckpt if args.ckpt is not None else str(bundled_checkpoint(args.game))
         mover = make_mover(spec, game, simulations=args.sims, seed=args.seed,
-                           device=args.device)
+                           device=args.device, as_engine=True)
     except (PlayerSpecError, ValueError) as e:
         print(f"{where}: {e}", file=sys.stderr)
         return None

@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint to play against (default: the bundled one), or 'random' / "
                         "'mcts-rollout:N'")
     p.add_argument("--sims", type=int, default=None,
-                   help="search simulations per bot move (default: the checkpoint's config)")
+                   help="search simulations per bot move (default: the checkpoint's "
+                        "play.num_simulations, else its search.num_simulations)")
     p.add_argument("--second", action="store_true", help="let the bot move first")
     p.add_argument("--no-color", action="store_true", help="plain text board")
     p.add_argument("--device", default="cpu")
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec = args.ckpt if args.ckpt is not None else bundled_checkpoint(game.spec.name)
         bot = make_player(spec, game, simulations=args.sims, seed=args.seed, device=args.device,
-                          name="azero" if args.ckpt is None else None)
+                          name="azero" if args.ckpt is None else None, as_engine=True)
     except PlayerSpecError as e:
         print(f"azero play: {e}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_engine_arguments(p, "uci", name_help="the engine's name in `id name`",
                          sims_help="simulations of a `go` without nodes or a clock: the "
                                    "Simulations option's default (default: the checkpoint's "
-                                   "config)")
+                                   "play.num_simulations, else its search.num_simulations)")
     p.set_defaults(func=run)
 
 

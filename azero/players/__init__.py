@@ -100,9 +100,11 @@ def bundled_checkpoint(game_name: str) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
+def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu",
+                    as_engine: bool = False):
     """(evaluator, search_config) of a checkpoint file for `game`: the network as a search
-    Evaluator, and the search settings it was trained with. PlayerSpecError if unusable.
+    Evaluator, and the search settings it was trained with (as_engine: with the simulations of
+    its config's play section where set). PlayerSpecError if unusable.
     A MuZero checkpoint (architecture kind "muzero", or a recorded algorithm "muzero") gives a
     MuZeroEvaluator: an Evaluator of real states too (its raw policy), whose search is the
     model's (MuZeroPlayer, azero.nets.muzero_evaluator.MuZeroSearch)."""
@@ -125,7 +127,7 @@ def load_checkpoint(path: str | os.PathLike, game, *, device: str = "cpu"):
             raise PlayerSpecError(f"checkpoint {path}: {e}") from None
     else:
         evaluator = nets.make_evaluator(ckpt.model, game, device, snapshot=True)
-    return evaluator, _search_config_of(ckpt.config)
+    return evaluator, _search_config_of(ckpt.config, as_engine=as_engine)
 
 
 def _is_muzero(ckpt) -> bool:
@@ -133,13 +135,19 @@ def _is_muzero(ckpt) -> bool:
     return ckpt.algorithm == "muzero" or ckpt.architecture.get("kind") == "muzero"
 
 
-def _search_config_of(config: dict | None):
+def _search_config_of(config: dict | None, *, as_engine: bool = False):
     """The search settings of a checkpoint's stored config (Config.to_dict()); keys this version
-    does not know are ignored, missing ones take their defaults."""
+    does not know are ignored, missing ones take their defaults. as_engine: the simulations are
+    play.num_simulations where the config sets it (checkpoints older than that section have none)."""
     from azero.config import SearchConfig
-    section = (config or {}).get("search") or {}
+    config = config or {}
+    section = config.get("search") or {}
     known = {f.name for f in dataclasses.fields(SearchConfig)}
-    return SearchConfig(**{k: v for k, v in section.items() if k in known})
+    search = SearchConfig(**{k: v for k, v in section.items() if k in known})
+    play_simulations = (config.get("play") or {}).get("num_simulations")
+    if as_engine and play_simulations is not None:
+        search = replace(search, num_simulations=play_simulations)
+    return search
 
 
 def rollout_search_config(simulations: int):
@@ -157,9 +165,12 @@ def close_players(*players) -> None:
 
 
 def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None,
-                seed: int = 0, device: str = "cpu", name: str | None = None) -> Player:
+                seed: int = 0, device: str = "cpu", name: str | None = None,
+                as_engine: bool = False) -> Player:
     """The player a spec names (see the module docstring). `simulations` overrides a checkpoint's
-    search simulations (mcts-rollout:N carries its own N). Raises PlayerSpecError."""
+    search simulations (mcts-rollout:N carries its own N). as_engine: a checkpoint plays for a
+    user (azero play, gtp, uci, arena), at its config's play.num_simulations where set, not
+    at the self-play search's. Raises PlayerSpecError."""
     parsed = parse_player_spec(spec)
     if parsed.kind == "checkpoint" and parsed.path == "bundled":
         parsed = PlayerSpec("checkpoint", path=str(bundled_checkpoint(game.spec.name)))
@@ -181,7 +192,7 @@ def make_player(spec: str | os.PathLike, game, *, simulations: int | None = None
             return UciPlayer(game, parsed.uci, name=name)
     except ValueError as e:
         raise PlayerSpecError(str(e)) from None
-    evaluator, config = load_checkpoint(parsed.path, game, device=device)
+    evaluator, config = load_checkpoint(parsed.path, game, device=device, as_engine=as_engine)
     if simulations is not None:
         config = replace(config, num_simulations=simulations)
     return search_player_for(game, evaluator, config, seed=seed, name=name)

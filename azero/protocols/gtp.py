@@ -88,10 +88,11 @@ class PlayerMover:
 
 
 def make_mover(spec: str, game, *, simulations: int | None = None, seed: int = 0,
-               device: str = "cpu") -> PlayerMover:
+               device: str = "cpu", as_engine: bool = False) -> PlayerMover:
     """The move generator a player spec names (azero.players.make_player)."""
     from azero.players import make_player
-    return PlayerMover(make_player(spec, game, simulations=simulations, seed=seed, device=device))
+    return PlayerMover(make_player(spec, game, simulations=simulations, seed=seed, device=device,
+                                   as_engine=as_engine))
 
 
 def preferred(candidates, search) -> int:

@@ -14,7 +14,7 @@ Commands: uci (id, options, uciok), isready, ucinewgame, position startpos | fen
 go (uci_clock.py: nodes, movetime, wtime/btime/winc/binc/movestogo, depth, infinite, ponder), stop,
 ponderhit, setoption, debug, quit. Options (setoption name N value V; names in any case):
   * Simulations: the simulations of a `go` without nodes or a time limit (default: the
-    checkpoint's search.num_simulations, or --sims);
+    checkpoint's play.num_simulations, else its search.num_simulations, or --sims);
   * Threads: torch's threads for the network;
   * Move Overhead: milliseconds the clock keeps back for what happens outside the search;
   * Ponder: declared so that a GUI may send `go ponder`; the engine ponders when told so,
