@@ -109,7 +109,9 @@ def test_a_whole_game_against_itself_from_a_fen_pondering(engine):
         assert result.move in board.legal_moves
         check_info(board, result.info, result.move)
         board.push(result.move)
-    assert board.ply() > 10
+    # A threefold repetition (claimed) ends the game at ply 8 at the earliest; which moves the
+    # untrained net plays depends on how long each ponder ran, so that is the bound that holds.
+    assert board.ply() >= 8
     assert (time.monotonic() - t0) / board.ply() < 0.1     # 0.13-0.16 s with a 0.25 s first chunk
 
 
