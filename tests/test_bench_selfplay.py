@@ -30,3 +30,18 @@ def test_bench_selfplay_ckpt_needs_one_game(tmp_path):
     out = subprocess.run([sys.executable, "-m", "azero.cli", "bench", "selfplay", "--ckpt",
                           str(tmp_path / "x.pt")], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "--ckpt needs exactly one --game" in out.stderr
+
+
+def test_bench_selfplay_measures_a_muzero_config_over_its_learned_model():
+    """A MuZero config's self-play is the search over its model (MuZeroEvaluator's snapshot, BN
+    folded) against the live fp32 net; --split is for AlphaZero configs and says so."""
+    base = [sys.executable, "-m", "azero.cli", "bench", "selfplay", "--game", "connect4_muzero",
+            "--games", "4", "--steps", "2", "--rounds", "1", "--precision", "fp32"]
+    out = subprocess.run(base + ["--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["baseline"] for r in rows] == ["same, eager torch evaluator (no BN folding)"]
+    assert "MuZero latent 32" in rows[0]["name"] and "4 games" in rows[0]["name"]
+    assert rows[0]["value"] > 0 and rows[0]["baseline_value"] > 0
+    out = subprocess.run(base + ["--split"], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "--split: connect4_muzero is a MuZero config" in out.stderr

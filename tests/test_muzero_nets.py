@@ -166,3 +166,34 @@ def test_the_position_evaluator_takes_a_muzero_net(snapshot):
         out = net.initial_inference(torch.from_numpy(game.observation(states)))
     np.testing.assert_allclose(logits, out.policy_logits.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(values, out.value.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_inference_snapshot_folds_batchnorm_and_computes_the_same_functions():
+    """MuZeroNet.fused_for_inference (what MuZeroEvaluator's snapshot searches) has no
+    BatchNorm2d left and gives the same latents, logits, values and rewards, at the root and
+    through the dynamics, with random running statistics (a fresh net's 0/1 would hide a wrong
+    fold); the net it was made from keeps its BatchNorms."""
+    from test_nets import _trained_looking
+
+    from azero.nets.muzero_evaluator import MuZeroEvaluator
+    net, _ = tiny_net("muzero.latent_channels=8", "muzero.dynamics_blocks=2")
+    net = _trained_looking(net, seed=3)
+    fused = net.fused_for_inference()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    game = make("connect4")
+    states = game.step(game.initial_states(4), np.array([0, 3, 6, 3]))
+    obs = torch.from_numpy(game.observation(states))
+    actions = torch.tensor([1, 2, 3, 6])
+    with torch.no_grad():
+        want, got = net.initial_inference(obs), fused.initial_inference(obs)
+        want_next = net.recurrent_inference(want.latent, actions)
+        got_next = fused.recurrent_inference(want.latent, actions)
+    for a, b in [(got.latent, want.latent), (got.policy_logits, want.policy_logits),
+                 (got.value, want.value), *zip(got_next[:4], want_next[:4])]:
+        assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    evaluator = MuZeroEvaluator(net, game, "cpu", snapshot=True, precision="fp32")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in evaluator.net.modules())
+    _, rewards, _, logits, values = evaluator.recurrent(want.latent, actions.numpy())
+    np.testing.assert_allclose(rewards, want_next.reward.numpy(), atol=1e-4)
+    np.testing.assert_allclose(values, want_next.value.numpy(), atol=1e-4)

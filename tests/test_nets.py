@@ -86,7 +86,7 @@ def test_resolve_device_and_threads():
         torch.set_num_threads(before)
 
 
-def _trained_looking(net: PolicyValueNet, seed: int = 0) -> PolicyValueNet:
+def _trained_looking(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Random BatchNorm statistics and affine weights (a fresh net's are 0/1, which would hide a
     wrong fold) and random weights elsewhere."""
     g = torch.Generator().manual_seed(seed)

@@ -4,6 +4,10 @@ eager PyTorch evaluator as the baseline (our own other path, not a peer) and, wh
 runs in bf16 (azero.nets.runtime.inference_weight_dtype), the fp32 snapshot, timed alternately in
 the same run.
 
+A MuZero config (algorithm muzero) measures the search over its learned model the same way:
+the snapshot is MuZeroEvaluator's (BatchNorm folded, bf16 where the CPU has it), the eager
+baseline the live fp32 net.
+
 A position is one move searched and played in one game; `--games` games advance together, so a
 self-play step adds `--games` positions. The network is the config's architecture with random
 weights (`--ckpt` for a trained one: same cost, other games' lengths), BatchNorm statistics
@@ -88,9 +92,10 @@ def bench_net(config, game, ckpt_path: str | None, device):
     if ckpt_path is not None:
         from azero import checkpoint
         return checkpoint.load(ckpt_path, expected_game=game.spec.name, device=device).model
-    from azero.nets import make_net
+    from azero.nets import make_muzero_net, make_net
     torch.manual_seed(0)
-    net = make_net(game.spec, config.model)
+    net = (make_muzero_net(game.spec, config.model, config.muzero)
+           if config.algorithm == "muzero" else make_net(game.spec, config.model))
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -112,12 +117,21 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     # evaluator asks for) and its evaluator through timing proxies; the eager run never does.
     split = args.split
     rules, features = (_TimedGame(game), _TimedGame(game)) if split else (game, game)
-    evaluators = {**snapshot_evaluators(net, features, args.device, args.precision,
-                                        wrap=_TimedEvaluator if split else lambda e: e),
-                  "eager": make_evaluator(net, game, args.device)}
+    muzero = config.algorithm == "muzero"
+    if muzero:
+        if split:
+            raise ValueError(f"--split: {name} is a MuZero config; the split is measured for "
+                             f"AlphaZero configs (their network calls are the evaluator's)")
+        evaluators = _muzero_evaluators(net, game, args.device, args.precision)
+    else:
+        evaluators = {**snapshot_evaluators(net, features, args.device, args.precision,
+                                            wrap=_TimedEvaluator if split else lambda e: e),
+                      "eager": make_evaluator(net, game, args.device)}
     settings = SelfPlayConfig(games_per_worker=num_games)
     runs = {k: SelfPlay(rules if k == "snapshot" else game, config.search, settings,
-                        seed=np.random.SeedSequence(0)) for k in evaluators}
+                        seed=np.random.SeedSequence(0),
+                        make_search=_muzero_search(evaluator, config.search) if muzero else None)
+            for k, evaluator in evaluators.items()}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations
         list(runs[k].play_move(evaluator))
@@ -131,7 +145,11 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
             seconds[k] += time.perf_counter() - t0
     positions = num_games * args.steps * args.rounds
     s = config.search
-    label = (f"{name} self-play, {config.model.blocks}x{config.model.channels} net, "
+    m = config.muzero
+    network = (f"MuZero latent {m.latent_channels}, {m.representation_blocks}/{m.dynamics_blocks}/"
+               f"{m.prediction_blocks} blocks" if muzero
+               else f"{config.model.blocks}x{config.model.channels} net")
+    label = (f"{name} self-play, {network}, "
              f"{num_games} games x {s.num_simulations} {s.algorithm} sims, "
              f"{args.threads} thread(s), {args.device}{precision_label(args.device, args.precision)}")
     yield Measurement(name=label, value=positions / seconds["snapshot"], unit="positions/s",
@@ -152,6 +170,24 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         for what, spent in shares.items():
             yield Measurement(name=f"{label}: share of its time in {what}", value=spent / total,
                               unit="fraction")
+
+
+def _muzero_evaluators(net, game, device, precision: str | None) -> dict:
+    """A MuZero config's evaluators, as snapshot_evaluators and "eager" are for AlphaZero: the
+    inference snapshot self-play searches (BatchNorm folded, weights at `precision`), the fp32
+    snapshot where that is not fp32, and the live fp32 net."""
+    from azero.nets.muzero_evaluator import MuZeroEvaluator
+    out = {"snapshot": MuZeroEvaluator(net, game, device, snapshot=True, precision=precision)}
+    if out["snapshot"].latent_dtype != torch.float32:
+        out["fp32 snapshot"] = MuZeroEvaluator(net, game, device, snapshot=True, precision="fp32")
+    out["eager"] = MuZeroEvaluator(net, game, device)
+    return out
+
+
+def _muzero_search(evaluator, search_config):
+    """SelfPlay's make_search for a MuZero evaluator: the search over its learned model."""
+    from azero.nets.muzero_evaluator import MuZeroSearch
+    return lambda batch_size, seed: MuZeroSearch(evaluator, search_config, batch_size, seed=seed)
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:

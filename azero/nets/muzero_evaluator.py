@@ -35,8 +35,9 @@ from .runtime import inference_weight_dtype, resolve_device, snapshot_autocast_d
 class MuZeroEvaluator:
     """net: a MuZeroNet (or any module with its inference API and `latent_shape`); game: the
     Game whose observations it reads. device None: where the net's parameters are. snapshot:
-    evaluate a copy of the weights as they are now (later training of `net` is not seen); the
-    copy's weights, its inputs and the latents the search stores take
+    evaluate a copy of the weights as they are now (later training of `net` is not seen), its
+    BatchNorms folded into the convolutions (MuZeroNet.fused_for_inference: 1.09x the rows/s of
+    the dynamics + prediction step in bf16, batch 128, on the AVX512-BF16 CPU); the copy's weights, its inputs and the latents the search stores take
     runtime.inference_weight_dtype(device, precision) (bf16 where the CPU computes it in
     hardware or the GPU has it, as the AlphaZero evaluator's snapshot, then without autocast;
     amp=False keeps fp32)."""
@@ -52,7 +53,8 @@ class MuZeroEvaluator:
                        else next(net.parameters()).device)
         self.latent_dtype = torch.float32    # the node store's dtype, and the inputs'
         if snapshot:
-            net = copy.deepcopy(net).to(self.device).eval()
+            net = (net.fused_for_inference() if hasattr(net, "fused_for_inference")
+                   else copy.deepcopy(net).eval()).to(self.device)
             self.latent_dtype = inference_weight_dtype(self.device, precision if amp else "fp32")
             net = net.to(self.latent_dtype)
         self.net = net

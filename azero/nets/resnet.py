@@ -116,28 +116,36 @@ class PolicyValueNet(nn.Module):
         return logits, value
 
     def fused_for_inference(self) -> "PolicyValueNet":
-        """An eval-mode copy with every BatchNorm folded into the convolution before it (the
-        same function of the input, to float rounding, while this net's running statistics
-        stay as they are now): fewer passes over the activations, which on a CPU is most of a
-        small net's time. The copy is for inference only (training it would be wrong)."""
-        fused = copy.deepcopy(self).eval()
+        """An eval-mode copy with every BatchNorm folded into the convolution before it
+        (fold_batchnorm); for inference only."""
+        return fold_batchnorm(self)
 
-        def fold(seq: nn.Sequential) -> nn.Sequential:
-            mods, out = list(seq), []
-            while mods:
-                m = mods.pop(0)
-                if isinstance(m, nn.Conv2d) and mods and isinstance(mods[0], nn.BatchNorm2d):
-                    m = fuse_conv_bn_eval(m, mods.pop(0))
-                out.append(m)
-            return nn.Sequential(*out)
 
-        fused.stem = fold(fused.stem)
-        fused.policy_head = fold(fused.policy_head)
-        fused.value_head = fold(fused.value_head)
-        for block in fused.trunk:
-            block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
-            block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
-        return fused.requires_grad_(False)
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of `net` with every BatchNorm2d folded into the Conv2d before it: the
+    pairs inside an nn.Sequential and those of each ResidualBlock (every pair of the nets built
+    here and in muzero.py). The same function of the input, to float rounding, while `net`'s
+    running statistics stay as they are now: fewer passes over the activations, which on a CPU
+    is most of a small net's time. The copy is for inference only (training it would be wrong)."""
+    fused = copy.deepcopy(net).eval()
+
+    def fold(seq: nn.Sequential) -> nn.Sequential:
+        mods, out = list(seq), []
+        while mods:
+            m = mods.pop(0)
+            if isinstance(m, nn.Conv2d) and mods and isinstance(mods[0], nn.BatchNorm2d):
+                m = fuse_conv_bn_eval(m, mods.pop(0))
+            out.append(m)
+        return nn.Sequential(*out)
+
+    for module in list(fused.modules()):      # listed first: folding replaces children
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Sequential):
+                setattr(module, name, fold(child))
+        if isinstance(module, ResidualBlock):
+            module.conv1, module.bn1 = fuse_conv_bn_eval(module.conv1, module.bn1), nn.Identity()
+            module.conv2, module.bn2 = fuse_conv_bn_eval(module.conv2, module.bn2), nn.Identity()
+    return fused.requires_grad_(False)
 
 
 # config.ModelConfig field -> its key in the architecture dict (the rest of that dict comes from
