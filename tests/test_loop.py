@@ -124,28 +124,27 @@ def test_loop_runs_gates_and_resumes(tmp_path, capsys):
     assert [r["event"] for r in run.read_metrics()].count("start") == 2
 
 
-def test_sigkill_at_random_moments_loses_nothing(tmp_path):
-    run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
-           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress"]
-    run = RunDir.at(run_dir)
-    rng = random.Random(7)
-    games_seen = 0
-    steps_seen = 0
-    def wait_for_shards(timeout=180.0):
-        deadline = time.monotonic() + timeout
-        while not list(run.replay.glob("shard-*.npz")):
-            assert time.monotonic() < deadline, "no self-play shard appeared"
-            time.sleep(0.2)
-
-    # Kills at random moments from the start (during start-up, first network, self-play), then
-    # at random moments once games are being stored (training, gating, shard writes).
-    for attempt in range(5):
+def kill_at_random_moments(cmd, run: RunDir, shards: Path, *, attempts: int, wait_from: int,
+                           pause: tuple[float, float], seed: int, stored_games, assert_run_is_whole
+                           ) -> subprocess.CompletedProcess:
+    """Start the run `cmd` `attempts` times and SIGKILL its whole process group (trainer and
+    workers) after a random pause in `pause` seconds; from attempt `wait_from` on, the pause
+    starts once a shard exists in `shards` (training, gating, shard writes). After each kill the
+    run must be whole (`assert_run_is_whole(run, killed=True)`), and neither the stored games
+    (`stored_games(run)`) nor the trainer's step may go down. Then a clean run of one iteration
+    must resume from what the kills left: returned (its stderr) after the checks that hold for
+    every run (exit 0, the run whole, nothing lost)."""
+    rng = random.Random(seed)
+    games_seen = steps_seen = 0
+    for attempt in range(attempts):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
-        if attempt >= 2:
-            wait_for_shards()
-        time.sleep(rng.uniform(0.5, 8.0))
+        if attempt >= wait_from:
+            deadline = time.monotonic() + 180
+            while not list(shards.glob("shard-*.npz")):
+                assert time.monotonic() < deadline, "no self-play shard appeared"
+                time.sleep(0.2)
+        time.sleep(rng.uniform(*pause))
         assert proc.poll() is None, proc.stderr.read().decode()
         os.killpg(proc.pid, signal.SIGKILL)        # the trainer and its workers, mid-whatever
         proc.wait()
@@ -159,12 +158,24 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         assert step >= steps_seen
         steps_seen = step
     assert games_seen > 0
-    # A last, clean run resumes from what the kills left and finishes an iteration.
     done = subprocess.run(cmd + ["--iterations", "1"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert_run_is_whole(run)                       # the resume cleared the kills' debris
     assert stored_games(run) >= games_seen
     assert ckpt.read_payload(run.trainer_state)["step"] >= steps_seen
+    return done
+
+
+def test_sigkill_at_random_moments_loses_nothing(tmp_path):
+    """Kills at random moments from the start (start-up, first network, self-play), then at
+    random moments once games are being stored; a last clean run resumes."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "azero.cli", "selfplay", "--game", "connect4",
+           "--config", "connect4_tiny", "--run-dir", str(run_dir), "--no-progress"]
+    run = RunDir.at(run_dir)
+    kill_at_random_moments(cmd, run, run.replay, attempts=5, wait_from=2, pause=(0.5, 8.0),
+                           seed=7, stored_games=stored_games,
+                           assert_run_is_whole=assert_run_is_whole)
 
 
 def test_config_error_names_the_key(tmp_path):

@@ -1,12 +1,8 @@
 """The main job with --algo muzero, on a tiny Connect Four config: MuZero self-play writes
 trajectories, the MuZero trainer trains on them, candidates are gated and promoted, resume after
 kill -9, and --init across algorithms."""
-import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,39 +96,15 @@ def test_a_muzero_run_trains_gates_promotes_and_resumes(tmp_path):
 
 @pytest.mark.slow     # ~35 s; the trainer's own SIGKILL test (test_muzero_train.py) runs always
 def test_sigkill_of_a_muzero_run_loses_nothing(tmp_path):
+    from test_loop import kill_at_random_moments
     run_dir = tmp_path / "run"
     run = RunDir.at(run_dir)
-    cmd = selfplay_cmd(run_dir)
-    rng = random.Random(11)
-    games_seen = steps_seen = 0
-    for attempt in range(3):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        if attempt >= 1:                 # once games are being stored: mid-training / gate / write
-            deadline = time.monotonic() + 120
-            while not list(trajectory_dir(run_dir).glob("shard-*.npz")):
-                assert time.monotonic() < deadline, "no trajectory shard appeared"
-                time.sleep(0.2)
-        time.sleep(rng.uniform(1.0, 5.0))
-        assert proc.poll() is None, proc.stderr.read().decode()
-        os.killpg(proc.pid, signal.SIGKILL)          # the trainer and its workers at once
-        proc.wait()
-        if not run.best.exists():
-            continue
-        assert_run_is_whole(run, killed=True)
-        games = stored_games(run)
-        assert games >= games_seen
-        games_seen = games
-        step = ckpt.read_payload(run.trainer_state)["step"]
-        assert step >= steps_seen
-        steps_seen = step
-    assert games_seen > 0
-    done = subprocess.run(cmd + ["--iterations", "1"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = kill_at_random_moments(selfplay_cmd(run_dir), run, trajectory_dir(run_dir), attempts=3,
+                                  wait_from=1, pause=(1.0, 5.0), seed=11,
+                                  stored_games=stored_games,
+                                  assert_run_is_whole=assert_run_is_whole)
     assert "resuming" in done.stderr
-    assert_run_is_whole(run)                         # the kills' temp files are gone
-    assert stored_games(run) >= games_seen
-    assert ckpt.read_payload(run.trainer_state)["step"] >= max(steps_seen, 4)
+    assert ckpt.read_payload(run.trainer_state)["step"] >= 4
 
 
 def test_init_takes_a_muzero_network_and_refuses_the_other_algorithm(tmp_path):
