@@ -426,6 +426,26 @@ def test_gtp_command_refuses_sims_below_one(capsys):
     assert "azero gtp: --sims must be at least 1, got 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["gtp", "--ckpt", "random"], ["uci", "--ckpt", "random"],
+                                     ["play", "--ckpt", "random"],
+                                     ["arena", "--a", "random", "--b", "random", "--games", "2"]])
+def test_commands_whose_network_plays_use_one_torch_thread_unless_told(command, capsys,
+                                                                         monkeypatch, tmp_path):
+    """A search's small batches on two threads spin-wait whenever anything else runs (0.2 s a
+    move against 30 s at 200 simulations beside a training run: BENCHMARKS.md): gtp, uci, play
+    and arena default to one torch thread, take --threads N, and refuse N < 1."""
+    import torch
+    monkeypatch.chdir(tmp_path)                         # arena writes its records here
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"quit\n")))
+    torch.set_num_threads(2)
+    assert main(command) == 0
+    assert torch.get_num_threads() == 1
+    assert main(command + ["--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2
+    assert main(command + ["--threads", "0"]) == 2
+    assert "--threads must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_engine_over_a_network_checkpoint(tmp_path):
     """The real path of `azero gtp --ckpt PATH`: a (tiny, untrained) go9 network searched with
     its own settings, capped by --sims and by the clock."""

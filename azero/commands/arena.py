@@ -12,6 +12,8 @@ from azero.players import PLAYER_SPECS_HELP, PlayerSpecError, close_players, mak
 from azero.records import record_format
 from azero.stats import SprtConfig
 
+from .engine_args import add_threads_argument, set_threads
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arena", help="match two players: W/D/L, Elo, SPRT")
@@ -41,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no per-game progress")
+    add_threads_argument(p)
     p.set_defaults(func=run)
 
 
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, players: list) -> int:
+    if not set_threads(args, "azero arena"):
+        return 2
     try:
         game = make(args.game) if args.komi is None else make(args.game, komi=args.komi)
     except TypeError:

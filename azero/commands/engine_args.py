@@ -1,5 +1,6 @@
 """What the engine subcommands (`azero gtp`, `azero uci`) share: the arguments that pick the game
-and the player, and their checks. Not a subcommand itself (azero/cli.py lists those).
+and the player, and their checks; --threads also serves `azero play` and `azero arena`, every
+command whose network plays. Not a subcommand itself (azero/cli.py lists those).
 
 Each subcommand's game must speak its protocol (games.games_speaking(protocol)); the player is
 the --ckpt spec (default: the game's bundled checkpoint), built by the subcommand's own factory.
@@ -12,10 +13,30 @@ import sys
 from typing import Any, Callable
 
 
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """--threads: torch's threads for a player's network (every command whose network plays:
+    gtp, uci, play, arena)."""
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the network (default 1: a search's small batches "
+                        "run fastest on one, and a second thread spin-waits whenever anything "
+                        "else uses the cores, such as the opponent engine)")
+
+
+def set_threads(args: argparse.Namespace, where: str) -> bool:
+    """Apply --threads (add_threads_argument); False after printing the reason when it is
+    below 1."""
+    if args.threads < 1:
+        print(f"{where}: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return False
+    from azero.nets import set_torch_threads
+    set_torch_threads(args.threads)
+    return True
+
+
 def add_engine_arguments(p: argparse.ArgumentParser, protocol: str, *, sims_help: str,
                          name_help: str) -> None:
     """--game (a game speaking `protocol`, GTP or UCI; default the first such game), --ckpt,
-    --sims, --name, --device, --seed."""
+    --sims, --name, --device, --seed, --threads."""
     from azero.games import games_speaking
     speaking = games_speaking(protocol)
     p.add_argument("--game", default=speaking[0] if speaking else None,
@@ -28,14 +49,16 @@ def add_engine_arguments(p: argparse.ArgumentParser, protocol: str, *, sims_help
     p.add_argument("--name", default="azero", help=name_help)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    add_threads_argument(p)
 
 
 def load_engine(args: argparse.Namespace, protocol: str, make_game: Callable[[], Any],
                 make_mover: Callable[..., Any]) -> tuple[Any, Any] | None:
     """(game, mover) for an engine subcommand's arguments (see add_engine_arguments):
     `make_game()` builds the game, `make_mover(spec, game, simulations=, seed=, device=,
-    as_engine=True)` the player of the --ckpt spec (at its config's play simulations). None after printing the reason when any of it fails: a game that
-    does not speak `protocol`, --sims below 1, a bad spec or checkpoint."""
+    as_engine=True)` the player of the --ckpt spec (at its config's play simulations), with
+    torch at --threads threads. None after printing the reason when any of it fails: a game
+    that does not speak `protocol`, --sims or --threads below 1, a bad spec or checkpoint."""
     from azero.games import games_speaking
     from azero.players import PlayerSpecError, bundled_checkpoint
 
@@ -47,6 +70,8 @@ def load_engine(args: argparse.Namespace, protocol: str, make_game: Callable[[],
         return None
     if args.sims is not None and args.sims < 1:
         print(f"{where}: --sims must be at least 1, got {args.sims}", file=sys.stderr)
+        return None
+    if not set_threads(args, where):
         return None
     try:
         game = make_game()

@@ -8,6 +8,8 @@ from azero.games import default_name, make, names
 from azero.players import PlayerSpecError, bundled_checkpoint, make_player
 from azero.players.human import play_terminal
 
+from .engine_args import add_threads_argument, set_threads
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("play", help="play against a bot in the terminal")
@@ -22,10 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-color", action="store_true", help="plain text board")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    add_threads_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not set_threads(args, "azero play"):
+        return 2
     game = make(args.game)
     try:
         spec = args.ckpt if args.ckpt is not None else bundled_checkpoint(game.spec.name)

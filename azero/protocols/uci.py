@@ -15,7 +15,7 @@ go (uci_clock.py: nodes, movetime, wtime/btime/winc/binc/movestogo, depth, infin
 ponderhit, setoption, debug, quit. Options (setoption name N value V; names in any case):
   * Simulations: the simulations of a `go` without nodes or a time limit (default: the
     checkpoint's play.num_simulations, else its search.num_simulations, or --sims);
-  * Threads: torch's threads for the network;
+  * Threads: torch's threads for the network (default: what `azero uci --threads` set, 1);
   * Move Overhead: milliseconds the clock keeps back for what happens outside the search;
   * Ponder: declared so that a GUI may send `go ponder`; the engine ponders when told so,
     whatever its value.
