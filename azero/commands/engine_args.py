@@ -17,9 +17,11 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
     """--threads: torch's threads for a player's network (every command whose network plays:
     gtp, uci, play, arena)."""
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for the network (default 1: a search's small batches "
-                        "run fastest on one, and a second thread spin-waits whenever anything "
-                        "else uses the cores, such as the opponent engine)")
+                   help="torch threads for the network (default 1: a one-game search is as "
+                        "fast on one as on two, and a second thread waits for a time slice at "
+                        "every operator whenever anything else uses the cores, such as the "
+                        "opponent engine or a training run; an idle machine plays a match of "
+                        "two networks faster on 2)")
 
 
 def set_threads(args: argparse.Namespace, where: str) -> bool:

@@ -36,8 +36,9 @@ class MuZeroEvaluator:
     """net: a MuZeroNet (or any module with its inference API and `latent_shape`); game: the
     Game whose observations it reads. device None: where the net's parameters are. snapshot:
     evaluate a copy of the weights as they are now (later training of `net` is not seen), its
-    BatchNorms folded into the convolutions (MuZeroNet.fused_for_inference: 1.09x the rows/s of
-    the dynamics + prediction step in bf16, batch 128, on the AVX512-BF16 CPU); the copy's weights, its inputs and the latents the search stores take
+    BatchNorms folded into the convolutions (MuZeroNet.fused_for_inference: 1.15x self-play
+    positions/s in bf16 on the AVX512-BF16 CPU); the copy's weights, its inputs and the latents
+    the search stores take
     runtime.inference_weight_dtype(device, precision) (bf16 where the CPU computes it in
     hardware or the GPU has it, as the AlphaZero evaluator's snapshot, then without autocast;
     amp=False keeps fp32)."""
