@@ -114,6 +114,23 @@ def test_fused_for_inference_is_the_same_function_without_batchnorm():
             assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
 
 
+def test_fold_batchnorm_folds_pairs_in_nested_sequentials():
+    """resnet.fold_batchnorm on any module: a Conv2d-BatchNorm2d pair inside a Sequential inside
+    another is folded too, and the function stays the same."""
+    from azero.nets.resnet import fold_batchnorm
+    net = _trained_looking(torch.nn.Sequential(
+        torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1, bias=False),
+                            torch.nn.BatchNorm2d(4)),
+        torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4)), seed=2)
+    holder = torch.nn.Module()
+    holder.body = net
+    fused = fold_batchnorm(holder)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        assert torch.allclose(fused.body(x), net(x), atol=1e-4)
+
+
 def test_snapshot_evaluator_matches_and_keeps_the_weights_it_was_made_with():
     from azero.games import make
     game = make("connect4")

@@ -138,13 +138,18 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
             out.append(m)
         return nn.Sequential(*out)
 
-    for module in list(fused.modules()):      # listed first: folding replaces children
+    def fold_within(module: nn.Module) -> None:
+        # Children first, so that a Sequential is rebuilt from children already folded (a
+        # Sequential nested in another is folded where it sits).
         for name, child in list(module.named_children()):
+            fold_within(child)
             if isinstance(child, nn.Sequential):
                 setattr(module, name, fold(child))
         if isinstance(module, ResidualBlock):
             module.conv1, module.bn1 = fuse_conv_bn_eval(module.conv1, module.bn1), nn.Identity()
             module.conv2, module.bn2 = fuse_conv_bn_eval(module.conv2, module.bn2), nn.Identity()
+
+    fold_within(fused)
     return fused.requires_grad_(False)
 
 
