@@ -48,15 +48,18 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
                         "$AZERO_INFERENCE_PRECISION: bf16 where the CPU has native bf16)")
 
 
-def snapshot_evaluators(net, game, device, precision: str | None, wrap=lambda e: e) -> dict:
+def snapshot_evaluators(net, game, device, precision: str | None, wrap=lambda e: e,
+                        make=None) -> dict:
     """{"snapshot": the inference snapshot at `precision`} plus, when that snapshot's weights are
     not fp32, {"fp32 snapshot": the same at fp32}, the baseline its precision is judged by.
-    wrap(evaluator) may put a timing proxy around the main snapshot."""
-    from azero.nets import make_evaluator
-    out = {"snapshot": wrap(make_evaluator(net, game, device, snapshot=True,
-                                           precision=precision))}
+    wrap(evaluator) may put a timing proxy around the main snapshot. make(net, game, device,
+    snapshot=, precision=) builds each (default: azero.nets.make_evaluator; a MuZero net's
+    bench passes MuZeroEvaluator)."""
+    if make is None:
+        from azero.nets import make_evaluator as make
+    out = {"snapshot": wrap(make(net, game, device, snapshot=True, precision=precision))}
     if inference_weight_dtype(torch.device(device), precision) != torch.float32:
-        out["fp32 snapshot"] = make_evaluator(net, game, device, snapshot=True, precision="fp32")
+        out["fp32 snapshot"] = make(net, game, device, snapshot=True, precision="fp32")
     return out
 
 

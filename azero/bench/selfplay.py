@@ -106,7 +106,9 @@ def bench_net(config, game, ckpt_path: str | None, device):
 
 def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     from azero.config import SelfPlayConfig, load_config
+    from azero.muzero.selfplay import muzero_search_factory
     from azero.nets import make_evaluator
+    from azero.nets.muzero_evaluator import MuZeroEvaluator
     from azero.selfplay import SelfPlay
 
     config = load_config(name)
@@ -118,19 +120,19 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
     split = args.split
     rules, features = (_TimedGame(game), _TimedGame(game)) if split else (game, game)
     muzero = config.algorithm == "muzero"
-    if muzero:
-        if split:
-            raise ValueError(f"--split: {name} is a MuZero config; the split is measured for "
-                             f"AlphaZero configs (their network calls are the evaluator's)")
-        evaluators = _muzero_evaluators(net, game, args.device, args.precision)
-    else:
-        evaluators = {**snapshot_evaluators(net, features, args.device, args.precision,
-                                            wrap=_TimedEvaluator if split else lambda e: e),
-                      "eager": make_evaluator(net, game, args.device)}
+    if muzero and split:
+        raise ValueError(f"--split: {name} is a MuZero config; the split is measured for "
+                         f"AlphaZero configs (their network calls are the evaluator's)")
+    make = MuZeroEvaluator if muzero else make_evaluator
+    evaluators = {**snapshot_evaluators(net, features, args.device, args.precision,
+                                        wrap=_TimedEvaluator if split else lambda e: e,
+                                        make=make),
+                  "eager": make(net, game, args.device)}
     settings = SelfPlayConfig(games_per_worker=num_games)
     runs = {k: SelfPlay(rules if k == "snapshot" else game, config.search, settings,
                         seed=np.random.SeedSequence(0),
-                        make_search=_muzero_search(evaluator, config.search) if muzero else None)
+                        make_search=(muzero_search_factory(evaluator, config.search)
+                                     if muzero else None))
             for k, evaluator in evaluators.items()}
     seconds = dict.fromkeys(evaluators, 0.0)
     for k, evaluator in evaluators.items():               # warm-up: first calls, allocations
@@ -170,24 +172,6 @@ def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
         for what, spent in shares.items():
             yield Measurement(name=f"{label}: share of its time in {what}", value=spent / total,
                               unit="fraction")
-
-
-def _muzero_evaluators(net, game, device, precision: str | None) -> dict:
-    """A MuZero config's evaluators, as snapshot_evaluators and "eager" are for AlphaZero: the
-    inference snapshot self-play searches (BatchNorm folded, weights at `precision`), the fp32
-    snapshot where that is not fp32, and the live fp32 net."""
-    from azero.nets.muzero_evaluator import MuZeroEvaluator
-    out = {"snapshot": MuZeroEvaluator(net, game, device, snapshot=True, precision=precision)}
-    if out["snapshot"].latent_dtype != torch.float32:
-        out["fp32 snapshot"] = MuZeroEvaluator(net, game, device, snapshot=True, precision="fp32")
-    out["eager"] = MuZeroEvaluator(net, game, device)
-    return out
-
-
-def _muzero_search(evaluator, search_config):
-    """SelfPlay's make_search for a MuZero evaluator: the search over its learned model."""
-    from azero.nets.muzero_evaluator import MuZeroSearch
-    return lambda batch_size, seed: MuZeroSearch(evaluator, search_config, batch_size, seed=seed)
 
 
 def measure(args: argparse.Namespace) -> Iterator[Measurement]:

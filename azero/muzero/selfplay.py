@@ -45,14 +45,19 @@ class MuZeroGames:
 
     def search_factory(self, evaluator):
         """SelfPlay's make_search(batch_size, seed): a MuZeroSearch over `evaluator`'s model."""
-        from ..nets.muzero_evaluator import MuZeroSearch
-        return lambda batch_size, seed: MuZeroSearch(evaluator, self.search_config, batch_size,
-                                                     seed=seed)
+        return muzero_search_factory(evaluator, self.search_config)
 
     def add_game(self, g, generation: int) -> Path | None:
         """Queue a finished game (azero.selfplay.FinishedGame) as a trajectory; the shard's path
         when one was written."""
         return self.writer.add_trajectory(*trajectory_of(self.game, g))
+
+
+def muzero_search_factory(evaluator, search_config):
+    """SelfPlay's make_search(batch_size, seed) for a MuZeroEvaluator: a MuZeroSearch over its
+    learned model with `search_config`."""
+    from ..nets.muzero_evaluator import MuZeroSearch
+    return lambda batch_size, seed: MuZeroSearch(evaluator, search_config, batch_size, seed=seed)
 
 
 def trajectory_of(game, g) -> tuple:
@@ -73,4 +78,4 @@ def trajectory_of(game, g) -> tuple:
             bool(g.truncated))
 
 
-__all__ = ["MuZeroGames", "trajectory_of"]
+__all__ = ["MuZeroGames", "muzero_search_factory", "trajectory_of"]
