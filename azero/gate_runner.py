@@ -45,6 +45,7 @@ from typing import Iterator
 
 from azero.config import Config
 from azero.rundir import RunDir
+from azero.sigint import start_ignoring_sigint
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class BackgroundGates:
         child = self._ctx.Process(target=_child, args=(sender, os.getpid(), str(self.run.root),
                                                        self.config.to_dict(), step),
                                   name=f"azero-gate-{step}", daemon=True)
-        child.start()
+        start_ignoring_sigint(child)
         sender.close()                       # the child holds the only writing end
         self._job = (step, child, receiver)
 

@@ -40,6 +40,7 @@ from multiprocessing.connection import Listener, wait
 import numpy as np
 
 from azero.pool import WorkerPool
+from azero.sigint import start_ignoring_sigint
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ class InferenceServer:
             target=_serve, name="azero-inference-server", daemon=True,
             args=(self._run_root, self._config_dict, self._host, self._port, self._authkey,
                   writer, self._stop_event, os.getpid()))
-        self.process.start()
+        start_ignoring_sigint(self.process)
         writer.close()
         deadline = time.monotonic() + timeout
         while not reader.poll(0.1):

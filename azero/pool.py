@@ -14,6 +14,8 @@ import multiprocessing as mp
 import time
 from typing import Callable
 
+from azero.sigint import start_ignoring_sigint
+
 BACKENDS = ("local", "ray")
 
 
@@ -32,7 +34,8 @@ class WorkerPool(abc.ABC):
 
 
 class ProcessWorkerPool(WorkerPool):
-    """One OS process per worker (spawn start method: no fork of a process holding torch threads).
+    """One OS process per worker (spawn start method: no fork of a process holding torch threads;
+    started ignoring SIGINT, azero/sigint.py).
 
     A worker that exits while the pool is running is restarted; more than `max_restarts` restarts
     within `restart_window` seconds make `check` raise: a worker that crashes at start-up would
@@ -54,7 +57,7 @@ class ProcessWorkerPool(WorkerPool):
     def _spawn(self, worker_id: int) -> None:
         p = self._ctx.Process(target=self._target, args=(worker_id, self._stop_event, *self._args),
                               name=f"azero-worker-{worker_id}", daemon=True)
-        p.start()
+        start_ignoring_sigint(p)
         self._procs[worker_id] = p
 
     def start(self) -> None:

@@ -169,16 +169,17 @@ def test_the_position_evaluator_takes_a_muzero_net(snapshot):
 
 
 def test_the_inference_snapshot_folds_batchnorm_and_computes_the_same_functions():
-    """MuZeroNet.fused_for_inference (what MuZeroEvaluator's snapshot searches) has no
+    """resnet.fold_batchnorm of a MuZeroNet (what MuZeroEvaluator's snapshot searches) has no
     BatchNorm2d left and gives the same latents, logits, values and rewards, at the root and
     through the dynamics, with random running statistics (a fresh net's 0/1 would hide a wrong
     fold); the net it was made from keeps its BatchNorms."""
     from test_nets import _trained_looking
 
     from azero.nets.muzero_evaluator import MuZeroEvaluator
+    from azero.nets.resnet import fold_batchnorm
     net, _ = tiny_net("muzero.latent_channels=8", "muzero.dynamics_blocks=2")
     net = _trained_looking(net, seed=3)
-    fused = net.fused_for_inference()
+    fused = fold_batchnorm(net)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     game = make("connect4")

@@ -100,12 +100,13 @@ def _trained_looking(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def test_fused_for_inference_is_the_same_function_without_batchnorm():
+def test_fold_batchnorm_is_the_same_function_without_batchnorm():
     from azero.games import make
+    from azero.nets.resnet import fold_batchnorm
     game = make("go9")
     net = _trained_looking(PolicyValueNet(game.spec.observation_shape, game.spec.num_actions,
                                           blocks=2, channels=16, ownership=True))
-    fused = net.fused_for_inference()
+    fused = fold_batchnorm(net)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())   # original intact
     x = torch.randn(5, *game.spec.observation_shape)

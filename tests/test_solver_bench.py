@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from azero.bench.solver import (STAGES, SolvedPosition, load_solved_positions, one_hot,
                                 policy_mover, score_moves, uniform_mover)
@@ -108,11 +109,19 @@ def test_cli_checkpoint_raw_policy_and_search(tmp_path, capsys):
     ckpt = checkpoint.save(tmp_path / "tiny.pt", make_net(GAME.spec, cfg.model), config=cfg)
     few = tmp_path / "few.jsonl"
     few.write_text("".join(DEFAULT_POSITIONS.read_text().splitlines(keepends=True)[:12]))
-    assert main(["bench", "solver", "--ckpt", str(ckpt), "--sims", "4", "--positions", str(few),
-                 "--json"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["bench", "solver", "--ckpt", str(ckpt), "--sims", "4", "--positions",
+                     str(few), "--threads", "1", "--json"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     names = [r["name"] for r in rows]
     assert len(rows) == 16
+    assert all("--threads 1" in r["command"] for r in rows)
+    assert main(["bench", "solver", "--ckpt", str(ckpt), "--threads", "0"]) == 2
+    assert "azero bench solver: --threads must be at least 1, got 0" in capsys.readouterr().err
     assert sum("raw policy" in n for n in names) == 8
     assert sum("search 4 sims" in n for n in names) == 8
 

@@ -18,6 +18,24 @@ TARGETS = {
     "all": "azero.bench.headline",
 }
 
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads for a target whose figures come from torch operators (apply_threads)."""
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice; beside a training "
+                             "run, 1 is faster)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """torch at --threads threads (add_threads_argument), where given; ValueError below 1."""
+    if args.threads is None:
+        return
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    import torch
+    torch.set_num_threads(args.threads)
+
+
 def target_parser(target: str) -> argparse.ArgumentParser:
     """A parser of `azero bench TARGET`'s own arguments (without the output flags)."""
     module = importlib.import_module(TARGETS[target])

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from azero import games
+from azero.bench import add_threads_argument, apply_threads
 from azero.bench.report import Measurement
 from azero.nets.runtime import PRECISIONS, inference_weight_dtype
 
@@ -33,8 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="minimum timed seconds per batch size and evaluator, per round")
     parser.add_argument("--rounds", type=int, default=2,
                         help="timed rounds, alternating the two evaluators (best round counts)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's own choice)")
+    add_threads_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--try", dest="variants", nargs="+", default=[], choices=sorted(VARIANTS),
                         help="also time these ways of running the snapshot, each against the "
@@ -162,7 +162,6 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
         raise ValueError("--ckpt needs exactly one --game")
     if min(args.batch) < 1:
         raise ValueError(f"--batch: sizes must be >= 1, got {min(args.batch)}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     for name in args.game:
         yield from measure_game(name, args)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from azero.bench import add_threads_argument, apply_threads
 from azero.bench.report import Measurement
 
 STAGES = ("early", "middle", "late")
@@ -153,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=256, help="positions searched side by side")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    add_threads_argument(parser)
 
 
 def movers_for(spec: str, game, *, simulations: int | None = None, device: str = "cpu",
@@ -180,6 +182,7 @@ def measure(args: argparse.Namespace) -> Iterable[Measurement]:
     from azero.games import make
     if args.game is None:
         raise ValueError("no registered game has a perfect-play set")
+    apply_threads(args)
     game = make(args.game)
     positions, states = load_solved_positions(game, args.positions)
     for label, mover in movers_for(args.ckpt, game, simulations=args.sims, device=args.device,

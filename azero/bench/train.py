@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from azero import games
+from azero.bench import add_threads_argument, apply_threads
 from azero.bench.report import Measurement
 
 
@@ -38,8 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(best round counts)")
     parser.add_argument("--positions", type=int, default=20000,
                         help="positions in the temporary replay store")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's own choice)")
+    add_threads_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--prefetch", type=int, default=None,
                         help="time the loop step with this train.prefetch_batches against 0 "
@@ -167,7 +167,6 @@ def measure(args: argparse.Namespace) -> Iterator[Measurement]:
                          f"{min(args.observation_batch)}")
     if args.prefetch is not None and args.prefetch < 0:
         raise ValueError(f"--prefetch must be >= 0, got {args.prefetch}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     for name in args.game:
         yield from measure_game(name, args)

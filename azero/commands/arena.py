@@ -12,7 +12,7 @@ from azero.players import PLAYER_SPECS_HELP, PlayerSpecError, close_players, mak
 from azero.records import record_format
 from azero.stats import SprtConfig
 
-from .engine_args import add_threads_argument, set_threads
+from .engine_args import DEFAULT_SIMS, add_threads_argument, set_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Go: komi of every game (default: the rules' 7; 7.5 rules out draws)")
     p.add_argument("--games", type=int, default=100, help="at most this many games (pairs)")
     p.add_argument("--sims", type=int, default=None,
-                   help="search simulations for checkpoint players (default: each checkpoint's "
-                        "play.num_simulations, else its search.num_simulations)")
+                   help=f"search simulations for checkpoint players (default: "
+                        f"{DEFAULT_SIMS.replace('the checkpoint', 'each checkpoint')})")
     p.add_argument("--in-flight", type=int, default=32, help="games played side by side")
     p.add_argument("--opening-plies", type=int, default=2,
                    help="random plies opening each colour-swapped pair of games")

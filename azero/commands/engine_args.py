@@ -13,6 +13,11 @@ import sys
 from typing import Any, Callable
 
 
+# --sims's default, in the words of every command whose network plays for a user
+# (players.load_checkpoint(as_engine=True)).
+DEFAULT_SIMS = "the checkpoint's play.num_simulations, else its search.num_simulations"
+
+
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
     """--threads: torch's threads for a player's network (every command whose network plays:
     gtp, uci, play, arena)."""

@@ -11,12 +11,11 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .engine_args import add_engine_arguments
+    from .engine_args import DEFAULT_SIMS, add_engine_arguments
     p = sub.add_parser("gtp", help="play Go over GTP v2 (stdin/stdout) for GoGui, Sabaki, twogtp")
     add_engine_arguments(p, "gtp", name_help="what `name` answers",
-                         sims_help="search simulations per move at most (default: the "
-                                   "checkpoint's play.num_simulations, else its "
-                                   "search.num_simulations); a GTP clock may lower it")
+                         sims_help=f"search simulations per move at most (default: "
+                                   f"{DEFAULT_SIMS}); a GTP clock may lower it")
     p.add_argument("--komi", type=float, default=None,
                    help="komi until the controller sends one (default: the rules' 7)")
     p.add_argument("--resign-threshold", type=float, default=None,

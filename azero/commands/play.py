@@ -8,7 +8,7 @@ from azero.games import default_name, make, names
 from azero.players import PlayerSpecError, bundled_checkpoint, make_player
 from azero.players.human import play_terminal
 
-from .engine_args import add_threads_argument, set_threads
+from .engine_args import DEFAULT_SIMS, add_threads_argument, set_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint to play against (default: the bundled one), or 'random' / "
                         "'mcts-rollout:N'")
     p.add_argument("--sims", type=int, default=None,
-                   help="search simulations per bot move (default: the checkpoint's "
-                        "play.num_simulations, else its search.num_simulations)")
+                   help=f"search simulations per bot move (default: {DEFAULT_SIMS})")
     p.add_argument("--second", action="store_true", help="let the bot move first")
     p.add_argument("--no-color", action="store_true", help="plain text board")
     p.add_argument("--device", default="cpu")

@@ -13,13 +13,12 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .engine_args import add_engine_arguments
+    from .engine_args import DEFAULT_SIMS, add_engine_arguments
     p = sub.add_parser("uci", help="a UCI engine on stdin/stdout for UCI GUIs (Cute Chess, "
                                    "Arena, En Croissant), cutechess-cli and lichess-bot")
     add_engine_arguments(p, "uci", name_help="the engine's name in `id name`",
-                         sims_help="simulations of a `go` without nodes or a clock: the "
-                                   "Simulations option's default (default: the checkpoint's "
-                                   "play.num_simulations, else its search.num_simulations)")
+                         sims_help=f"simulations of a `go` without nodes or a clock: the "
+                                   f"Simulations option's default (default: {DEFAULT_SIMS})")
     p.set_defaults(func=run)
 
 

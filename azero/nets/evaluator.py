@@ -3,7 +3,6 @@ contract of azero/search.py)."""
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Callable
 
 import numpy as np
@@ -12,6 +11,7 @@ from torch import nn
 
 from azero.search import Evaluator  # the one definition of the contract
 
+from .resnet import fold_batchnorm
 from .runtime import (autocast_dtype, inference_weight_dtype, resolve_device,
                       snapshot_autocast_dtype)
 
@@ -46,8 +46,7 @@ def make_evaluator(net: nn.Module, game, device: str | torch.device | None = Non
     dtype = autocast_dtype(device) if amp else None
     layout, weights = torch.contiguous_format, None     # None: the net's own dtype
     if snapshot:
-        net = net.fused_for_inference() if hasattr(net, "fused_for_inference") else (
-            copy.deepcopy(net).eval())
+        net = fold_batchnorm(net)
         if device.type == "cpu":
             layout = torch.channels_last
         weights = inference_weight_dtype(device, precision if amp else "fp32")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .resnet import ResidualBlock, fold_batchnorm
+from .resnet import ResidualBlock
 
 ARCHITECTURE_KIND = "muzero"
 
@@ -210,12 +210,6 @@ class MuZeroNet(nn.Module):
             raise ValueError("this MuZeroNet has no projection head (projection_dim 0)")
         z = self.projector(latent)
         return self.predictor(z) if with_predictor else z
-
-    def fused_for_inference(self) -> "MuZeroNet":
-        """An eval-mode copy with every BatchNorm2d folded into the convolution before it
-        (resnet.fold_batchnorm; the projector's BatchNorm1d stays: search never runs it); for
-        inference only."""
-        return fold_batchnorm(self)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(policy logits [N, A], value [N]) of the representation + prediction: the AlphaZero

@@ -115,11 +115,6 @@ class PolicyValueNet(nn.Module):
         logits, value, _ = self.forward_all(obs)
         return logits, value
 
-    def fused_for_inference(self) -> "PolicyValueNet":
-        """An eval-mode copy with every BatchNorm folded into the convolution before it
-        (fold_batchnorm); for inference only."""
-        return fold_batchnorm(self)
-
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """An eval-mode copy of `net` with every BatchNorm2d folded into the Conv2d before it: the
