@@ -6,6 +6,7 @@ arithmetic (uci_clock.py). The fuzz of raw input is tests/test_uci_fuzz.py.
 The engine searches a tiny untrained network (one block of 8 channels): fast, and legal."""
 import io
 import random
+import re
 import subprocess
 import sys
 import time
@@ -511,6 +512,20 @@ def test_a_wrong_speed_does_not_blow_the_time(tiny_ckpt):
     t0 = time.monotonic()
     out = run_engine(e, "position startpos moves e2e4", "go movetime 100")
     assert time.monotonic() - t0 < 0.3 and out[-1].startswith("bestmove ")
+
+
+def test_a_search_without_a_clock_does_not_depend_on_the_speed(tiny_ckpt):
+    """go nodes N (and a bare go): the same lines but for time and nps, whatever speed the
+    engine measured before (none, very slow, very fast): chunks sized by the speed would run
+    different Gumbel searches (1 + 39 simulations, 40 x 1, 40)."""
+    def search(seconds_per_simulation):
+        e = in_process(ckpt=tiny_ckpt)
+        e.searcher.seconds_per_simulation = seconds_per_simulation
+        lines = run_engine(e, "position startpos moves e2e4", "go nodes 40", "go")
+        return [re.sub(r" (time|nps) \d+", "", line) for line in lines]
+    slow = search(1.0)
+    assert slow[-1].startswith("bestmove ")
+    assert search(None) == slow == search(1e-7)
 
 
 def test_a_stopped_search_still_has_a_move(tiny_ckpt):

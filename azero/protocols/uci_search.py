@@ -12,7 +12,11 @@ go ponder), a chunk is also at most twice the simulations done so far (1, 2, 6, 
 measured in other conditions (another position, a busy machine) can make a chunk overshoot the
 time by no more than about twice what the search had taken, and a stop soon after the start (a
 GUI's ponder miss) is seen at once. With Gumbel each chunk runs its own sequential halving over
-the kept tree, as a search player under a time budget does. The move is the last chunk's own
+the kept tree, as a search player under a time budget does. A plan with neither a time limit
+nor `until_stop` (go nodes, go depth, a bare go) runs chunks of FIXED_CHUNK_SIMULATIONS instead,
+whatever the speed: the same position and limit then give the same search and move on any
+machine under any load (a match at fixed nodes is reproducible), and `stop` is seen within one
+chunk. The move is the last chunk's own
 choice where the whole search visited it at least half as much as its most visited root child,
 else a most visited one (`_chosen`).
 
@@ -42,6 +46,7 @@ CHUNK_SECONDS = 0.25             # a chunk's planned length: how late `stop` may
 CHUNK_FRACTION = 0.75            # of the time a plan has left, a chunk plans for this share
 MAX_TREE_BYTES = 1 << 30         # node states kept in one tree at most (then the search rests)
 MAX_PV = 64                      # plies of the principal variation reported at most
+FIXED_CHUNK_SIMULATIONS = 128    # a chunk of a plan without a clock (module docstring)
 WELL_SEARCHED = 0.5               # the last chunk's choice stands with this share of the top visits
 
 
@@ -133,7 +138,10 @@ class TreeSearcher:
     def _chunk(self, plan: SearchPlan, done: int, elapsed: float) -> int:
         """Simulations of the next chunk (0: the plan allows no more)."""
         rate = self.seconds_per_simulation
-        n = 1 if rate is None else max(1, int(CHUNK_SECONDS / rate))
+        if plan.seconds is None and not plan.until_stop:
+            n = FIXED_CHUNK_SIMULATIONS         # no clock: chunks that timing does not change
+        else:
+            n = 1 if rate is None else max(1, int(CHUNK_SECONDS / rate))
         if plan.simulations is not None:
             n = min(n, plan.simulations - done)
         if plan.seconds is not None:
