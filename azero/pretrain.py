@@ -33,6 +33,13 @@ the pretraining's length unless overridden, bf16 autocast, gradient clipping, at
 with the one difference the value mask needs (RecordTrainer.train_step). The checkpoint is a
 normal one (azero/checkpoint.py), its metadata holding the pretraining's figures under "pretrain";
 each evaluation also appends a line to metrics.jsonl beside it (azero/rundir.py's log).
+
+Resume: the checkpoint is rewritten (atomically, with the optimizer) at every evaluation, and the
+same command run again continues from it: a stopped or killed pretraining loses at most the steps
+since the last evaluation. Step s's rows and symmetries are drawn from (seed, s) alone
+(`batch_rows`, `step_rng`), so the resumed run takes the very batches the uninterrupted one
+would have, and ends with the same weights. A checkpoint of another job at the same path (other
+records, split, length, batch or seed) is an error naming what differs, never overwritten.
 """
 from __future__ import annotations
 
@@ -44,7 +51,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -322,15 +329,50 @@ def planned_steps(steps: int | None, epochs: float | None, train_positions: int,
     return max(1, math.ceil(epochs * train_positions / batch_size))
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
-    """Row indices [batch_size] forever: epoch after epoch, each a fresh permutation of 0..n-1
-    (a batch may span two epochs)."""
-    pending = np.zeros(0, np.int64)
-    while True:
-        while len(pending) < batch_size:
-            pending = np.concatenate([pending, rng.permutation(n)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
+def batch_rows(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
+    """The training rows [batch_size] of optimizer step `step` (0-based): samples step*B to
+    step*B + B - 1 of the stream that runs through epoch after epoch, epoch e a permutation of
+    0..n-1 drawn from (seed, e) alone (a batch may span epochs)."""
+    first = step * batch_size
+    samples = np.arange(first, first + batch_size)
+    epochs, at = np.divmod(samples, n)
+    rows = np.empty(batch_size, np.int64)
+    for e in np.unique(epochs):
+        order = np.random.default_rng((seed, 0, int(e))).permutation(n)
+        rows[epochs == e] = order[at[epochs == e]]
+    return rows
+
+
+def step_rng(step: int, seed: int) -> np.random.Generator:
+    """The generator of optimizer step `step`'s symmetries: (seed, step) alone."""
+    return np.random.default_rng((seed, 1, step))
+
+
+# What a pretraining's checkpoint must share with the command to be resumed by it.
+_SAME_JOB_KEYS = ("records", "games", "positions", "holdout", "seed", "steps", "batch_size")
+
+
+def _resumable(out: Path, summary: dict[str, Any], game_name: str):
+    """The checkpoint at `out` to resume (None: there is none yet). ValueError when it is not
+    this job's (unreadable, another game, no pretraining, other settings), naming why."""
+    from . import checkpoint as ckpt
+    if not out.exists():
+        return None
+    try:
+        found = ckpt.load(out, expected_game=game_name)
+    except ckpt.CheckpointError as e:
+        raise ValueError(f"{e}; it is not this pretraining's to resume: delete it or choose "
+                         f"another --out") from None
+    stored = (found.metadata or {}).get("pretrain")
+    if not isinstance(stored, dict):
+        raise ValueError(f"{out} is a checkpoint but not a pretraining's: delete it or choose "
+                         f"another --out")
+    differ = [k for k in _SAME_JOB_KEYS if stored.get(k) != summary[k]]
+    if differ:
+        detail = "; ".join(f"{k}: {stored.get(k)!r} there, {summary[k]!r} now" for k in differ)
+        raise ValueError(f"{out} holds another pretraining ({detail}): delete it or choose "
+                         f"another --out")
+    return found
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -389,7 +431,6 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
     set_torch_threads(config.train.threads)
     out = Path(out)
     log = RunDir.at(out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "records": [str(p) for p in paths], "files": len(found.files),
         "skipped_files": found.skipped_files,
@@ -406,6 +447,15 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
            f"{len(held_set)} held out; {total} steps of {config.train.batch_size}")
     if not len(held_set):
         report("no held-out games (--holdout 0, or too few distinct games): no held-out figures")
+    resumed = _resumable(out, summary, game.spec.name)
+    if resumed is not None:
+        from . import checkpoint as ckpt
+        try:
+            trainer.restore(resumed)
+        except ckpt.CheckpointError as e:
+            raise ValueError(f"{e}: delete it or choose another --out") from None
+        report(f"resuming from {out} at step {trainer.step}/{total}")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
     def record(held_figures: dict | None, train: dict[str, float]) -> None:
         """Log the figures; after a training step, rewrite the checkpoint with them."""
@@ -415,17 +465,22 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
         if trainer.step:
             trainer.save(out, metadata={"pretrain": summary})
 
-    rng = np.random.default_rng(seed)
-    batches = _batches(len(train_set), config.train.batch_size, rng)
-    bar = tqdm(total=total, desc=f"{game.spec.name} pretraining", unit="step", dynamic_ncols=True,
+    bar = tqdm(total=total, initial=trainer.step, desc=f"{game.spec.name} pretraining",
+               unit="step", dynamic_ncols=True,
                disable=not (config.log.progress if progress is None else progress))
-    figures = evaluate(trainer.net, game, held_set, device=trainer.device) if len(held_set) else None
-    report(describe(0, total, {}, figures))
-    record(figures, {})
+    if resumed is None:
+        figures = (evaluate(trainer.net, game, held_set, device=trainer.device)
+                   if len(held_set) else None)
+        record(figures, {})
+        report(describe(0, total, {}, figures))
+    else:
+        summary.update({k: v for k, v in resumed.metadata["pretrain"].items()
+                        if k in ("step", "held_out", "train", "seconds")})
     sums: dict[str, float] = {}
     since = 0
     while trainer.step < total:
-        stats = trainer.train_step(make_batch(game, train_set, next(batches), rng))
+        rows = batch_rows(trainer.step, len(train_set), config.train.batch_size, seed)
+        stats = trainer.train_step(make_batch(game, train_set, rows, step_rng(trainer.step, seed)))
         for k, v in stats.items():
             sums[k] = sums.get(k, 0.0) + v
         since += 1
@@ -434,13 +489,13 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
             train = {k: v / since for k, v in sums.items()}
             figures = (evaluate(trainer.net, game, held_set, device=trainer.device)
                        if len(held_set) else None)
+            record(figures, train)                # the checkpoint first, then the word of it
             report(describe(trainer.step, total, train, figures))
-            record(figures, train)
             sums, since = {}, 0
     bar.close()
     return summary
 
 
-__all__ = ["Positions", "RecordSet", "RecordTrainer", "RecordsError", "evaluate",
+__all__ = ["Positions", "RecordSet", "RecordTrainer", "RecordsError", "batch_rows", "evaluate",
            "held_out_games", "make_batch", "planned_steps", "positions_of", "pretrain",
-           "read_record_set", "record_files"]
+           "read_record_set", "record_files", "step_rng"]

@@ -193,6 +193,73 @@ def test_training_on_a_rule_predicts_held_out_moves_far_above_chance(tmp_path):
     assert saved.config["train"]["total_steps"] == 250      # the cosine spans the run
 
 
+# ------------------------------------------------------------------------- resume
+
+class Stop(Exception):
+    pass
+
+
+def stop_at(step: int):
+    """A report callback that stops the pretraining at `step`'s progress line (the checkpoint
+    of that step is written before it), as a kill there would."""
+    def report(line: str) -> None:
+        if line.startswith(f"step {step}/"):
+            raise Stop
+    return report
+
+
+def test_a_stopped_pretraining_resumes_to_the_same_weights(tmp_path):
+    """Stopped at step 20 of 40 and run again with the same arguments: it resumes at step 20
+    (not from scratch) and ends with the weights of the uninterrupted run, exactly: the same
+    batches, symmetries and optimizer state. metrics.jsonl holds each step once."""
+    write_records(tmp_path / "data" / "rule.jsonl", rule_games(60, seed=1))
+    config = load_config("connect4", TINY)
+    job = dict(steps=40, holdout=0.1, eval_every=10)
+    whole = pretrain(config, [tmp_path / "data"], tmp_path / "whole" / "p.pt", **job,
+                     report=lambda line: None)
+    out = tmp_path / "cut" / "p.pt"
+    with pytest.raises(Stop):
+        pretrain(config, [tmp_path / "data"], out, **job, report=stop_at(20))
+    assert ckpt.load(out).step == 20
+    lines = []
+    resumed = pretrain(config, [tmp_path / "data"], out, **job, report=lines.append)
+    assert lines[-3:] == [f"resuming from {out} at step 20/40", *lines[-2:]]
+    assert lines[-2].startswith("step 30/40") and lines[-1].startswith("step 40/40")
+    a = ckpt.load(tmp_path / "whole" / "p.pt").model.state_dict()
+    b = ckpt.load(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["held_out"] == whole["held_out"] and resumed["step"] == 40
+    steps = [json.loads(l)["step"] for l in (out.parent / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 10, 20, 30, 40]
+    # run once more: nothing left to do, the same checkpoint
+    again = pretrain(config, [tmp_path / "data"], out, **job, report=lines.append)
+    assert again["step"] == 40 and lines[-1] == f"resuming from {out} at step 40/40"
+    assert ckpt.load(out).step == 40
+
+
+def test_a_checkpoint_of_another_job_is_not_overwritten(tmp_path):
+    write_records(tmp_path / "data" / "rule.jsonl", rule_games(30, seed=2))
+    config = load_config("connect4", TINY)
+    out = tmp_path / "p.pt"
+    pretrain(config, [tmp_path / "data"], out, steps=10, eval_every=10, report=lambda l: None)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=r"holds another pretraining \(steps: 10 there, 20 now"
+                                         r"\): delete it or choose another --out"):
+        pretrain(config, [tmp_path / "data"], out, steps=20, eval_every=10,
+                 report=lambda l: None)
+    with pytest.raises(ValueError, match="holds another pretraining .*seed"):
+        pretrain(config, [tmp_path / "data"], out, steps=10, seed=5, report=lambda l: None)
+    plain = tmp_path / "plain.pt"
+    ckpt.save(plain, RecordTrainer.create(config, C4).net, config=config)
+    with pytest.raises(ValueError, match="is a checkpoint but not a pretraining's"):
+        pretrain(config, [tmp_path / "data"], plain, steps=10, report=lambda l: None)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="it is not this pretraining's to resume"):
+        pretrain(config, [tmp_path / "data"], tmp_path / "junk.pt", steps=10,
+                 report=lambda l: None)
+    assert out.read_bytes() == before
+
+
 # ------------------------------------------------------------------------- bad input
 
 def test_bad_records_are_skipped_with_file_game_and_move_named(tmp_path):

@@ -24,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                     "its model section is the network, its train section the "
                                     "optimizer and schedule")
     p.add_argument("--out", metavar="CKPT",
-                   help="checkpoint to write (default: runs/<game>_pretrain/pretrained.pt); "
-                        "metrics.jsonl goes beside it")
+                   help="checkpoint to write (default: runs/<game>_pretrain/pretrained.pt), "
+                        "rewritten at every evaluation: the same command run again resumes "
+                        "from it; metrics.jsonl goes beside it")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="optimizer steps")
     length.add_argument("--epochs", type=float,
