@@ -63,7 +63,7 @@ from .nets import set_torch_threads
 from .records import GameRecord, record_format
 from .replay import _transform_rows
 from .rundir import RunDir
-from .train import Trainer, policy_cross_entropy
+from .train import Trainer
 
 # Skipped files and games are reported one line each up to this many; the rest as a count.
 MAX_REPORTED_PROBLEMS = 20
@@ -254,31 +254,13 @@ def make_batch(game, positions: Positions, rows: np.ndarray, rng: np.random.Gene
 # ---------------------------------------------------------------------------------- training
 
 class RecordTrainer(Trainer):
-    """The Trainer with a value weight per row (0 for positions of games without a result)."""
+    """The Trainer on batches (obs [B, C, H, W], policy [B, A], value [B], value weight [B]):
+    the value loss is the mean over the rows of weight 1 (0 for positions of games without a
+    result; 0 when there are none)."""
 
-    def train_step(self, batch: Sequence[Any]) -> dict[str, float]:
-        """One optimizer step on (obs [B, C, H, W], policy [B, A], value [B], value weight [B]):
-        policy cross-entropy + value_loss_weight x the value MSE averaged over the rows of
-        weight 1 (0 when there are none)."""
-        obs, policy, value, weight = (torch.as_tensor(np.asarray(a), dtype=torch.float32)
-                                      .to(self.device) for a in batch)
-        obs = obs.contiguous(memory_format=self._layout)
-        lr = self._set_lr()
-        self.net.train()
-        with self._autocast():
-            logits, pred_value = self.net(obs)
-        policy_loss = policy_cross_entropy(logits, policy)
-        value_loss = _weighted_mse(pred_value, value, weight)
-        loss = policy_loss + self.cfg.value_loss_weight * value_loss
-        self._optimize(loss, int(obs.shape[0]))
-        return {"loss": float(loss.detach()), "policy_loss": float(policy_loss.detach()),
-                "value_loss": float(value_loss.detach()), "lr": lr}
-
-
-def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """sum w (pred - target)^2 / sum w over rows [B]; 0 when every weight is 0."""
-    squared = (pred.float() - target) ** 2
-    return (weight * squared).sum() / weight.sum().clamp_min(1.0)
+    def _train_step(self, batch: Sequence[Any], check_finite: bool) -> dict[str, Any]:
+        obs, policy, value, weight = batch
+        return self._step(obs, policy, value, check_finite, value_weight=weight)
 
 
 @torch.no_grad()

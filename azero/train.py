@@ -107,6 +107,12 @@ def ownership_kl(ownership_logits: torch.Tensor, target: torch.Tensor,
     return total / weight.sum().clamp_min(1e-12)   # 0 / tiny = 0 without any weighted row
 
 
+def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """sum w (pred - target)^2 / sum w over rows [B]; 0 when every weight is 0."""
+    squared = (pred.float() - target) ** 2
+    return (weight * squared).sum() / weight.sum().clamp_min(1.0)
+
+
 def policy_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
                          weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over rows of -sum_a target[a] log softmax(logits)[a]. Safe when logits hold -inf on
@@ -260,15 +266,21 @@ class Trainer:
     def _train_step(self, batch: Sequence[Any], check_finite: bool) -> dict[str, Any]:
         """One optimizer step on batch = (obs [B, C, H, W], policy [B, A], value [B]
         [, ownership [B, H, W] [, ownership_weight [B] [, opponent_policy [B, A],
-        opponent_policy_weight [B]]]]) as numpy arrays or tensors (None for absent ones). The
-        ownership and opponent-reply losses are means over rows of weight 1 (all rows without
-        weights). Returns the losses as 0-d tensors on the device (no wait for it), "lr" as a
-        float. check_finite: see _optimize."""
+        opponent_policy_weight [B]]]]) as numpy arrays or tensors (None for absent ones): _step.
+        A subclass with batches of another shape overrides this, not _step."""
         obs, policy, value, *rest = batch
-        ownership_target = rest[0] if rest else None
-        ownership_weight = rest[1] if len(rest) > 1 else None
-        opponent_target = rest[2] if len(rest) > 2 else None
-        opponent_weight = rest[3] if len(rest) > 3 else None
+        extra = dict(zip(("ownership_target", "ownership_weight", "opponent_target",
+                          "opponent_weight"), rest))
+        return self._step(obs, policy, value, check_finite, **extra)
+
+    def _step(self, obs, policy, value, check_finite: bool, *, value_weight=None,
+              ownership_target=None, ownership_weight=None, opponent_target=None,
+              opponent_weight=None) -> dict[str, Any]:
+        """One optimizer step on obs [B, C, H, W], policy targets [B, A] and value targets [B]
+        (numpy arrays or tensors), with the optional per-row weights [B] and auxiliary targets.
+        The value, ownership and opponent-reply losses are means over the rows of weight 1 (all
+        rows where a weight is None). Returns the losses as 0-d tensors on the device (no wait
+        for it), "lr" as a float. check_finite: see _optimize."""
         opponent_head = getattr(self.net, "opponent_policy_head", None) is not None
         obs = self._on_device(obs).contiguous(memory_format=self._layout)
         policy, value = self._on_device(policy), self._on_device(value)
@@ -285,7 +297,8 @@ class Trainer:
             else:
                 (logits, pred_value), pred_ownership = self.net(obs), None
         policy_loss = policy_cross_entropy(logits, policy)
-        value_loss = F.mse_loss(pred_value.float(), value)
+        value_loss = (F.mse_loss(pred_value.float(), value) if value_weight is None
+                      else weighted_mse(pred_value, value, self._on_device(value_weight)))
         loss = policy_loss + self.cfg.value_loss_weight * value_loss
         stats = {}
         if ownership_target is not None and pred_ownership is not None:
@@ -437,4 +450,4 @@ class Trainer:
 
 
 __all__ = ["LossSums", "Trainer", "learning_rate", "make_optimizer", "ownership_kl",
-           "policy_cross_entropy", "step_stats"]
+           "policy_cross_entropy", "step_stats", "weighted_mse"]
