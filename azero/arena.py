@@ -14,6 +14,13 @@ would weigh one colour more, and in Connect Four the first move is worth a lot).
 
 Scores are from A's point of view: in `gate`, A is the candidate and B the current best.
 
+Resuming: a match's games are a function of its settings (the seed draws the openings; game i
+opens with pair i // 2's line, A first in the even games), so a match cut short by a kill goes on
+from its records (`play_match(finished=...)`, `run_match(resume=True)`): the recorded games count
+as played, pairs and SPRT included, and only the others are played. Each recorded game must be
+the game of that index in this match (the same players on the same sides, the same opening):
+another seed, --games or --opening-plies is an error, not a silent mix.
+
 Truncated games: a game cut off by the move cap (game.truncated) has no result by the rules, but a
 match must score it. It is adjudicated, and its record says so (info "adjudicated"): by the
 game's own `adjudicate` where it has one (Go: the area score of the board as it stands), as a
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,9 +66,13 @@ class MatchResult:
     sprt: SprtResult | None          # verdict at the end (None if the match ran without SPRT)
     records: list[GameRecord]        # finished games, in the order they finished
     stopped_early: bool              # the SPRT decided before all games were played
+    resumed: int = 0                 # of `records`, the games played before a resume
 
     def summary(self) -> str:
         lines = [f"{self.a} vs {self.b}: {self.stats}"]
+        if self.resumed:
+            lines.append(f"{self.resumed} of the games were played before, as recorded "
+                         f"(resumed)")
         if self.sprt is not None:
             lines.append(f"SPRT {self.sprt}" + (" (stopped early)" if self.stopped_early else ""))
         unpaired = len(self.records) - self.stats.games
@@ -93,19 +105,22 @@ def random_openings(game, count: int, plies: int, rng: np.random.Generator,
 def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
                openings: Sequence[Sequence[int]] | None = None,
                on_game: Callable[[GameRecord, MatchStats], None] | None = None,
-               info: dict | None = None) -> MatchResult:
+               info: dict | None = None,
+               finished: Sequence[GameRecord] = ()) -> MatchResult:
     """Play A against B (see the module docstring). `openings`: book lines, one per pair, cycled
     (default: random ones). `on_game(record, stats_so_far)` is called after each finished game
-    (write the record, print progress). `info` is copied into every record's info."""
+    (write the record, print progress). `info` is copied into every record's info. `finished`:
+    the records of this match's games already played (a resumed match; ValueError for one that
+    is not this match's game of its index): counted, not played again."""
     rng = np.random.default_rng(cfg.seed)
     if openings is None:
         openings = random_openings(game, cfg.pairs, cfg.opening_plies, rng)
     if len(openings) == 0:
         raise ValueError("openings: need at least one line (an empty line is the start position)")
     total = 2 * cfg.pairs
-    batch = min(cfg.in_flight, total)
-    a.begin(batch)
-    b.begin(batch)
+    done = _games_of_this_match(finished, openings, total, a.name, b.name)
+    to_play = [i for i in range(total) if i not in done]      # game indices, in order
+    batch = min(cfg.in_flight, len(to_play))
 
     states = game.initial_states(batch)
     row_game = np.full(batch, -1, dtype=np.int64)      # game index per row; -1 = idle
@@ -116,13 +131,34 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     wdl = [0, 0, 0]                            # over whole pairs: the SPRT and the result
     wdl_games = [0, 0, 0]                      # over every finished game: progress reports
     records: list[GameRecord] = []
-    next_game = 0
+    started = 0                                # of to_play
     verdict: SprtResult | None = None
 
+    def count(record: GameRecord) -> bool:
+        """Add a finished game to the counts; True when it completes its pair."""
+        score_a = record.info["score_a"]
+        wdl_games[_wdl_index(score_a)] += 1
+        records.append(record)
+        pair = int(record.info["game_index"]) // 2
+        pair_scores.setdefault(pair, []).append(score_a)
+        if len(pair_scores[pair]) < 2:
+            return False
+        for score in pair_scores.pop(pair):
+            wdl[_wdl_index(score)] += 1
+        return True
+
+    if any([count(done[i]) for i in sorted(done)]) and cfg.sprt is not None:
+        verdict = sprt(*wdl, cfg.sprt)
+    if not to_play or (verdict is not None and verdict.decision is not None):
+        return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records,
+                           stopped_early=bool(to_play), resumed=len(done))
+    a.begin(batch)
+    b.begin(batch)
+
     def start(row: int) -> None:
-        nonlocal next_game
-        index = next_game
-        next_game += 1
+        nonlocal started
+        index = to_play[started]
+        started += 1
         line = [int(x) for x in openings[(index // 2) % len(openings)]]
         s = game.initial_states(1)
         for action in line:
@@ -159,21 +195,13 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         b.observe(actions, moving)
 
         over = resigned | (moving & (game.terminal(states) | game.truncated(states)))
-        finished = np.flatnonzero(over)
+        ended = np.flatnonzero(over)
         pair_completed = False
-        for row in finished:
+        for row in ended:
             record = _finish(game, states[row], row_game[row], a_side[row], moves[row],
                              int(opening_len[row]), a.name, b.name, info,
                              resigned=bool(resigned[row]))
-            score_a = record.info["score_a"]
-            wdl_games[_wdl_index(score_a)] += 1
-            records.append(record)
-            pair = int(row_game[row]) // 2
-            pair_scores.setdefault(pair, []).append(score_a)
-            if len(pair_scores[pair]) == 2:
-                for score in pair_scores.pop(pair):
-                    wdl[_wdl_index(score)] += 1
-                pair_completed = True
+            pair_completed |= count(record)
             row_game[row] = -1
             if on_game is not None:
                 on_game(record, MatchStats(*wdl_games))
@@ -181,7 +209,7 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
             verdict = sprt(*wdl, cfg.sprt)
             if verdict.decision is not None:
                 break
-        restarted = finished[:max(0, total - next_game)]
+        restarted = ended[:max(0, len(to_play) - started)]
         for row in restarted:
             start(row)
         if len(restarted):
@@ -191,7 +219,32 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     # Every game belongs to a pair and the last game to finish completes one, so `verdict` is
     # the SPRT of the final counts whenever an SPRT is configured.
     stopped_early = verdict is not None and verdict.decision is not None and len(records) < total
-    return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records, stopped_early)
+    return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records, stopped_early,
+                       resumed=len(done))
+
+
+def _games_of_this_match(finished: Sequence[GameRecord], openings: Sequence[Sequence[int]],
+                         total: int, a_name: str, b_name: str) -> dict[int, GameRecord]:
+    """{game index: record} of a resumed match's finished games; ValueError for a record that
+    is not this match's game of its index (module docstring), naming the difference."""
+    done: dict[int, GameRecord] = {}
+    for record in finished:
+        index = record.info.get("game_index")
+        if not isinstance(index, int) or not 0 <= index < total:
+            raise ValueError(f"a recorded game has game_index {index!r}; this match has games "
+                             f"0-{total - 1} (another --games?)")
+        if index in done:
+            raise ValueError(f"game {index + 1} is recorded twice")
+        line = [int(x) for x in openings[(index // 2) % len(openings)]]
+        players = (a_name, b_name) if index % 2 == 0 else (b_name, a_name)
+        if tuple(record.players) != players:
+            raise ValueError(f"game {index + 1} was played by {' - '.join(record.players)}, "
+                             f"this match has {' - '.join(players)} (other players?)")
+        if list(record.moves[:len(line)]) != line or record.opening_plies != len(line):
+            raise ValueError(f"game {index + 1} opened otherwise than this match opens it "
+                             f"(another --seed, --games or --opening-plies?)")
+        done[index] = record
+    return done
 
 
 def _wdl_index(score_a: float) -> int:
@@ -315,9 +368,19 @@ def gate(candidate: Player | str | os.PathLike, best: Player | str | os.PathLike
 def run_match(game, a: Player, b: Player, cfg: MatchConfig, *,
               records: str | os.PathLike | None = None,
               progress: Callable[[GameRecord, MatchStats], None] | None = None,
-              info: dict | None = None) -> MatchResult:
-    """play_match, appending every finished game to `records` (if given) in the game's format."""
-    from azero.records import open_record_writer
+              info: dict | None = None, resume: bool = False) -> MatchResult:
+    """play_match, appending every finished game to `records` (if given) in the game's format.
+    resume: the games `records` already holds of this match (those whose info "match" is
+    info's) are its finished games (play_match's `finished`); the others there are left be."""
+    from azero.records import open_record_writer, record_format
+    finished: list[GameRecord] = []
+    if resume:
+        if records is None:
+            raise ValueError("resuming a match needs its records file")
+        if Path(records).exists():
+            label = (info or {}).get("match")
+            finished = [r for r in record_format(game.spec.name).read(game, Path(records))
+                        if r.info.get("match") == label]
     writer = open_record_writer(game, records) if records is not None else None
 
     def on_game(record: GameRecord, stats: MatchStats) -> None:
@@ -327,7 +390,7 @@ def run_match(game, a: Player, b: Player, cfg: MatchConfig, *,
             progress(record, stats)
 
     try:
-        return play_match(game, a, b, cfg, on_game=on_game, info=info)
+        return play_match(game, a, b, cfg, on_game=on_game, info=info, finished=finished)
     finally:
         if writer is not None:
             writer.close()

@@ -325,3 +325,102 @@ def test_go9_games_cut_off_at_the_cap_are_scored_on_the_board_in_their_sgf(tmp_p
             state = game.step(state, [m])
         score = game.score(state)[0]
         assert r.result == (1.0 if score > 0 else 0.0 if score < 0 else 0.5)
+
+
+# ------------------------------------------------------------------ resuming a match
+
+def _pair_of_randoms():
+    return (make_player("random", GAME, seed=1, name="A"),
+            make_player("random", GAME, seed=2, name="B"))
+
+
+def _cut_match(tmp_path, keep):
+    """The records of a 10-game match (seed 5, 3 opening plies) of which only the games whose
+    index is in `keep` were written: a match killed there."""
+    full = tmp_path / "full.jsonl"
+    run_match(GAME, *_pair_of_randoms(), MatchConfig(games=10, in_flight=3, opening_plies=3,
+                                                     sprt=None, seed=5),
+              records=full, info={"match": "A vs B"})
+    cut = tmp_path / "cut.jsonl"
+    with open_record_writer(GAME, cut) as writer:
+        kept = [r for r in read_records(GAME, full) if r.info["game_index"] in keep]
+        for record in kept:
+            writer.write(record)
+    return cut, kept
+
+
+def test_a_resumed_match_plays_only_the_missing_games_and_counts_the_rest(tmp_path):
+    """Games 0, 1, 2 and 5 recorded (pair 2 cut in half): resuming plays 3, 4, 6, 7, 8, 9 with
+    their pairs' openings and colours; the result counts all ten, the recorded ones as
+    recorded; the file ends with each game once. Another game in the file (another match) is
+    left be."""
+    cut, kept = _cut_match(tmp_path, keep={0, 1, 2, 5})
+    with open_record_writer(GAME, cut) as writer:      # another match's game in the same file
+        writer.write(GameRecord("connect4", ("X", "Y"), [3, 3, 3], 0.5,
+                                info={"match": "X vs Y", "game_index": 0, "score_a": 0.5}))
+    played = []
+    result = run_match(GAME, *_pair_of_randoms(),
+                       MatchConfig(games=10, in_flight=3, opening_plies=3, sprt=None, seed=5),
+                       records=cut, info={"match": "A vs B"}, resume=True,
+                       progress=lambda record, stats: played.append(record.info["game_index"]))
+    assert sorted(played) == [3, 4, 6, 7, 8, 9]
+    assert result.resumed == 4 and result.stats.games == 10 and not result.stopped_early
+    assert "4 of the games were played before" in result.summary()
+    ours = by_index([r for r in read_records(GAME, cut) if r.info["match"] == "A vs B"])
+    assert [r.info["game_index"] for r in ours] == list(range(10))
+    assert [r.moves for r in ours if r.info["game_index"] in {0, 1, 2, 5}] == \
+        [r.moves for r in by_index(kept)]
+    for first, second in zip(ours[::2], ours[1::2]):
+        assert first.players == ("A", "B") and second.players == ("B", "A")
+        assert first.moves[:3] == second.moves[:3]
+    wins = sum(r.info["score_a"] == 1 for r in ours)
+    draws = sum(r.info["score_a"] == 0.5 for r in ours)
+    assert (result.stats.wins, result.stats.draws) == (wins, draws)
+    # all played: resuming again plays nothing and gives the same counts
+    again = run_match(GAME, *_pair_of_randoms(),
+                      MatchConfig(games=10, in_flight=3, opening_plies=3, sprt=None, seed=5),
+                      records=cut, info={"match": "A vs B"}, resume=True,
+                      progress=lambda record, stats: played.append(-1))
+    assert -1 not in played and again.resumed == 10 and again.stats == result.stats
+
+
+@pytest.mark.parametrize("keep, change, message", [
+    ({0, 5}, dict(seed=6), "game 1 opened otherwise than this match opens it"),
+    ({0, 5}, dict(opening_plies=2), "opened otherwise"),
+    ({0, 5}, dict(games=4), "game 1 opened otherwise"),     # fewer pairs: other openings
+    ({5}, dict(games=4), "game_index 5; this match has games 0-3"),
+    ({0, 5}, dict(swap=True), "game 1 was played by A - B, this match has B - A"),
+])
+def test_resuming_with_other_settings_is_refused(tmp_path, keep, change, message):
+    cut, _ = _cut_match(tmp_path, keep=keep)
+    before = cut.read_bytes()
+    a, b = _pair_of_randoms()
+    if change.pop("swap", False):
+        a.name, b.name = "B", "A"
+    settings = dict(games=10, in_flight=3, opening_plies=3, sprt=None, seed=5) | change
+    label = f"{a.name} vs {b.name}"
+    if label != "A vs B":                              # the file's games are found by label
+        lines = cut.read_text().replace('"A vs B"', f'"{label}"')
+        cut.write_text(lines)
+        before = cut.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        run_match(GAME, a, b, MatchConfig(**settings), records=cut, info={"match": label},
+                  resume=True)
+    assert cut.read_bytes() == before                 # nothing written
+
+
+def test_the_arena_command_resumes(tmp_path, capsys):
+    records = tmp_path / "m.jsonl"
+    args = ["arena", "--a", "random", "--b", "mcts-rollout:8", "--games", "6", "--no-sprt",
+            "--in-flight", "2", "--records", str(records), "--quiet", "--seed", "3"]
+    assert main(args) == 0
+    lines = records.read_text().splitlines()
+    records.write_text("\n".join(lines[:3]) + "\n")   # killed after three games
+    assert main(args + ["--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "3 of the games were played before, as recorded (resumed)" in out
+    assert sorted(r.info["game_index"] for r in read_records(GAME, records)) == list(range(6))
+    assert main(["arena", "--a", "random", "--b", "random", "--resume"]) == 2
+    assert "--resume needs --records" in capsys.readouterr().err
+    assert main(args[:-2] + ["--seed", "4", "--resume"]) == 2
+    assert "azero arena: --resume: " in capsys.readouterr().err

@@ -42,6 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "folder, in the game's record format)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="go on with a match cut short: the games --records holds of it count as "
+                        "played and only the others are played (the same command otherwise: "
+                        "the same players, --seed, --games and --opening-plies)")
     p.add_argument("--quiet", action="store_true", help="no per-game progress")
     add_threads_argument(p)
     p.set_defaults(func=run)
@@ -57,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, players: list) -> int:
     if not set_threads(args, "azero arena"):
+        return 2
+    if args.resume and not args.records:
+        print("azero arena: --resume needs --records, the file of the match to go on with",
+              file=sys.stderr)
         return 2
     try:
         game = make(args.game) if args.komi is None else make(args.game, komi=args.komi)
@@ -102,7 +110,13 @@ def _run(args: argparse.Namespace, players: list) -> int:
                 given.with_name(f"{given.stem}-{Path(spec).stem}{given.suffix}"))
         else:
             records = stamp + ("" if len(specs) == 1 else f"-{Path(spec).stem}") + suffix
-        result = _play(args, game, a, b, cfg, records)
+        try:
+            result = _play(args, game, a, b, cfg, records)
+        except ValueError as e:               # a resumed match's records are another match's
+            if not args.resume:
+                raise
+            print(f"azero arena: --resume: {records}: {e}", file=sys.stderr)
+            return 2
         results.append((spec, result))
         close_players(a)
         players.remove(a)
@@ -131,7 +145,7 @@ def _play(args, game, a, b, cfg: MatchConfig, records: str):
                   flush=True)
 
     result = run_match(game, a, b, cfg, records=records, progress=progress,
-                       info={"match": f"{a.name} vs {b.name}"})
+                       info={"match": f"{a.name} vs {b.name}"}, resume=args.resume)
     print(result.summary())
     print(f"records: {records}")
     return result
