@@ -64,7 +64,7 @@ class MatchResult:
     b: str
     stats: MatchStats                # W/D/L of A over the games of whole (finished) pairs
     sprt: SprtResult | None          # verdict at the end (None if the match ran without SPRT)
-    records: list[GameRecord]        # finished games, in the order they finished
+    records: list[GameRecord]        # finished games in the order they finished (resumed first)
     stopped_early: bool              # the SPRT decided before all games were played
     resumed: int = 0                 # of `records`, the games played before a resume
 

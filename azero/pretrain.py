@@ -30,14 +30,14 @@ the value loss (mean squared error over positions with a result).
 
 Training is the trainer's (azero/train.py Trainer: optimizer, LR schedule with total_steps set to
 the pretraining's length unless overridden, bf16 autocast, gradient clipping, atomic checkpoints)
-with the one difference the value mask needs (RecordTrainer.train_step). The checkpoint is a
+with the one difference the value mask needs (RecordTrainer: its batches carry a value weight). The checkpoint is a
 normal one (azero/checkpoint.py), its metadata holding the pretraining's figures under "pretrain";
 each evaluation also appends a line to metrics.jsonl beside it (azero/rundir.py's log).
 
 Resume: the checkpoint is rewritten (atomically, with the optimizer) at every evaluation, and the
 same command run again continues from it: a stopped or killed pretraining loses at most the steps
 since the last evaluation. Step s's rows and symmetries are drawn from (seed, s) alone
-(`batch_rows`, `step_rng`), so the resumed run takes the very batches the uninterrupted one
+(`BatchOrder`, `step_rng`), so the resumed run takes the very batches the uninterrupted one
 would have, and ends with the same weights. A checkpoint of another job at the same path (other
 records, split, length, batch or seed) is an error naming what differs, never overwritten.
 """
@@ -311,18 +311,31 @@ def planned_steps(steps: int | None, epochs: float | None, train_positions: int,
     return max(1, math.ceil(epochs * train_positions / batch_size))
 
 
-def batch_rows(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
-    """The training rows [batch_size] of optimizer step `step` (0-based): samples step*B to
-    step*B + B - 1 of the stream that runs through epoch after epoch, epoch e a permutation of
-    0..n-1 drawn from (seed, e) alone (a batch may span epochs)."""
-    first = step * batch_size
-    samples = np.arange(first, first + batch_size)
-    epochs, at = np.divmod(samples, n)
-    rows = np.empty(batch_size, np.int64)
-    for e in np.unique(epochs):
-        order = np.random.default_rng((seed, 0, int(e))).permutation(n)
-        rows[epochs == e] = order[at[epochs == e]]
-    return rows
+class BatchOrder:
+    """The training rows of each optimizer step: step s takes samples s*B to s*B + B - 1 of the
+    stream that runs through epoch after epoch, epoch e a permutation of 0..n-1 drawn from
+    (seed, e) alone (a batch may span epochs). The permutations of the last epochs asked for are
+    kept, so a step costs B lookups, not a permutation of n."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._orders: dict[int, np.ndarray] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._orders:
+            if len(self._orders) >= 2:
+                self._orders.pop(min(self._orders))
+            self._orders[epoch] = np.random.default_rng((self.seed, 0, epoch)).permutation(self.n)
+        return self._orders[epoch]
+
+    def rows(self, step: int) -> np.ndarray:
+        """Row indices [batch_size] of step `step` (0-based)."""
+        first = step * self.batch_size
+        epochs, at = np.divmod(np.arange(first, first + self.batch_size), self.n)
+        rows = np.empty(self.batch_size, np.int64)
+        for e in np.unique(epochs):
+            rows[epochs == e] = self._order(int(e))[at[epochs == e]]
+        return rows
 
 
 def step_rng(step: int, seed: int) -> np.random.Generator:
@@ -460,8 +473,9 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
                         if k in ("step", "held_out", "train", "seconds")})
     sums: dict[str, float] = {}
     since = 0
+    order = BatchOrder(len(train_set), config.train.batch_size, seed)
     while trainer.step < total:
-        rows = batch_rows(trainer.step, len(train_set), config.train.batch_size, seed)
+        rows = order.rows(trainer.step)
         stats = trainer.train_step(make_batch(game, train_set, rows, step_rng(trainer.step, seed)))
         for k, v in stats.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -478,6 +492,6 @@ def pretrain(config: Config, paths: Sequence[str | os.PathLike], out: str | os.P
     return summary
 
 
-__all__ = ["Positions", "RecordSet", "RecordTrainer", "RecordsError", "batch_rows", "evaluate",
+__all__ = ["BatchOrder", "Positions", "RecordSet", "RecordTrainer", "RecordsError", "evaluate",
            "held_out_games", "make_batch", "planned_steps", "positions_of", "pretrain",
            "read_record_set", "record_files", "step_rng"]

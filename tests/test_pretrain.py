@@ -15,8 +15,8 @@ from sgfmill import sgf
 from azero import checkpoint as ckpt
 from azero.config import load_config
 from azero.games import make
-from azero.pretrain import (Positions, RecordsError, RecordTrainer, held_out_games, make_batch,
-                            positions_of, pretrain, read_record_set)
+from azero.pretrain import (BatchOrder, Positions, RecordsError, RecordTrainer, held_out_games,
+                            make_batch, positions_of, pretrain, read_record_set)
 from azero.records import GameRecord, open_record_writer
 
 C4 = make("connect4")
@@ -206,6 +206,19 @@ def stop_at(step: int):
         if line.startswith(f"step {step}/"):
             raise Stop
     return report
+
+
+def test_the_batch_order_is_epochs_of_permutations_and_a_function_of_the_step():
+    order = BatchOrder(10, 4, seed=3)
+    stream = np.concatenate([order.rows(s) for s in range(10)])     # 4 epochs
+    for epoch in range(4):
+        assert sorted(stream[10 * epoch:10 * (epoch + 1)]) == list(range(10))
+    assert not np.array_equal(stream[:10], stream[10:20])          # each epoch shuffled anew
+    for step in (7, 2, 9):                                          # any order, a fresh object
+        assert np.array_equal(BatchOrder(10, 4, seed=3).rows(step), stream[4 * step:4 * step + 4])
+    assert not np.array_equal(BatchOrder(10, 4, seed=4).rows(0), stream[:4])
+    wide = BatchOrder(3, 7, seed=1).rows(0)                         # a batch over three epochs
+    assert sorted(wide[:3]) == sorted(wide[3:6]) == [0, 1, 2]
 
 
 def test_a_stopped_pretraining_resumes_to_the_same_weights(tmp_path):
