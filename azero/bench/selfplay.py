@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from azero import games
-from azero.bench.net import add_precision_argument, precision_label, snapshot_evaluators
+from azero.bench.net import (add_precision_argument, bench_net, precision_label,
+                              snapshot_evaluators)
 from azero.bench.report import Measurement
 
 
@@ -84,24 +85,6 @@ class _TimedEvaluator:
             return self.evaluator(states)
         finally:
             self.seconds += time.perf_counter() - t0
-
-
-def bench_net(config, game, ckpt_path: str | None, device):
-    """The net a benchmark runs: `ckpt_path`'s, else the config's architecture with random weights
-    (BatchNorm statistics randomised so that folding them is not a no-op), in eval mode."""
-    if ckpt_path is not None:
-        from azero import checkpoint
-        return checkpoint.load(ckpt_path, expected_game=game.spec.name, device=device).model
-    from azero.nets import make_muzero_net, make_net
-    torch.manual_seed(0)
-    net = (make_muzero_net(game.spec, config.model, config.muzero)
-           if config.algorithm == "muzero" else make_net(game.spec, config.model))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_()
-                m.running_var.uniform_(0.5, 2.0)
-    return net.to(device).eval()
 
 
 def measure_game(name: str, args: argparse.Namespace) -> Iterator[Measurement]:
