@@ -8,6 +8,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from azero.sigint import start_ignoring_sigint
 
 
@@ -30,6 +32,15 @@ def start_and_interrupt(start) -> int:
     return process.exitcode
 
 
+@pytest.fixture(autouse=True)
+def python_handles_sigint():
+    """Python's own SIGINT handler in this process, as in a terminal: a test run started in the
+    background of a shell inherits SIGINT ignored, and so would every child."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_a_child_started_ignoring_sigint_survives_ctrl_c_during_its_start():
     assert start_and_interrupt(start_ignoring_sigint) == 0
 
@@ -39,9 +50,8 @@ def test_a_plainly_started_child_dies_of_it():
 
 
 def test_the_parent_keeps_its_handler():
-    before = signal.getsignal(signal.SIGINT)
     start_and_interrupt(start_ignoring_sigint)
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_from_another_thread_it_still_starts_the_child():
