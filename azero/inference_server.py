@@ -132,7 +132,7 @@ class _Server:
     """The serving loop's state: the network's evaluator, the clients, the counters."""
 
     def __init__(self, listener, run, config, device):
-        from azero.loop import algorithm_for
+        from azero.algorithms import algorithm_for
 
         self.listener = listener
         self.run = run

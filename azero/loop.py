@@ -1,7 +1,8 @@
 """The training loop: self-play workers -> replay shards -> trainer -> candidate -> gate -> best.
 
 The algorithm (config.algorithm) is an object the loop asks for its trainer, replay, self-play
-search and storage (AlphaZero below; MuZero: azero/muzero/loop.py); the loop itself is the same.
+search and storage (azero/algorithms.py: AlphaZero; MuZero: azero/muzero/loop.py); the loop
+itself is the same.
 
 `run_loop` is the main job behind `azero selfplay`. The trainer runs in this process; self-play
 runs in the worker pool; a candidate is judged (gate, then a promoted network's figures and
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from azero import checkpoint as ckpt
+from azero.algorithms import algorithm_for
 from azero.atomic import atomic_write_bytes, remove_stale_temp_files
 from azero.anchors import anchors_owed, check_anchors, describe_anchors, log_anchors, play_anchors
 from azero.config import Config, ConfigError
@@ -53,56 +55,6 @@ class Limits:
         if self.hours is not None and time.monotonic() - started >= self.hours * 3600:
             return True
         return self.iterations is not None and iterations_done >= self.iterations
-
-
-class AlphaZero:
-    """What the loop asks of a training algorithm (config.algorithm): its trainer, its network's
-    architecture, its replay, how its self-play workers search and store games, and a step
-    run before each training chunk. MuZero's is azero.muzero.loop.MuZero."""
-    name = "alphazero"
-
-    def trainer_class(self):
-        """A Trainer class: create(config, game, device), from_checkpoint(path, config), ..."""
-        from azero.train import Trainer
-        return Trainer
-
-    def architecture(self, config: Config, spec) -> dict:
-        """The architecture dict of the network config describes (what --init must match)."""
-        from azero.nets import architecture_for
-        return architecture_for(spec, config.model)
-
-    def replay_dir(self, run: RunDir) -> Path:
-        """Where the self-play workers write their shards."""
-        return run.replay
-
-    def buffer(self, run: RunDir, game, config: Config):
-        """The trainer's replay over the workers' files."""
-        from azero.replay import ReplayBuffer
-        return ReplayBuffer(self.replay_dir(run), game, config.replay.window_positions)
-
-    def games(self, run: RunDir, game, config: Config, worker_id: int):
-        """A self-play worker's search and storage (azero.workers.AlphaZeroGames's face)."""
-        from azero.workers import AlphaZeroGames
-        return AlphaZeroGames(run, game, config, worker_id)
-
-    def init_overrides(self, architecture: dict) -> dict:
-        """Config keys (dotted) that make a config describe the network of `architecture`
-        (`azero selfplay --init`)."""
-        from azero.nets import model_settings_of
-        return {f"model.{key}": value for key, value in model_settings_of(architecture).items()}
-
-    def before_training(self, trainer, buffer, config: Config, game):
-        """None, or a callable(steps) run before each chunk of `steps` optimizer steps in the
-        trainer's process, returning figures (a dict) for that chunk's metrics record."""
-        return None
-
-
-def algorithm_for(config: Config):
-    """The algorithm object of config.algorithm."""
-    if config.algorithm == "muzero":
-        from azero.muzero.loop import MuZero
-        return MuZero()
-    return AlphaZero()
 
 
 def check_init(config: Config, init: str | Path | None) -> ckpt.Checkpoint | None:
@@ -605,4 +557,4 @@ def _postfix(buffer, best: dict, losses: dict | None = None, waiting: bool = Fal
     return " ".join(parts)
 
 
-__all__ = ["AlphaZero", "Limits", "algorithm_for", "prepare_run", "run_loop"]
+__all__ = ["Limits", "check_init", "prepare_run", "run_loop"]

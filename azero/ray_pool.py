@@ -117,7 +117,7 @@ class SelfPlayActor:
         import ray
 
         from azero.config import Config
-        from azero.loop import algorithm_for
+        from azero.algorithms import algorithm_for
         from azero.nets import resolve_device, set_torch_threads
 
         self.config = Config.from_dict(config_dict)
@@ -305,7 +305,7 @@ class RayWorkerPool(WorkerPool):
     def start(self) -> None:
         import ray
 
-        from azero.loop import algorithm_for
+        from azero.algorithms import algorithm_for
         from azero.workers import GameSink
 
         game = self.config.make_game()

@@ -37,7 +37,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     signal.signal(signal.SIGTERM, lambda signum, frame: terminating.append(signum))
     from azero import checkpoint as ckpt
     from azero.config import Config
-    from azero.loop import algorithm_for
+    from azero.algorithms import algorithm_for
     from azero.nets import resolve_device, set_torch_threads
     from azero.rundir import RunDir
 
@@ -182,7 +182,7 @@ class AlphaZeroGames:
     """How an AlphaZero self-play worker searches and stores its games: SelfPlay's BatchedSearch
     over the rules with the policy-value net as evaluator, and replay shards of the searched
     positions (azero/replay.py). The loop's algorithm object makes one per worker
-    (azero.loop.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
+    (azero.algorithms.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
 
     def __init__(self, run, game, config, worker_id: int):
         self.game = game

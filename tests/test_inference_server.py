@@ -19,7 +19,8 @@ from azero.config import load_config
 from azero.inference_client import InferenceServerError, ServedPlayer, connect
 from azero.inference_server import (InferenceServer, ServedPool, decode, encode,
                                     parse_endpoint, with_endpoint)
-from azero.loop import Limits, _write_best, algorithm_for, prepare_run, run_loop
+from azero.algorithms import algorithm_for
+from azero.loop import Limits, _write_best, prepare_run, run_loop
 from azero.nets import build_net
 from azero.pool import LocalBackend, WorkerPool
 from azero.rundir import RunDir

@@ -94,7 +94,7 @@ def _model_overrides(path: str, config) -> list[str]:
     MuZero, muzero: keys); none for a checkpoint of another algorithm, which the loop refuses
     with its reason (azero.loop.check_init)."""
     from azero import checkpoint as ckpt
-    from azero.loop import algorithm_for
+    from azero.algorithms import algorithm_for
 
     payload = ckpt.read_payload(path)
     if str(payload.get("algorithm", "alphazero")) != config.algorithm:

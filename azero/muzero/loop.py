@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..loop import AlphaZero
+from ..algorithms import AlphaZero
 from .replay import trajectory_dir
 
 
