@@ -122,11 +122,6 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     to_play = [i for i in range(total) if i not in done]      # game indices, in order
     batch = min(cfg.in_flight, len(to_play))
 
-    states = game.initial_states(batch)
-    row_game = np.full(batch, -1, dtype=np.int64)      # game index per row; -1 = idle
-    a_side = np.zeros(batch, dtype=np.int8)            # the player number A has in each row
-    moves: list[list[int]] = [[] for _ in range(batch)]
-    opening_len = np.zeros(batch, dtype=np.int64)
     pair_scores: dict[int, list[float]] = {}   # A's score in each finished game of an open pair
     wdl = [0, 0, 0]                            # over whole pairs: the SPRT and the result
     wdl_games = [0, 0, 0]                      # over every finished game: progress reports
@@ -152,6 +147,12 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
     if not to_play or (verdict is not None and verdict.decision is not None):
         return MatchResult(a.name, b.name, MatchStats(*wdl), verdict, records,
                            stopped_early=bool(to_play), resumed=len(done))
+
+    states = game.initial_states(batch)
+    row_game = np.full(batch, -1, dtype=np.int64)      # game index per row; -1 = idle
+    a_side = np.zeros(batch, dtype=np.int8)            # the player number A has in each row
+    moves: list[list[int]] = [[] for _ in range(batch)]
+    opening_len = np.zeros(batch, dtype=np.int64)
     a.begin(batch)
     b.begin(batch)
 
@@ -159,7 +160,7 @@ def play_match(game, a: Player, b: Player, cfg: MatchConfig = MatchConfig(), *,
         nonlocal started
         index = to_play[started]
         started += 1
-        line = [int(x) for x in openings[(index // 2) % len(openings)]]
+        line = _opening_of_game(openings, index)
         s = game.initial_states(1)
         for action in line:
             s = game.step(s, np.array([action], dtype=np.int64))
@@ -235,7 +236,7 @@ def _games_of_this_match(finished: Sequence[GameRecord], openings: Sequence[Sequ
                              f"0-{total - 1} (another --games?)")
         if index in done:
             raise ValueError(f"game {index + 1} is recorded twice")
-        line = [int(x) for x in openings[(index // 2) % len(openings)]]
+        line = _opening_of_game(openings, index)
         players = (a_name, b_name) if index % 2 == 0 else (b_name, a_name)
         if tuple(record.players) != players:
             raise ValueError(f"game {index + 1} was played by {' - '.join(record.players)}, "
@@ -245,6 +246,12 @@ def _games_of_this_match(finished: Sequence[GameRecord], openings: Sequence[Sequ
                              f"(another --seed, --games or --opening-plies?)")
         done[index] = record
     return done
+
+
+def _opening_of_game(openings: Sequence[Sequence[int]], index: int) -> list[int]:
+    """The book line game `index` starts from: both games of a pair share one; pairs cycle
+    through `openings`."""
+    return [int(x) for x in openings[(index // 2) % len(openings)]]
 
 
 def _wdl_index(score_a: float) -> int:
