@@ -1,65 +1,21 @@
-"""The training algorithms as the loop (azero/loop.py) and the processes around it see them: an
-object per config.algorithm that names its trainer, its network's architecture, its replay, how
-its self-play workers search and store games, and a step before each training chunk. AlphaZero's
-is here; MuZero's (azero/muzero/loop.py) derives from it. The self-play workers, the inference
-server and the Ray actors ask `algorithm_for` too, so it sits below all of them.
+"""The training algorithms by name: `algorithm_for(config)` is the object of config.algorithm
+that the loop (azero/loop.py), the self-play workers, the inference server and the Ray actors
+ask for its trainer, its network's architecture, its replay, how its self-play workers search and
+store games, and a step before each training chunk. AlphaZero's is azero/alphazero.py; MuZero's
+(azero/muzero/loop.py) derives from it. This registry sits above both, so neither imports it.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from azero.config import Config
-from azero.rundir import RunDir
-
-
-class AlphaZero:
-    """What the loop asks of a training algorithm (config.algorithm): its trainer, its network's
-    architecture, its replay, how its self-play workers search and store games, and a step
-    run before each training chunk. MuZero's is azero.muzero.loop.MuZero."""
-    name = "alphazero"
-
-    def trainer_class(self):
-        """A Trainer class: create(config, game, device), from_checkpoint(path, config), ..."""
-        from azero.train import Trainer
-        return Trainer
-
-    def architecture(self, config: Config, spec) -> dict:
-        """The architecture dict of the network config describes (what --init must match)."""
-        from azero.nets import architecture_for
-        return architecture_for(spec, config.model)
-
-    def replay_dir(self, run: RunDir) -> Path:
-        """Where the self-play workers write their shards."""
-        return run.replay
-
-    def buffer(self, run: RunDir, game, config: Config):
-        """The trainer's replay over the workers' files."""
-        from azero.replay import ReplayBuffer
-        return ReplayBuffer(self.replay_dir(run), game, config.replay.window_positions)
-
-    def games(self, run: RunDir, game, config: Config, worker_id: int):
-        """A self-play worker's search and storage (azero.workers.AlphaZeroGames's face)."""
-        from azero.workers import AlphaZeroGames
-        return AlphaZeroGames(run, game, config, worker_id)
-
-    def init_overrides(self, architecture: dict) -> dict:
-        """Config keys (dotted) that make a config describe the network of `architecture`
-        (`azero selfplay --init`)."""
-        from azero.nets import model_settings_of
-        return {f"model.{key}": value for key, value in model_settings_of(architecture).items()}
-
-    def before_training(self, trainer, buffer, config: Config, game):
-        """None, or a callable(steps) run before each chunk of `steps` optimizer steps in the
-        trainer's process, returning figures (a dict) for that chunk's metrics record."""
-        return None
 
 
 def algorithm_for(config: Config):
-    """The algorithm object of config.algorithm."""
+    """The algorithm object of config.algorithm (azero.alphazero.AlphaZero's face)."""
     if config.algorithm == "muzero":
         from azero.muzero.loop import MuZero
         return MuZero()
+    from azero.alphazero import AlphaZero
     return AlphaZero()
 
 
-__all__ = ["AlphaZero", "algorithm_for"]
+__all__ = ["algorithm_for"]

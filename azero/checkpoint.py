@@ -197,6 +197,13 @@ def load(path: str | os.PathLike, expected_game: str | None = None, *,
         algorithm=str(payload.get("algorithm", "alphazero")))
 
 
+def load_best(run, game_name: str, device: str | torch.device = "cpu") -> tuple[int, nn.Module]:
+    """(generation, network) of a run's best checkpoint (azero.rundir.RunDir.best), both read
+    from best.pt itself (best.json may already name a newer one)."""
+    loaded = load(run.best, expected_game=game_name, device=device)
+    return int(loaded.metadata.get("generation", 0)), loaded.model
+
+
 def _first_line(e: BaseException, limit: int = 160) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     text = " ".join(lines[:2]) if lines else type(e).__name__

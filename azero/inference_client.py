@@ -169,8 +169,7 @@ class ServedPlayer:
     generator is its own. No network is loaded here."""
 
     def __init__(self, config, game, kit, worker_id: int, endpoint: str | None = None, **connect_args):
-        from azero.selfplay import SelfPlay
-        from azero.workers import worker_seed
+        from azero.selfplay import SelfPlay, worker_seed
 
         sp = config.selfplay
         endpoint = endpoint or sp.inference_server_endpoint

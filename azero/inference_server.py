@@ -156,9 +156,8 @@ class _Server:
 
     def _load(self) -> None:
         from azero import checkpoint as ckpt
-        from azero.workers import _load_best
 
-        self.generation, net = _load_best(self.run, self.game.spec.name, self.device, ckpt)
+        self.generation, net = ckpt.load_best(self.run, self.game.spec.name, self.device)
         self.evaluator = self.kit.evaluator(net, self.device)
 
     def _accept(self) -> None:

@@ -1,8 +1,8 @@
 """The training loop: self-play workers -> replay shards -> trainer -> candidate -> gate -> best.
 
 The algorithm (config.algorithm) is an object the loop asks for its trainer, replay, self-play
-search and storage (azero/algorithms.py: AlphaZero; MuZero: azero/muzero/loop.py); the loop
-itself is the same.
+search and storage (azero.algorithms.algorithm_for: AlphaZero, azero/alphazero.py; MuZero,
+azero/muzero/loop.py); the loop itself is the same.
 
 `run_loop` is the main job behind `azero selfplay`. The trainer runs in this process; self-play
 runs in the worker pool; a candidate is judged (gate, then a promoted network's figures and
@@ -137,9 +137,9 @@ def run_loop(config: Config, limits: Limits = Limits(), *, progress: bool | None
              init: str | Path | None = None, backend=None) -> dict:
     """Run self-play, training and gating until `limits` or Ctrl-C. Returns a summary dict.
     `init`: a checkpoint whose network a new run starts from (see check_init). `backend`: where
-    the self-play workers run (azero.pool.make_backend; None: processes of this machine).
+    the self-play workers run (azero.backends.make_backend; None: processes of this machine).
     Raises RunDirBusy if another process is running in the same run directory."""
-    from azero.pool import LocalBackend
+    from azero.backends import LocalBackend
 
     check_random_openings(config.selfplay, config.make_game())    # before anything is written
     init_checkpoint = check_init(config, init)

@@ -1,22 +1,20 @@
 """Worker pools: run N copies of a worker function and keep them alive.
 
-The loop only uses the small `WorkerPool` interface, made by a backend: `LocalBackend` (a
-`ProcessWorkerPool` of `worker(worker_id, stop_event, *args)` functions that talk to the rest of
-the system only through files in the run directory) or the Ray backend (azero/ray_pool.py: one
-actor per worker, on many machines, whose games the driver writes).
+The loop only uses the small `WorkerPool` interface, made by a backend (azero/backends.py):
+`ProcessWorkerPool` here (`worker(worker_id, stop_event, *args)` functions in processes of this
+machine, which talk to the rest of the system only through files in the run directory), or the
+Ray backend's pool (azero/ray_pool.py: one actor per worker, on many machines, whose games the
+driver writes).
 """
 from __future__ import annotations
 
 import abc
 import collections
-import contextlib
 import multiprocessing as mp
 import time
 from typing import Callable
 
 from azero.sigint import start_ignoring_sigint
-
-BACKENDS = ("local", "ray")
 
 
 class WorkerPool(abc.ABC):
@@ -92,35 +90,3 @@ class ProcessWorkerPool(WorkerPool):
             if p is not None and p.is_alive():
                 p.terminate()
                 p.join(1.0)
-
-
-class LocalBackend:
-    """Self-play workers as processes of this machine (ProcessWorkerPool). A backend connects
-    for the length of a run (`connected`, where set-up errors are raised before anything
-    starts) and makes the run's pool; the Ray one is azero.ray_pool.RayBackend."""
-    name = "local"
-
-    @contextlib.contextmanager
-    def connected(self, config):
-        yield
-
-    def pool(self, run, config) -> WorkerPool:
-        from azero.workers import selfplay_worker
-        return ProcessWorkerPool(selfplay_worker, config.selfplay.workers,
-                                 args=(str(run.root), config.to_dict()))
-
-
-def make_backend(name: str = "local", address: str | None = None):
-    """The backend `azero selfplay --backend NAME [--address A]` asks for; ConfigError for a bad
-    combination (Ray itself is imported and checked when the backend connects)."""
-    from azero.config import ConfigError
-
-    if name == "local":
-        if address is not None:
-            raise ConfigError("--address is for --backend ray (the local backend runs its "
-                              "workers on this machine)")
-        return LocalBackend()
-    if name == "ray":
-        from azero.ray_pool import RayBackend
-        return RayBackend(address=address)
-    raise ConfigError(f"--backend {name!r}: want one of {', '.join(BACKENDS)}")

@@ -1,6 +1,7 @@
 """Self-play: many games in lockstep with one batched search, finished games handed out as
 training examples. A worker process (azero/workers.py) wraps this with network reloads and shard
-writes; tests drive it directly.
+writes; tests drive it directly. AlphaZeroGames (at the end) is how an AlphaZero worker searches
+and stores its games; MuZero's is azero/muzero/selfplay.py.
 
 Invariants:
   * Every row of `states` is a live game, neither terminal nor truncated; a finished row is
@@ -53,6 +54,9 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
+import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -331,3 +335,55 @@ class SelfPlay:
             root_values=root_values,
             plies=plies,
         )
+
+
+class AlphaZeroGames:
+    """How an AlphaZero self-play worker searches and stores its games: SelfPlay's BatchedSearch
+    over the rules with the policy-value net as evaluator, and replay shards of the searched
+    positions (azero/replay.py). The loop's algorithm object makes one per worker
+    (azero.alphazero.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
+
+    def __init__(self, run, game, config, worker_id: int):
+        self.game = game
+        self._writer_args = (run, worker_id, config.selfplay.games_per_shard)
+
+    @functools.cached_property
+    def writer(self):
+        """The replay shard writer, made on first use: a Ray actor uses only the search half and
+        has no run directory (run None)."""
+        from azero.replay import ShardWriter
+        run, worker_id, games_per_shard = self._writer_args
+        return ShardWriter(run.replay, worker=worker_id, games_per_shard=games_per_shard)
+
+    def evaluator(self, net, device):
+        """The evaluator of a newly loaded best network (a snapshot of its weights)."""
+        from azero.nets import make_evaluator
+        return make_evaluator(net, self.game, device, snapshot=True)
+
+    def search_factory(self, evaluator):
+        """SelfPlay's make_search for `evaluator`; None: SelfPlay's own BatchedSearch, which
+        takes the evaluator at every run."""
+        return None
+
+    def add_game(self, g, generation: int):
+        """Queue a finished game (selfplay.FinishedGame) for the shard writer; the shard's path
+        when one was written."""
+        # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
+        flag = -1 if g.false_resignation is None else int(g.false_resignation)
+        # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
+        # always or never has them, so every game of a shard has the same fields.
+        # ownership_weight (uint8 [T]) is 0 for games that did not end by the rules
+        # (their target is zeros), so the fields never change between games.
+        optional = {} if g.ownership_targets is None else {
+            "ownership": g.ownership_targets,
+            "ownership_weight": g.ownership_weight.astype(np.uint8)}
+        return self.writer.add_game(
+            g.states, g.policy_targets, g.value_targets,
+            generation=np.full(len(g.value_targets), generation, np.int32),
+            false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional)
+
+
+def worker_seed(config, worker_id: int) -> np.random.SeedSequence:
+    """A self-play worker's seed: the config's seed, the worker's id, its process and the time,
+    so that a restarted worker (or a Ray actor) never replays the games of the one before."""
+    return np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])

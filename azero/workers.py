@@ -12,12 +12,9 @@ inference server (azero/inference_server.py) over a socket.
 """
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import time
-
-import numpy as np
 
 # Finished games wait in memory for at most this long before they are written, so a kill loses
 # little more than the games in flight even when shards fill slowly.
@@ -47,14 +44,14 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     run = RunDir.at(run_dir)
     game = config.make_game()
     device = resolve_device(config.train.device)
-    # the algorithm's search and storage (AlphaZeroGames below; MuZero's: azero/muzero/selfplay.py)
+    # the algorithm's search and storage (azero.selfplay.AlphaZeroGames; MuZero's: azero/muzero/selfplay.py)
     kit = algorithm_for(config).games(run, game, config, worker_id)
     if sp_cfg.inference_server:     # the server holds the network; replies name its generation
         from azero.inference_client import ServedPlayer
         player = ServedPlayer(config, game, kit, worker_id)
     else:
         player = GamePlayer(config, game, kit, worker_id, device,
-                            *_load_best(run, game.spec.name, device, ckpt))
+                            *ckpt.load_best(run, game.spec.name, device))
     sink = GameSink(run, config, game, kit, worker_id)
     last_poll = time.monotonic()
     parent = os.getppid()
@@ -76,7 +73,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
                 last_poll = time.monotonic()
                 info = run.read_best_info()
                 if info is not None and info["generation"] != player.generation:
-                    player.use_network(*_load_best(run, game.spec.name, device, ckpt))
+                    player.use_network(*ckpt.load_best(run, game.spec.name, device))
     finally:
         try:
             sink.close()
@@ -91,7 +88,7 @@ class GamePlayer:
     serves a local worker process and a Ray actor on another machine (azero/ray_pool.py)."""
 
     def __init__(self, config, game, kit, worker_id: int, device, generation: int, net):
-        from azero.selfplay import SelfPlay
+        from azero.selfplay import SelfPlay, worker_seed
 
         self.config = config
         self.kit = kit                      # the algorithm's search half (kit.evaluator, ...)
@@ -178,52 +175,6 @@ class GameSink:
                                  **self.tally.take())
 
 
-class AlphaZeroGames:
-    """How an AlphaZero self-play worker searches and stores its games: SelfPlay's BatchedSearch
-    over the rules with the policy-value net as evaluator, and replay shards of the searched
-    positions (azero/replay.py). The loop's algorithm object makes one per worker
-    (azero.algorithms.AlphaZero.games); MuZero's is azero.muzero.selfplay.MuZeroGames."""
-
-    def __init__(self, run, game, config, worker_id: int):
-        self.game = game
-        self._writer_args = (run, worker_id, config.selfplay.games_per_shard)
-
-    @functools.cached_property
-    def writer(self):
-        """The replay shard writer, made on first use: a Ray actor uses only the search half and
-        has no run directory (run None)."""
-        from azero.replay import ShardWriter
-        run, worker_id, games_per_shard = self._writer_args
-        return ShardWriter(run.replay, worker=worker_id, games_per_shard=games_per_shard)
-
-    def evaluator(self, net, device):
-        """The evaluator of a newly loaded best network (a snapshot of its weights)."""
-        from azero.nets import make_evaluator
-        return make_evaluator(net, self.game, device, snapshot=True)
-
-    def search_factory(self, evaluator):
-        """SelfPlay's make_search for `evaluator`; None: SelfPlay's own BatchedSearch, which
-        takes the evaluator at every run."""
-        return None
-
-    def add_game(self, g, generation: int):
-        """Queue a finished game (selfplay.FinishedGame) for the shard writer; the shard's path
-        when one was written."""
-        # false_resignation: -1 no resignation was due, 0 it would have been right, 1 wrong.
-        flag = -1 if g.false_resignation is None else int(g.false_resignation)
-        # Ownership targets (int8 [T, H, W]) for games that have them (Go); a game either
-        # always or never has them, so every game of a shard has the same fields.
-        # ownership_weight (uint8 [T]) is 0 for games that did not end by the rules
-        # (their target is zeros), so the fields never change between games.
-        optional = {} if g.ownership_targets is None else {
-            "ownership": g.ownership_targets,
-            "ownership_weight": g.ownership_weight.astype(np.uint8)}
-        return self.writer.add_game(
-            g.states, g.policy_targets, g.value_targets,
-            generation=np.full(len(g.value_targets), generation, np.int32),
-            false_resignation=np.full(len(g.value_targets), flag, np.int8), **optional)
-
-
 class _Tally:
     """Self-play counts between two shard writes, for the run's metrics."""
 
@@ -257,15 +208,3 @@ class _Tally:
         self.paused = 0.0
         self.since = now
         return out
-
-
-def worker_seed(config, worker_id: int) -> np.random.SeedSequence:
-    """A self-play worker's seed: the config's seed, the worker's id, its process and the time,
-    so that a restarted worker (or a Ray actor) never replays the games of the one before."""
-    return np.random.SeedSequence([config.seed, worker_id, os.getpid(), time.time_ns()])
-
-
-def _load_best(run, game_name: str, device, ckpt):
-    """(generation, net) of the current best checkpoint, both read from best.pt itself."""
-    loaded = ckpt.load(run.best, expected_game=game_name, device=device)
-    return int(loaded.metadata.get("generation", 0)), loaded.model

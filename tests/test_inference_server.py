@@ -22,7 +22,8 @@ from azero.inference_server import (InferenceServer, ServedPool, decode, encode,
 from azero.algorithms import algorithm_for
 from azero.loop import Limits, _write_best, prepare_run, run_loop
 from azero.nets import build_net
-from azero.pool import LocalBackend, WorkerPool
+from azero.backends import LocalBackend
+from azero.pool import WorkerPool
 from azero.rundir import RunDir
 from test_loop import _session_members
 

@@ -221,7 +221,7 @@ def test_bad_addresses_get_one_line_and_start_nothing(tmp_path):
     assert time.monotonic() - t0 < 60
     assert not run_dir.exists()
     # The same checks in process (the CLI prints these ConfigErrors as above).
-    from azero.pool import make_backend
+    from azero.backends import make_backend
     from azero.ray_pool import check_address
     for address in ("nohost", "host:", ":6379", "host:port"):
         with pytest.raises(ConfigError, match="want auto or HOST:PORT"):

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Self-play, training and gating into a run directory. Running "
                                    "the same command again resumes where it stopped.")
     from azero.config import ALGORITHMS
-    from azero.pool import BACKENDS
+    from azero.backends import BACKENDS
 
     p.add_argument("--game", required=True, choices=names())
     p.add_argument("--algo", choices=ALGORITHMS,
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from azero.checkpoint import CheckpointError
     from azero.config import ConfigError
     from azero.loop import Limits, run_loop
-    from azero.pool import make_backend
+    from azero.backends import make_backend
     from azero.rundir import RunDirBusy
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

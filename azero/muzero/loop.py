@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..algorithms import AlphaZero
+from ..alphazero import AlphaZero
 from .replay import trajectory_dir
 
 

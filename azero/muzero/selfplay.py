@@ -24,7 +24,7 @@ from .replay import TrajectoryWriter, outcome_rewards, trajectory_dir
 
 
 class MuZeroGames:
-    """A MuZero worker's search and storage (azero.workers.AlphaZeroGames's face)."""
+    """A MuZero worker's search and storage (azero.selfplay.AlphaZeroGames's face)."""
 
     def __init__(self, run, game, config, worker_id: int):
         self.game = game
