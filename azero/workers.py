@@ -44,7 +44,7 @@ def selfplay_worker(worker_id: int, stop_event, run_dir: str, config_dict: dict)
     run = RunDir.at(run_dir)
     game = config.make_game()
     device = resolve_device(config.train.device)
-    # the algorithm's search and storage (azero.selfplay.AlphaZeroGames; MuZero's: azero/muzero/selfplay.py)
+    # the algorithm's search and storage (selfplay.AlphaZeroGames; MuZero's: muzero/selfplay.py)
     kit = algorithm_for(config).games(run, game, config, worker_id)
     if sp_cfg.inference_server:     # the server holds the network; replies name its generation
         from azero.inference_client import ServedPlayer
