@@ -424,3 +424,18 @@ def test_the_arena_command_resumes(tmp_path, capsys):
     assert "--resume needs --records" in capsys.readouterr().err
     assert main(args[:-2] + ["--seed", "4", "--resume"]) == 2
     assert "azero arena: --resume: " in capsys.readouterr().err
+
+
+def test_a_match_without_records_names_its_file_before_the_first_game(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A match killed before its end must have told where its games went (the default name is
+    a timestamp): --resume needs that file."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["arena", "--a", "random", "--b", "random", "--games", "2", "--no-sprt",
+                 "--seed", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first_game = next(i for i, line in enumerate(lines) if line.startswith("game "))
+    told = [line for line in lines[:first_game] if line.startswith("records: ")]
+    assert len(told) == 1 and "--resume" in told[0]
+    path = told[0].split()[1]
+    assert (tmp_path / path).exists() and len(read_records(GAME, tmp_path / path)) == 2

@@ -144,6 +144,9 @@ def _play(args, game, a, b, cfg: MatchConfig, records: str):
                   f"{record.players[1]} {record.result_string:<7}  {a.name}: {stats}",
                   flush=True)
 
+    if not args.records and not args.resume:      # the stamped name: the one place it is told
+        print(f"records: {records} (should the match stop early, the same command with "
+              f"--records {records} --resume plays the games it lacks)", flush=True)
     result = run_match(game, a, b, cfg, records=records, progress=progress,
                        info={"match": f"{a.name} vs {b.name}"}, resume=args.resume)
     print(result.summary())
