@@ -309,6 +309,10 @@ class MuZeroConfig:
                                         "(0 = off, the paper's MuZero)")
     projection_dim: int = _f(256, 1, doc="width of the consistency projector (only when "
                              "consistency_loss_weight > 0)")
+    normalization: Literal["batch", "layer"] = _f(
+        "batch", doc="the norm after each convolution of the three networks: batch "
+        "(BatchNorm) or layer (each sample over its own channels and board: the same function "
+        "in training and in the search; see azero/nets/muzero.py)")
     reanalyze_fraction: float = _f(0.0, 0, 1, doc="Reanalyze: share of the training windows whose "
                                    "policy and value targets come from a fresh search of the newest "
                                    "network over stored games (azero/muzero/reanalyze.py); 0 = off")

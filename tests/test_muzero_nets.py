@@ -198,3 +198,52 @@ def test_the_inference_snapshot_folds_batchnorm_and_computes_the_same_functions(
     _, rewards, _, logits, values = evaluator.recurrent(want.latent, actions.numpy())
     np.testing.assert_allclose(rewards, want_next.reward.numpy(), atol=1e-4)
     np.testing.assert_allclose(values, want_next.value.numpy(), atol=1e-4)
+
+
+def test_layer_normalization_is_the_same_function_in_training_and_in_the_search(tmp_path):
+    """muzero.normalization layer: no BatchNorm anywhere in the three networks, so a batch of
+    unroll step k computes in training what the search computes one position at a time (a
+    BatchNorm net does not: the control). Its architecture dict names it and a checkpoint
+    rebuilds it; the snapshot evaluator (which folds BatchNorms) leaves it as it is. A BatchNorm
+    net's dict has no such key, as before the key existed."""
+    from test_nets import _trained_looking
+
+    from azero.nets.muzero_evaluator import MuZeroEvaluator
+    game = make("connect4")
+    states = game.step(game.initial_states(6), np.array([0, 3, 6, 3, 2, 1]))
+    obs = torch.from_numpy(game.observation(states))
+    actions = torch.tensor([1, 2, 3, 6, 0, 5])
+
+    def train_and_eval_outputs(net):
+        out = []
+        for mode in (net.train, net.eval):
+            mode()
+            with torch.no_grad():
+                root = net.initial_inference(obs)
+                out.append((root, net.recurrent_inference(root.latent, actions)))
+        return out
+
+    batch_net, _ = tiny_net("muzero.latent_channels=8")
+    assert "normalization" not in batch_net.architecture
+    (_, train_step), (_, eval_step) = train_and_eval_outputs(_trained_looking(batch_net, seed=3))
+    assert not torch.allclose(train_step.reward, eval_step.reward, atol=1e-3)
+
+    net, config = tiny_net("muzero.latent_channels=8", "muzero.normalization=layer")
+    assert net.architecture["normalization"] == "layer"
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    for p in net.parameters():                  # away from the identity start of each block
+        torch.nn.init.normal_(p, std=0.3)
+    (train_root, train_step), (eval_root, eval_step) = train_and_eval_outputs(net)
+    torch.testing.assert_close(train_root.value, eval_root.value)
+    torch.testing.assert_close(train_step.reward, eval_step.reward)
+    torch.testing.assert_close(train_step.policy_logits, eval_step.policy_logits)
+    one = net.recurrent_inference(train_root.latent[:1], actions[:1])   # alone, not in a batch
+    torch.testing.assert_close(one.reward, train_step.reward[:1])
+
+    loaded = ckpt.load(ckpt.save(tmp_path / "layer.pt", net, step=1, config=config))
+    assert loaded.architecture["normalization"] == "layer"
+    evaluator = MuZeroEvaluator(loaded.model, game, "cpu", snapshot=True, precision="fp32")
+    latents, _, values = evaluator.initial(states)
+    np.testing.assert_allclose(values, eval_root.value.numpy(), atol=1e-5)
+    _, rewards, _, _, _ = evaluator.recurrent(latents, actions.numpy())
+    np.testing.assert_allclose(rewards, eval_step.reward.numpy(), atol=1e-5)

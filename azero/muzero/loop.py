@@ -63,6 +63,7 @@ class MuZero(AlphaZero):
         out.update({f"muzero.{field}": architecture[key]
                     for field, key in _ARCHITECTURE_KEYS.items() if key in architecture})
         out["muzero.action_encoding"] = "game" if architecture.get("action_planes") else "learned"
+        out["muzero.normalization"] = architecture.get("normalization", "batch")
         if architecture.get("projection_dim"):
             out["muzero.projection_dim"] = architecture["projection_dim"]
         return out

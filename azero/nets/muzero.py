@@ -58,13 +58,32 @@ def scale_latent(x: torch.Tensor) -> torch.Tensor:
     return ((flat - lo) / (hi - lo).clamp_min(1e-5)).view_as(x)
 
 
-def _conv_bn(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out)]
+NORMALIZATIONS = ("batch", "layer")
 
 
-def _scalar_head(channels: int, head_channels: int, area: int, hidden: int, out: int) -> nn.Module:
+def _norm_layer(normalization: str):
+    """channels -> the norm layer after each convolution. "batch": BatchNorm2d (statistics of
+    the batch in training, running ones in inference). "layer": GroupNorm with one group, each
+    sample normalised over its own [C, H, W], the same function in training and inference. Why
+    it matters here: a BatchNorm after the dynamics sees, in training, the batch of step k of
+    the unroll alone (k = 1..K), in inference one running average over all of them; a net can
+    come to rely on the per-step statistics (measured: BENCHMARKS.md, "MuZero with Reanalyze")."""
+    if normalization == "batch":
+        return nn.BatchNorm2d
+    if normalization == "layer":
+        return lambda channels: nn.GroupNorm(1, channels)
+    raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+
+
+def _conv_bn(c_in: int, c_out: int, k: int, norm=nn.BatchNorm2d) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), norm(c_out)]
+
+
+def _scalar_head(channels: int, head_channels: int, area: int, hidden: int, out: int,
+                 norm=nn.BatchNorm2d) -> nn.Module:
     """latent [N, channels, H, W] -> [N, out]."""
-    return nn.Sequential(*_conv_bn(channels, head_channels, 1), nn.ReLU(inplace=True), nn.Flatten(),
+    return nn.Sequential(*_conv_bn(channels, head_channels, 1, norm), nn.ReLU(inplace=True),
+                         nn.Flatten(),
                          nn.Linear(head_channels * area, hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out))
 
@@ -75,10 +94,12 @@ class MuZeroNet(nn.Module):
                  dynamics_blocks: int = 3, prediction_blocks: int = 1, policy_channels: int = 2,
                  value_channels: int = 1, value_hidden: int = 64, reward_hidden: int = 64,
                  value_head: Literal["scalar", "categorical"] = "scalar", support_size: int = 20,
-                 support_max: float = 1.0, projection_dim: int = 0, action_planes: Any = 0):
+                 support_max: float = 1.0, projection_dim: int = 0, action_planes: Any = 0,
+                 normalization: str = "batch"):
         """action_planes: the game's planes, float [A, P, H, W] (GameSpec.action_planes), or
         their count P (zeros until a state dict fills them: how a checkpoint rebuilds the net),
-        or 0 / None for a learned plane per action."""
+        or 0 / None for a learned plane per action. normalization: "batch" | "layer" (see
+        _norm_layer)."""
         super().__init__()
         from ..muzero.support import Support
 
@@ -117,13 +138,16 @@ class MuZeroNet(nn.Module):
             "support_max": float(support_max), "projection_dim": int(projection_dim),
             "action_planes": num_action_planes,
         }
+        norm = _norm_layer(normalization)
+        if normalization != "batch":     # absent: BatchNorm (the dicts of nets before the key)
+            self.architecture["normalization"] = str(normalization)
         self.support = Support(support_size, support_max) if value_head == "categorical" else None
         out = self.support.num_bins if self.support is not None else 1
         self.latent_shape = (L, height, width)
 
         self.representation_net = nn.Sequential(
-            *_conv_bn(in_channels, L, 3), nn.ReLU(inplace=True),
-            *[ResidualBlock(L) for _ in range(representation_blocks)])
+            *_conv_bn(in_channels, L, 3, norm), nn.ReLU(inplace=True),
+            *[ResidualBlock(L, norm) for _ in range(representation_blocks)])
         if num_action_planes:
             # [A, P, H, W]; a buffer, not a parameter: the game's drawing of its moves is fixed
             self.register_buffer("action_plane_table", planes if planes is not None else
@@ -131,13 +155,15 @@ class MuZeroNet(nn.Module):
             self.action_embedding = None
         else:
             self.action_embedding = nn.Embedding(A, area)
-        self.dynamics_entry = nn.Sequential(*_conv_bn(L + max(num_action_planes, 1), L, 3))
-        self.dynamics_trunk = nn.Sequential(*[ResidualBlock(L) for _ in range(dynamics_blocks)])
-        self.reward_head = _scalar_head(L, value_channels, area, reward_hidden, out)
-        self.prediction_trunk = nn.Sequential(*[ResidualBlock(L) for _ in range(prediction_blocks)])
-        self.policy_head = nn.Sequential(*_conv_bn(L, policy_channels, 1), nn.ReLU(inplace=True),
+        self.dynamics_entry = nn.Sequential(*_conv_bn(L + max(num_action_planes, 1), L, 3, norm))
+        self.dynamics_trunk = nn.Sequential(*[ResidualBlock(L, norm)
+                                              for _ in range(dynamics_blocks)])
+        self.reward_head = _scalar_head(L, value_channels, area, reward_hidden, out, norm)
+        self.prediction_trunk = nn.Sequential(*[ResidualBlock(L, norm)
+                                                for _ in range(prediction_blocks)])
+        self.policy_head = nn.Sequential(*_conv_bn(L, policy_channels, 1, norm), nn.ReLU(inplace=True),
                                          nn.Flatten(), nn.Linear(policy_channels * area, A))
-        self.value_head = _scalar_head(L, value_channels, area, value_hidden, out)
+        self.value_head = _scalar_head(L, value_channels, area, value_hidden, out, norm)
         self.projector = self.predictor = None
         if projection_dim:
             P = int(projection_dim)
@@ -242,6 +268,8 @@ def muzero_architecture_for(spec, model_config, muzero_config) -> dict[str, Any]
         "projection_dim": (int(muzero_config.projection_dim)
                            if muzero_config.consistency_loss_weight > 0 else 0),
         "action_planes": 0 if planes is None else int(planes.shape[1]),
+        **({} if muzero_config.normalization == "batch"
+           else {"normalization": muzero_config.normalization}),
     }
 
 

@@ -24,12 +24,16 @@ ARCHITECTURE_KIND = "resnet"
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int):
+    """conv3x3-norm-ReLU-conv3x3-norm + the input, ReLU. `norm(channels)` makes the two norm
+    layers (kept as bn1 / bn2 whatever they are, so the state dicts' names never change):
+    BatchNorm2d by default; MuZero's nets may take a per-sample one (muzero.normalization)."""
+
+    def __init__(self, channels: int, norm=nn.BatchNorm2d):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.bn1 = norm(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2 = norm(channels)
         # Each block starts as the identity (Goyal et al. 2017): deep nets train from step one.
         nn.init.zeros_(self.bn2.weight)
 
@@ -119,7 +123,7 @@ class PolicyValueNet(nn.Module):
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """An eval-mode copy of `net` with every BatchNorm2d folded into the Conv2d before it: the
     pairs inside an nn.Sequential and those of each ResidualBlock (every pair of the nets built
-    here and in muzero.py). The same function of the input, to float rounding, while `net`'s
+    here and in muzero.py; a per-sample norm, muzero.normalization "layer", stays as it is). The same function of the input, to float rounding, while `net`'s
     running statistics stay as they are now: fewer passes over the activations, which on a CPU
     is most of a small net's time. The copy is for inference only (training it would be wrong)."""
     fused = copy.deepcopy(net).eval()
@@ -140,7 +144,7 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
             fold_within(child)
             if isinstance(child, nn.Sequential):
                 setattr(module, name, fold(child))
-        if isinstance(module, ResidualBlock):
+        if isinstance(module, ResidualBlock) and isinstance(module.bn1, nn.BatchNorm2d):
             module.conv1, module.bn1 = fuse_conv_bn_eval(module.conv1, module.bn1), nn.Identity()
             module.conv2, module.bn2 = fuse_conv_bn_eval(module.conv2, module.bn2), nn.Identity()
 
