@@ -75,6 +75,12 @@ def _norm_layer(normalization: str):
     raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
 
 
+def _normalization_entry(normalization: str) -> dict[str, str]:
+    """The architecture dict's "normalization" item: none for "batch", so the dicts (and
+    checkpoints) of BatchNorm nets stay those of the code before the key."""
+    return {} if normalization == "batch" else {"normalization": str(normalization)}
+
+
 def _conv_bn(c_in: int, c_out: int, k: int, norm=nn.BatchNorm2d) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), norm(c_out)]
 
@@ -139,8 +145,7 @@ class MuZeroNet(nn.Module):
             "action_planes": num_action_planes,
         }
         norm = _norm_layer(normalization)
-        if normalization != "batch":     # absent: BatchNorm (the dicts of nets before the key)
-            self.architecture["normalization"] = str(normalization)
+        self.architecture.update(_normalization_entry(normalization))
         self.support = Support(support_size, support_max) if value_head == "categorical" else None
         out = self.support.num_bins if self.support is not None else 1
         self.latent_shape = (L, height, width)
@@ -161,8 +166,9 @@ class MuZeroNet(nn.Module):
         self.reward_head = _scalar_head(L, value_channels, area, reward_hidden, out, norm)
         self.prediction_trunk = nn.Sequential(*[ResidualBlock(L, norm)
                                                 for _ in range(prediction_blocks)])
-        self.policy_head = nn.Sequential(*_conv_bn(L, policy_channels, 1, norm), nn.ReLU(inplace=True),
-                                         nn.Flatten(), nn.Linear(policy_channels * area, A))
+        self.policy_head = nn.Sequential(*_conv_bn(L, policy_channels, 1, norm),
+                                         nn.ReLU(inplace=True), nn.Flatten(),
+                                         nn.Linear(policy_channels * area, A))
         self.value_head = _scalar_head(L, value_channels, area, value_hidden, out, norm)
         self.projector = self.predictor = None
         if projection_dim:
@@ -268,8 +274,7 @@ def muzero_architecture_for(spec, model_config, muzero_config) -> dict[str, Any]
         "projection_dim": (int(muzero_config.projection_dim)
                            if muzero_config.consistency_loss_weight > 0 else 0),
         "action_planes": 0 if planes is None else int(planes.shape[1]),
-        **({} if muzero_config.normalization == "batch"
-           else {"normalization": muzero_config.normalization}),
+        **_normalization_entry(muzero_config.normalization),
     }
 
 

@@ -123,9 +123,10 @@ class PolicyValueNet(nn.Module):
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """An eval-mode copy of `net` with every BatchNorm2d folded into the Conv2d before it: the
     pairs inside an nn.Sequential and those of each ResidualBlock (every pair of the nets built
-    here and in muzero.py; a per-sample norm, muzero.normalization "layer", stays as it is). The same function of the input, to float rounding, while `net`'s
-    running statistics stay as they are now: fewer passes over the activations, which on a CPU
-    is most of a small net's time. The copy is for inference only (training it would be wrong)."""
+    here and in muzero.py; a per-sample norm, muzero.normalization "layer", stays as it is).
+    The same function of the input, to float rounding, while `net`'s running statistics stay as
+    they are now: fewer passes over the activations, which on a CPU is most of a small net's
+    time. The copy is for inference only (training it would be wrong)."""
     fused = copy.deepcopy(net).eval()
 
     def fold(seq: nn.Sequential) -> nn.Sequential:
