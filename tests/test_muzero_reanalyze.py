@@ -181,3 +181,42 @@ def test_a_share_of_the_windows_comes_from_refreshed_games_and_the_step_is_paced
     obs_fresh = {np.asarray(game.observation(np.frombuffer(k, game.spec.state_dtype)[None]),
                             np.float32).tobytes() for k in fresh_states}
     assert all(o.tobytes() in obs_fresh for o in batch.obs[soft])
+
+
+def test_reanalyze_slower_than_self_play_refreshes_shards_that_stay_in_the_window(tmp_path):
+    """Steady state of a full window: each step one new shard arrives and Reanalyze refreshes
+    half as many positions (muzero.reanalyze_fraction 0.5). Stalest-first alone chased the
+    window's oldest shard: its copy was evicted within a step or two or before its search was
+    done, and the refreshed share of each batch came from those few positions (or from none).
+    Now no search is thrown away and the refreshed copies hold a steady share of the window."""
+    game = make("connect4")
+    window = 800                                    # ~10 shards of 4 random games
+    buffer = ReanalyzeBuffer(tmp_path, game, window, unroll_steps=2, fraction=0.5)
+    per_shard = 4 * 20                              # a random game: ~20 positions
+    reanalyzer = Reanalyzer(tiny_net(game), game, buffer, SEARCH, batch_size=BATCH,
+                            positions_per_step=per_shard / 2)
+    A = game.spec.num_actions
+    # the selection is under test, not the search: uniform targets, no network
+    reanalyzer.search_rows = lambda states: (np.full((len(states), A), 1 / A, np.float32),
+                                             np.zeros(len(states), np.float32))
+    published_rows = []
+    publish = buffer.publish
+
+    def counting_publish(chunk, policy, root_value, step):
+        published_rows.append(int(np.sum(chunk.sample_rows >= chunk.start)))
+        publish(chunk, policy, root_value, step)
+
+    buffer.publish = counting_publish
+    pools = []
+    for step in range(40):
+        write_random_games(tmp_path, game, 4, seed=100 + step, games_per_shard=4)
+        buffer.refresh()
+        reanalyzer(1)
+        if step >= 20:                              # the window has been full for ~10 steps
+            pools.append(sum(int(np.sum(c.sample_rows >= c.start)) for c in buffer.refreshed()))
+    # every search but the one under way went into a published copy
+    in_progress = reanalyzer._work.done if reanalyzer._work is not None else 0
+    assert reanalyzer.positions_refreshed - sum(published_rows) == in_progress
+    # a quarter of the window on average (half of the older half); never empty
+    assert min(pools) >= window / 16, pools
+    assert np.mean(pools) >= window / 8, pools

@@ -19,10 +19,18 @@ search's (MuZeroSearch over the trainer's network, root from the real position a
 mask, no root noise: the network's best estimate, not an exploration); the value targets are then
 recomputed from them as for self-play data (muzero.td_steps: n-step targets bootstrap from the
 refreshed root values; with td_steps null they stay the game's outcome, mixed with the refreshed
-root values by selfplay.value_target_root_weight). `Reanalyzer` refreshes one shard at a time, the one with the stalest targets first
-(never-refreshed shards oldest first, then by the training step of their last refresh), in
-searches of selfplay.games_per_worker positions, and publishes a shard's copy once all its
-windowed rows are done.
+root values by selfplay.value_target_root_weight).
+
+Which shard. `Reanalyzer` refreshes one shard at a time, the one with the stalest targets first
+(never-refreshed shards oldest first, then by the training step of their last refresh) among
+the shards with fewer than half the window's positions newer than them, in searches of
+selfplay.games_per_worker positions, and publishes a shard's copy once all its windowed rows are
+done. The half-window rule matters whenever Reanalyze refreshes fewer positions a step than
+self-play adds (fraction < 1): stalest-first alone then fell behind to the window's oldest shard,
+whose copy was evicted within a few steps or before its search was done (in a steady-state test,
+47% of the searched positions were thrown away), and the refreshed share of every batch came
+from those few positions. Now a copy stays in the window for at least another half window, and
+at fraction 0.5 the copies hold about a quarter of the window.
 
 Pacing: each optimizer step draws fraction x batch_size windows from refreshed games; for each
 refreshed position to serve about as many windows as a self-play one (train_samples_per_position)
@@ -158,7 +166,7 @@ class Reanalyzer:
 
     def refresh(self, max_positions: int) -> int:
         """Search up to `max_positions` (<= batch_size) rows of the shard being refreshed (the
-        stalest in the window, when none is under way); publish it once done. Returns the rows
+        stalest of the window's newer half, when none is under way); publish it once done. Returns the rows
         searched (0: nothing in the window)."""
         work = self._work
         live = {c.name: c for c in self.buffer.chunks}
@@ -192,16 +200,27 @@ class Reanalyzer:
                 np.asarray(out.root_value[:n], np.float32))
 
     def _next(self, live: dict) -> "_Work | None":
-        """The shard with the stalest targets: never refreshed (oldest first), then the one
-        refreshed the longest ago."""
+        """The shard with the stalest targets among those with half the window or more still
+        ahead of them: never refreshed (oldest first), then the one refreshed the longest ago."""
         steps = self.buffer.refreshed_step
-        order = sorted(enumerate(live.values()),
+        order = sorted(enumerate(self._long_lived(list(live.values()))),
                        key=lambda ic: (steps.get(ic[1].name, -1), ic[0]))
         for _, chunk in order:
             rows = chunk.sample_rows[chunk.sample_rows >= chunk.start]
             if len(rows):
                 return _Work(chunk, rows, self.game.spec.num_actions)
         return None
+
+    def _long_lived(self, chunks: list) -> list:
+        """The shards (oldest first, as `chunks`) with fewer than half the window's positions
+        newer than them: each stays in the window for at least another half window of
+        self-play. An older shard's refreshed copy would be evicted within a few steps (or
+        before its search is done), and the refreshed share of every batch drawn from those few
+        positions over and over: with Reanalyze slower than self-play (fraction < 1) the
+        stalest-first order alone ends there, at the window's oldest shard."""
+        half = self.buffer.window_positions / 2
+        newer = np.cumsum([0] + [c.size for c in reversed(chunks)])[:-1][::-1]  # [len(chunks)]
+        return [c for c, n in zip(chunks, newer) if n < half]
 
 
 class _Work:
