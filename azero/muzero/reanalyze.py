@@ -166,8 +166,8 @@ class Reanalyzer:
 
     def refresh(self, max_positions: int) -> int:
         """Search up to `max_positions` (<= batch_size) rows of the shard being refreshed (the
-        stalest of the window's newer half, when none is under way); publish it once done. Returns the rows
-        searched (0: nothing in the window)."""
+        stalest of the window's newer half, when none is under way); publish it once done.
+        Returns the rows searched (0: nothing in the window)."""
         work = self._work
         live = {c.name: c for c in self.buffer.chunks}
         if work is None or work.chunk.name not in live or live[work.chunk.name] is not work.chunk:
