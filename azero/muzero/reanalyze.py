@@ -212,15 +212,17 @@ class Reanalyzer:
         return None
 
     def _long_lived(self, chunks: list) -> list:
-        """The shards (oldest first, as `chunks`) with fewer than half the window's positions
-        newer than them: each stays in the window for at least another half window of
-        self-play. An older shard's refreshed copy would be evicted within a few steps (or
-        before its search is done), and the refreshed share of every batch drawn from those few
-        positions over and over: with Reanalyze slower than self-play (fraction < 1) the
-        stalest-first order alone ends there, at the window's oldest shard."""
+        """The shards of `chunks` (oldest first; the same order out) with fewer than half the
+        window's positions newer than them: each stays in the window for at least another half
+        window of self-play (why: the module docstring, "Which shard")."""
         half = self.buffer.window_positions / 2
-        newer = np.cumsum([0] + [c.size for c in reversed(chunks)])[:-1][::-1]  # [len(chunks)]
-        return [c for c, n in zip(chunks, newer) if n < half]
+        kept, newer = [], 0                      # newer: positions in the shards after this one
+        for chunk in reversed(chunks):
+            if newer >= half:
+                break
+            kept.append(chunk)
+            newer += chunk.size
+        return kept[::-1]
 
 
 class _Work:
