@@ -12,8 +12,8 @@ from azero.rundir import RunDir
 
 class AlphaZero:
     """What the loop asks of a training algorithm (config.algorithm): its trainer, its network's
-    architecture, its replay, how its self-play workers search and store games, and a step
-    run before each training chunk. MuZero's is azero.muzero.loop.MuZero."""
+    architecture, its replay, how its self-play workers search and store games, a step
+    run before each training chunk, and processes beside the trainer. MuZero's is azero.muzero.loop.MuZero."""
     name = "alphazero"
 
     def trainer_class(self):
@@ -49,6 +49,11 @@ class AlphaZero:
     def before_training(self, trainer, buffer, config: Config, game):
         """None, or a callable(steps) run before each chunk of `steps` optimizer steps in the
         trainer's process, returning figures (a dict) for that chunk's metrics record."""
+        return None
+
+    def side_pool(self, run: RunDir, config: Config):
+        """None, or a WorkerPool (azero/pool.py) of processes that work beside the trainer and
+        the self-play workers, started, checked and stopped with them."""
         return None
 
 

@@ -171,6 +171,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
 
     # the backend's workers, behind an inference server under selfplay.inference_server
     pool = pool_for_run(backend, run, config)
+    side_pool = algorithm.side_pool(run, config)       # e.g. MuZero's Reanalyze worker
+    pools = [pool] if side_pool is None else [pool, side_pool]
     gates = make_gates(run, config)
     verdicts = _Verdicts(run, config, best, buffer, tb)
     started = time.monotonic()
@@ -184,7 +186,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
 
     def stopping() -> bool:
         return limits.reached(started, iterations) or stop.requested
-    pool.start()
+    for p in pools:
+        p.start()
     stop_reason = "limit"
     try:
         with stop.installed():
@@ -210,7 +213,7 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
                 best = verdicts.best
                 if stopping():
                     break
-                for line in pool.check():
+                for line in (line for p in pools for line in p.check()):
                     log.warning(line)
                     run.log_metrics("worker_restart", detail=line)
                 buffer.refresh()
@@ -255,7 +258,8 @@ def _run_locked(config: Config, limits: Limits, progress: bool | None,
     finally:
         bar.close()
         gates.stop()             # a judging in flight is owed to the next start (_gate_owed)
-        pool.stop()
+        for p in pools:
+            p.stop()
         pacer.release()
         # Our workers have stopped, and any left behind by a killed predecessor are long gone.
         remove_stale_temp_files(algorithm.replay_dir(run))

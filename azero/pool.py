@@ -41,8 +41,9 @@ class ProcessWorkerPool(WorkerPool):
     """
 
     def __init__(self, target: Callable, num_workers: int, args: tuple = (), max_restarts: int = 20,
-                 restart_window: float = 3600.0):
+                 restart_window: float = 3600.0, kind: str = "self-play worker"):
         self._ctx = mp.get_context("spawn")
+        self.kind = kind                     # what a worker is, for the log lines
         self._target = target
         self._args = args
         self._num_workers = num_workers
@@ -73,10 +74,10 @@ class ProcessWorkerPool(WorkerPool):
                 while self._restart_times[0] < now - self._restart_window:
                     self._restart_times.popleft()
                 if len(self._restart_times) > self._max_restarts:
-                    raise RuntimeError(f"self-play worker {i} keeps dying (exit code {p.exitcode}); "
+                    raise RuntimeError(f"{self.kind} {i} keeps dying (exit code {p.exitcode}); "
                                        f"gave up after {self._max_restarts} restarts within "
                                        f"{self._restart_window:g} s")
-                lines.append(f"worker {i} exited with code {p.exitcode}; restarted")
+                lines.append(f"{self.kind} {i} exited with code {p.exitcode}; restarted")
                 self._spawn(i)
         return lines
 

@@ -200,13 +200,12 @@ def test_reanalyze_slower_than_self_play_refreshes_shards_that_stay_in_the_windo
     reanalyzer.search_rows = lambda states: (np.full((len(states), A), 1 / A, np.float32),
                                              np.zeros(len(states), np.float32))
     published_rows = []
-    publish = buffer.publish
 
     def counting_publish(chunk, policy, root_value, step):
         published_rows.append(chunk.sample_count())
-        publish(chunk, policy, root_value, step)
+        buffer.publish(chunk, policy, root_value, step)
 
-    buffer.publish = counting_publish
+    reanalyzer.publish = counting_publish
     pools = []
     for step in range(40):
         write_random_games(tmp_path, game, 4, seed=100 + step, games_per_shard=4)

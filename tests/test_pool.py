@@ -24,7 +24,7 @@ def test_a_worker_that_keeps_dying_stops_the_pool():
     try:
         for _ in range(2):
             wait_dead(pool)
-            assert pool.check() == ["worker 0 exited with code 3; restarted"]
+            assert pool.check() == ["self-play worker 0 exited with code 3; restarted"]
         wait_dead(pool)
         with pytest.raises(RuntimeError, match="keeps dying.*2 restarts"):
             pool.check()

@@ -7,8 +7,9 @@ resume after kill -9); MuZero brings:
   * its replay, whole games in <run>/trajectories/ (TrajectoryWriter's atomic shards; resume
     reads them again: no pickle), sampled as K-step windows;
   * its self-play search, MuZeroSearch over the best network's model (azero/muzero/selfplay.py);
-  * Reanalyze (muzero.reanalyze_fraction > 0), a step of the trainer's process before each
-    training chunk (azero/muzero/reanalyze.py).
+  * Reanalyze (muzero.reanalyze_fraction > 0): a worker process beside the trainer
+    (azero/muzero/reanalyze_worker.py), handed the trainer's weights before each training chunk;
+    the trainer's buffer reads the targets it refreshes (azero/muzero/reanalyze.py).
 """
 from __future__ import annotations
 
@@ -34,26 +35,33 @@ class MuZero(AlphaZero):
 
     def buffer(self, run, game, config):
         from .reanalyze import ReanalyzeBuffer
+        from .reanalyze_worker import RefreshedTargets, reanalyze_dir
         mz = config.muzero
+        store = (RefreshedTargets(reanalyze_dir(run.root) / "targets")
+                 if mz.reanalyze_fraction > 0 else None)
         return ReanalyzeBuffer(self.replay_dir(run), game, config.replay.window_positions,
                                mz.unroll_steps, mz.td_steps, fraction=mz.reanalyze_fraction,
-                               root_weight=config.selfplay.value_target_root_weight)
+                               root_weight=config.selfplay.value_target_root_weight, store=store)
 
     def games(self, run, game, config, worker_id: int):
         from .selfplay import MuZeroGames
         return MuZeroGames(run, game, config, worker_id)
 
     def before_training(self, trainer, buffer, config, game):
-        """The Reanalyze step (None when muzero.reanalyze_fraction is 0)."""
-        fraction = config.muzero.reanalyze_fraction
-        if fraction <= 0:
+        """The hand-off of the trainer's weights to the Reanalyze worker (None when
+        muzero.reanalyze_fraction is 0)."""
+        if config.muzero.reanalyze_fraction <= 0:
             return None
-        from .reanalyze import Reanalyzer
-        tc = config.train
-        return Reanalyzer(trainer.net, game, buffer, config.search,
-                          batch_size=config.selfplay.games_per_worker,
-                          positions_per_step=fraction * tc.batch_size / tc.train_samples_per_position,
-                          seed=config.seed + trainer.step, step_of=lambda: trainer.step)
+        from ..rundir import RunDir
+        from .reanalyze_worker import NetworkHandOff
+        return NetworkHandOff(trainer, buffer, RunDir.at(config.run_dir), config)
+
+    def side_pool(self, run, config):
+        """The Reanalyze worker (None when muzero.reanalyze_fraction is 0)."""
+        if config.muzero.reanalyze_fraction <= 0:
+            return None
+        from .reanalyze_worker import reanalyze_pool
+        return reanalyze_pool(run, config)
 
     def init_overrides(self, architecture: dict) -> dict:
         """Config keys (dotted) that make a config describe the MuZero net of `architecture`

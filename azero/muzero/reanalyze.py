@@ -1,21 +1,20 @@
 """Reanalyze (MuZero appendix H; MuZero Unplugged): fresh policy and value targets for stored
 games from a new search of the NEWEST network, for a share of the training data.
 
-Where it runs, and why: a step inside the trainer's process, before each training chunk
-(azero.loop calls the algorithm's before_training hook), with the trainer's own network, and the
-refreshed targets live in memory beside the replay:
-  * the newest network is the trainer's, at every step, with no checkpoint to write or poll;
-  * nothing goes to disk, so there is nothing to make atomic or to resume: a kill -9 loses only
-    refreshed targets, and the resumed trainer recomputes them with a network at least as new
-    (stalest games first, the never-refreshed ones before all others);
-  * on this 2-core CPU a separate process would only take its share of the same cores; the
-    pacing below keeps its cost proportional to the training it feeds.
+Where it runs, and why: in a worker process of its own beside the trainer and the self-play
+workers (azero/muzero/reanalyze_worker.py), which searches with the trainer's newest weights
+(handed over before every training chunk) and writes each refreshed shard's targets as a file
+that the trainer's ReanalyzeBuffer reads between chunks. It first ran inside the trainer's
+process, between chunks; on the 2-core CPU that held the trainer for half of each hour, the
+pacer then paused self-play, and a core sat idle about a third of the time (BENCHMARKS.md,
+"Reanalyze on against off at equal compute"). As a process it takes whatever core the others
+leave.
 
 What it does. `ReanalyzeBuffer` is a TrajectoryBuffer whose `sample` draws each window from the
 refreshed games with probability `fraction` (muzero.reanalyze_fraction; Binomial(B, fraction) of
 a batch of B) and from all games, with their self-play targets, otherwise. A refreshed shard is a
 copy of the shard's rows with the policy and root value of every searched row replaced by a new
-search's (MuZeroSearch over the trainer's network, root from the real position and its legal
+search's (MuZeroSearch over the newest network, root from the real position and its legal
 mask, no root noise: the network's best estimate, not an exploration); the value targets are then
 recomputed from them as for self-play data (muzero.td_steps: n-step targets bootstrap from the
 refreshed root values; with td_steps null they stay the game's outcome, mixed with the refreshed
@@ -24,8 +23,8 @@ root values by selfplay.value_target_root_weight).
 Which shard. `Reanalyzer` refreshes one shard at a time, the one with the stalest targets first
 (never-refreshed shards oldest first, then by the training step of their last refresh) among
 the shards with fewer than half the window's positions newer than them, in searches of
-selfplay.games_per_worker positions, and publishes a shard's copy once all its windowed rows are
-done. The half-window rule matters whenever Reanalyze refreshes fewer positions a step than
+selfplay.games_per_worker positions, and publishes a shard's targets once all its windowed rows
+are done. The half-window rule matters whenever Reanalyze refreshes fewer positions a step than
 self-play adds (fraction < 1): stalest-first alone then fell behind to the window's oldest shard,
 whose copy was evicted within a few steps or before its search was done (in a steady-state test,
 47% of the searched positions were thrown away), and the refreshed share of every batch came
@@ -34,8 +33,8 @@ at fraction 0.5 the copies hold about a quarter of the window.
 
 Pacing: each optimizer step draws fraction x batch_size windows from refreshed games; for each
 refreshed position to serve about as many windows as a self-play one (train_samples_per_position)
-the trainer refreshes fraction x batch_size / train_samples_per_position positions per step
-(whole searches of games_per_worker positions, when that many are owed).
+Reanalyze refreshes fraction x batch_size / train_samples_per_position positions per step the
+trainer announces (whole searches of games_per_worker positions, when that many are owed).
 """
 from __future__ import annotations
 
@@ -53,22 +52,32 @@ class ReanalyzeBuffer(TrajectoryBuffer):
     shard in the window: TrajectoryBuffer's sample, draw for draw."""
 
     def __init__(self, directory, game, window_positions: int, unroll_steps: int = 5,
-                 td_steps: int | None = None, fraction: float = 0.0, root_weight: float = 0.0):
+                 td_steps: int | None = None, fraction: float = 0.0, root_weight: float = 0.0,
+                 store=None):
         super().__init__(directory, game, window_positions, unroll_steps, td_steps, root_weight)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
         self.fraction = float(fraction)
         self._fresh: dict[str, _TrajectoryChunk] = {}      # shard name -> refreshed copy
         self.refreshed_step: dict[str, int] = {}           # shard name -> step of its refresh
+        # where a Reanalyze worker writes its targets (reanalyze_worker.RefreshedTargets): read
+        # on refresh(); None: only publish() brings refreshed targets
+        self.store = store
         # samples the refreshed copies with TrajectoryBuffer's sampler (its chunks are set to
         # the live copies before each draw; it reads no files)
         self._view = TrajectoryBuffer(directory, game, window_positions, unroll_steps, td_steps,
                                       root_weight)
 
-    @property
-    def chunks(self) -> list[_TrajectoryChunk]:
-        """The shards in the window, oldest first (rows [start, n) of each are in it)."""
-        return list(self._chunks)
+    def refresh(self) -> int:
+        """TrajectoryBuffer.refresh, then the targets the store holds that are new since the last
+        call, for the shards in the window (a shard the worker read before this buffer did is
+        published at a later call). Returns the positions added, as TrajectoryBuffer's."""
+        added = super().refresh()
+        if self.store is not None:
+            live = {c.name: c for c in self._chunks}
+            for name, policy, root_value, step in self.store.read_new(live):
+                self.publish(live[name], policy, root_value, step)
+        return added
 
     def refreshed(self) -> list[_TrajectoryChunk]:
         """The refreshed copies of the shards still in the window, their window start kept in
@@ -127,42 +136,52 @@ class ReanalyzeBuffer(TrajectoryBuffer):
 
 
 class Reanalyzer:
-    """The trainer process's Reanalyze step: `reanalyzer(steps)` before a chunk of `steps`
-    optimizer steps refreshes the positions those steps are owed (see the module docstring) and
-    returns figures for the chunk's metrics record.
+    """The Reanalyze search: `reanalyzer(steps)` for `steps` optimizer steps announced refreshes
+    the positions they are owed (see the module docstring) and returns figures of the call.
 
-    net: the trainer's MuZeroNet itself (searched as it is at each call: the newest weights);
-    search_config: the self-play search settings; batch_size: positions per search."""
+    net: a MuZeroNet, searched as it is at each call (the Reanalyze worker loads the newest
+    weights into it); buffer: a TrajectoryBuffer, the window whose shards are refreshed;
+    search_config: the self-play search settings; batch_size: positions per search; publish:
+    publish(chunk, policy [n, A], root_value [n], step) of a shard's refreshed targets (default:
+    buffer.publish, a ReanalyzeBuffer's); step_of: the network's training step, for publish."""
 
-    def __init__(self, net, game, buffer: ReanalyzeBuffer, search_config, *, batch_size: int,
-                 positions_per_step: float, seed: int = 0, step_of=lambda: 0):
+    def __init__(self, net, game, buffer, search_config, *, batch_size: int,
+                 positions_per_step: float, seed: int = 0, step_of=lambda: 0, publish=None):
         from ..nets.muzero_evaluator import MuZeroEvaluator, MuZeroSearch
 
         self.game = game
         self.buffer = buffer
+        self.publish = buffer.publish if publish is None else publish
         self.batch_size = int(batch_size)
         self.positions_per_step = float(positions_per_step)
         self.evaluator = MuZeroEvaluator(net, game)         # the live net, never a snapshot
         self.search = MuZeroSearch(self.evaluator, search_config, self.batch_size, seed=seed)
-        self.step_of = step_of                               # the trainer's step, for publish
+        self.step_of = step_of
+        self.refreshed_step: dict[str, int] = {}             # shard name -> step of its refresh
         self._credit = 0.0                                   # positions owed
         self._work: _Work | None = None
         self.positions_refreshed = 0                         # since construction
         self.shards_refreshed = 0
 
-    def __call__(self, steps: int) -> dict[str, float]:
+    def __call__(self, steps: int, should_stop=lambda: False) -> dict[str, float]:
+        """Add the positions `steps` steps are owed, then search while whole searches are owed
+        and `should_stop()` is false (checked before each search; the credit left stays)."""
         self._credit += steps * self.positions_per_step
         t0 = time.monotonic()
         done = 0
-        while self._credit >= self.batch_size:
+        while self._credit >= self.batch_size and not should_stop():
             n = self.refresh(self.batch_size)
             if n == 0:
                 self._credit = 0.0            # nothing to refresh yet: owe nothing for it
                 break
             self._credit -= n
             done += n
-        return {"reanalyzed_positions": done, "reanalyze_seconds": time.monotonic() - t0,
-                "reanalyzed_shards_live": len(self.buffer.refreshed())}
+        return {"reanalyzed_positions": done, "reanalyze_seconds": time.monotonic() - t0}
+
+    @property
+    def owed(self) -> bool:
+        """Whether a whole search is owed."""
+        return self._credit >= self.batch_size
 
     def refresh(self, max_positions: int) -> int:
         """Search up to `max_positions` (<= batch_size) rows of the shard being refreshed (the
@@ -180,7 +199,8 @@ class Reanalyzer:
         work.root_value[rows] = root_value
         work.done += len(rows)
         if work.done == len(work.rows):
-            self.buffer.publish(work.chunk, work.policy, work.root_value, self.step_of())
+            self.publish(work.chunk, work.policy, work.root_value, work.step)
+            self.refreshed_step[work.chunk.name] = work.step
             self.shards_refreshed += 1
             self._work = None
         self.positions_refreshed += len(rows)
@@ -202,13 +222,15 @@ class Reanalyzer:
     def _next(self, live: dict) -> "_Work | None":
         """The shard with the stalest targets among those with half the window or more still
         ahead of them: never refreshed (oldest first), then the one refreshed the longest ago."""
-        steps = self.buffer.refreshed_step
+        for name in [n for n in self.refreshed_step if n not in live]:
+            del self.refreshed_step[name]                  # evicted
+        steps = self.refreshed_step
         order = sorted(enumerate(self._long_lived(list(live.values()))),
                        key=lambda ic: (steps.get(ic[1].name, -1), ic[0]))
         for _, chunk in order:
             rows = chunk.sample_rows[chunk.sample_rows >= chunk.start]
             if len(rows):
-                return _Work(chunk, rows, self.game.spec.num_actions)
+                return _Work(chunk, rows, self.game.spec.num_actions, int(self.step_of()))
         return None
 
     def _long_lived(self, chunks: list) -> list:
@@ -226,10 +248,13 @@ class Reanalyzer:
 
 
 class _Work:
-    """A shard being refreshed: its searched rows in the window and the targets so far."""
+    """A shard being refreshed: its searched rows in the window and the targets so far. `step`:
+    the training step of the network of its first search; the shard is published as refreshed
+    at that step even when newer weights searched its later rows (its oldest targets count)."""
 
-    def __init__(self, chunk: _TrajectoryChunk, rows: np.ndarray, num_actions: int):
+    def __init__(self, chunk: _TrajectoryChunk, rows: np.ndarray, num_actions: int, step: int):
         self.chunk = chunk
+        self.step = step
         self.rows = rows                                            # int64 [m]
         n = len(chunk.action)
         self.policy = np.zeros((n, num_actions), np.float32)        # [n, A]

@@ -216,6 +216,11 @@ class TrajectoryBuffer(ReplayBuffer):
             oldest.start = game_start
 
     @property
+    def chunks(self) -> list[_TrajectoryChunk]:
+        """The shards in the window, oldest first (rows [start, n) of each are in it)."""
+        return list(self._chunks)
+
+    @property
     def num_windows(self) -> int:
         """Non-final rows in the window: the starts sample() draws from."""
         return sum(c.sample_count() for c in self._chunks)
