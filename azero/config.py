@@ -315,7 +315,8 @@ class MuZeroConfig:
         "in training and in the search; see azero/nets/muzero.py)")
     reanalyze_fraction: float = _f(0.0, 0, 1, doc="Reanalyze: share of the training windows whose "
                                    "policy and value targets come from a fresh search of the newest "
-                                   "network over stored games (azero/muzero/reanalyze.py); 0 = off")
+                                   "network over stored games, by a worker process beside the "
+                                   "trainer (azero/muzero/reanalyze_worker.py); 0 = off")
 
     def __post_init__(self) -> None:
         _check_fields(self, "muzero.")
