@@ -139,4 +139,11 @@ def test_stored_targets_are_read_once_per_version_and_pruned_with_their_shard(tm
     with pytest.warns(RuntimeWarning, match="unreadable"):
         assert list(store.read_new(live | {"corrupt.npz"})) == []
     assert store.prune(live) == 1                              # the corrupt one: no such shard
+    # targets of the wrong shape (not this shard's rows) are refused, and the trainer goes on
+    buffer.store = store
+    time.sleep(0.01)
+    store.write(chunk, np.zeros((n + 1, A), np.float32), np.zeros(n + 1, np.float32), step=11)
+    with pytest.warns(RuntimeWarning, match=f"refreshed targets of {chunk.name} have shapes"):
+        buffer.refresh()
+    assert buffer.refreshed() == []
     assert store.prune(set()) == 1 and store.steps() == {}

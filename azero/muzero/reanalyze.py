@@ -39,6 +39,7 @@ trainer announces (whole searches of games_per_worker positions, when that many 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -71,12 +72,16 @@ class ReanalyzeBuffer(TrajectoryBuffer):
     def refresh(self) -> int:
         """TrajectoryBuffer.refresh, then the targets the store holds that are new since the last
         call, for the shards in the window (a shard the worker read before this buffer did is
-        published at a later call). Returns the positions added, as TrajectoryBuffer's."""
+        published at a later call; targets of the wrong shape are skipped with a warning).
+        Returns the positions added, as TrajectoryBuffer's."""
         added = super().refresh()
         if self.store is not None:
             live = {c.name: c for c in self._chunks}
             for name, policy, root_value, step in self.store.read_new(live):
-                self.publish(live[name], policy, root_value, step)
+                try:
+                    self.publish(live[name], policy, root_value, step)
+                except ValueError as e:
+                    warnings.warn(f"reanalyze: skipping {e}", RuntimeWarning, stacklevel=2)
         return added
 
     def refreshed(self) -> list[_TrajectoryChunk]:
