@@ -12,8 +12,9 @@ from azero.rundir import RunDir
 
 class AlphaZero:
     """What the loop asks of a training algorithm (config.algorithm): its trainer, its network's
-    architecture, its replay, how its self-play workers search and store games, a step
-    run before each training chunk, and processes beside the trainer. MuZero's is azero.muzero.loop.MuZero."""
+    architecture, its replay, how its self-play workers search and store games, a step run
+    before each training chunk, and processes beside the trainer. MuZero's is
+    azero.muzero.loop.MuZero."""
     name = "alphazero"
 
     def trainer_class(self):
