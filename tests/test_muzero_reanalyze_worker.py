@@ -86,7 +86,8 @@ def test_the_worker_searches_with_the_handed_over_weights_and_the_trainer_reads_
         # nothing is owed before the trainer announces steps: the worker searches nothing
         time.sleep(3.0)
         buffer.refresh()
-        assert buffer.refreshed() == [] and not list((reanalyze_dir(run.root) / "targets").glob("*"))
+        targets = reanalyze_dir(run.root) / "targets"
+        assert buffer.refreshed() == [] and not list(targets.glob("*"))
         # a chunk of 200 steps announced owes 0.5 x 16 / 1 x 200 = 1600 positions: every shard
         figures = hand_off(200)
         assert figures["reanalyzed_shards_live"] == 0
