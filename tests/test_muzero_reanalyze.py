@@ -50,19 +50,18 @@ def tiny_net(game, seed=0):
                      value_hidden=8, reward_hidden=8).eval()
 
 
-def expected_search(net, game, states):
-    """(policy [n, A], root value [n]) of a search of a snapshot of `net` (no root noise), made
-    apart from the Reanalyzer: batches of BATCH rows."""
-    # fp32, as the Reanalyzer's live net (a CPU snapshot would otherwise be bf16 here)
-    evaluator = MuZeroEvaluator(net, game, snapshot=True, precision="fp32")
-    search = MuZeroSearch(evaluator, SEARCH, BATCH)
+def expected_search(net, game, states, search_config=SEARCH, batch=BATCH):
+    """(policy [n, A], root value [n]) of a search of `net` without root noise, made apart from
+    the Reanalyzer, in batches of `batch` rows. The net is evaluated as it is, fp32, as the
+    Reanalyzer evaluates it (a snapshot's folded BatchNorm rounds differently)."""
+    search = MuZeroSearch(MuZeroEvaluator(net, game), search_config, batch)
     policies, values = [], []
-    for i in range(0, len(states), BATCH):
-        part = states[i:i + BATCH]
-        padded = np.repeat(part[:1], BATCH, axis=0)
+    for i in range(0, len(states), batch):
+        part = states[i:i + batch]
+        padded = np.repeat(part[:1], batch, axis=0)
         padded[:len(part)] = part
         search.reset()
-        out = search.run(padded, add_noise=False, active=np.arange(BATCH) < len(part))
+        out = search.run(padded, add_noise=False, active=np.arange(batch) < len(part))
         policies.append(out.policy_target[:len(part)])
         values.append(out.root_value[:len(part)])
     return np.concatenate(policies), np.concatenate(values)

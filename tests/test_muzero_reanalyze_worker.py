@@ -11,10 +11,9 @@ from azero.algorithms import algorithm_for
 from azero.config import load_config
 from azero.muzero.reanalyze_worker import RefreshedTargets, reanalyze_dir
 from azero.muzero.replay import trajectory_dir
-from azero.nets.muzero_evaluator import MuZeroEvaluator, MuZeroSearch
 from azero.rundir import RunDir
 
-from test_muzero_reanalyze import dense_policy, write_random_games
+from test_muzero_reanalyze import dense_policy, expected_search, write_random_games
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,24 +24,6 @@ def worker_config(run_dir):
     return load_config("connect4_muzero_tiny", [
         f"run_dir={run_dir}", "muzero.reanalyze_fraction=0.5", "muzero.td_steps=1",
         "replay.window_positions=10000"])
-
-
-def expected_search(net, game, config, states):
-    """(policy [n, A], root value [n]) of a search of `net` without root noise, made apart from
-    the worker, in batches of selfplay.games_per_worker rows (the net evaluated as it is, fp32, as
-    the worker evaluates its copy: a snapshot's folded BatchNorm rounds differently)."""
-    batch = config.selfplay.games_per_worker
-    search = MuZeroSearch(MuZeroEvaluator(net, game), config.search, batch)
-    policies, values = [], []
-    for i in range(0, len(states), batch):
-        part = states[i:i + batch]
-        padded = np.repeat(part[:1], batch, axis=0)
-        padded[:len(part)] = part
-        search.reset()
-        out = search.run(padded, add_noise=False, active=np.arange(batch) < len(part))
-        policies.append(out.policy_target[:len(part)])
-        values.append(out.root_value[:len(part)])
-    return np.concatenate(policies), np.concatenate(values)
 
 
 def wait_until_all_refreshed_at(buffer, step):
@@ -61,7 +42,8 @@ def assert_targets_are_the_search_of(net, game, config, buffer):
     fresh = {c.name: c for c in buffer.refreshed()}
     for chunk in buffer.chunks:
         rows = chunk.sample_rows
-        want_policy, want_root = expected_search(net, game, config, chunk.states[rows])
+        want_policy, want_root = expected_search(net, game, chunk.states[rows], config.search,
+                                                 config.selfplay.games_per_worker)
         copy = fresh[chunk.name]
         np.testing.assert_allclose(dense_policy(copy, game.spec.num_actions)[rows], want_policy,
                                    atol=1e-5)

@@ -24,7 +24,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -36,8 +35,6 @@ import numpy as np
 
 from ..atomic import atomic_write_with, remove_stale_temp_files
 from .replay import trajectory_dir
-
-log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2          # how often an idle worker looks for new credit
 REPORT_SECONDS = 60.0       # a "reanalyze" metrics record at most this often
