@@ -58,6 +58,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+# A write takes milliseconds to seconds: a temp file older than this belongs to a dead writer,
+# a younger one perhaps to a worker still finishing after its parent died (workers check on
+# their parent between pieces of work).
+ORPHAN_WRITE_GRACE_SECONDS = 60.0
+
+
 def remove_stale_temp_files(folder: str | os.PathLike, older_than: float = 0.0) -> int:
     """Delete leftovers of writes killed mid-way (`.<name>.*.tmp`) last modified more than
     `older_than` seconds ago (a younger one may belong to a writer still finishing); returns how

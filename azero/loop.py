@@ -34,7 +34,7 @@ import torch
 
 from azero import checkpoint as ckpt
 from azero.algorithms import algorithm_for
-from azero.atomic import atomic_write_bytes, remove_stale_temp_files
+from azero.atomic import ORPHAN_WRITE_GRACE_SECONDS, atomic_write_bytes, remove_stale_temp_files
 from azero.anchors import anchors_owed, check_anchors, describe_anchors, log_anchors, play_anchors
 from azero.config import Config, ConfigError
 from azero.gate_runner import make_gates
@@ -42,9 +42,6 @@ from azero.rundir import RunDir
 from azero.selfplay import check_random_openings
 
 log = logging.getLogger("azero.loop")
-
-ORPHAN_WRITE_GRACE_SECONDS = 60.0   # a shard write takes milliseconds: older temp files are dead
-
 
 @dataclass(frozen=True)
 class Limits:

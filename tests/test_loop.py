@@ -540,7 +540,8 @@ def test_a_second_ctrl_c_waits_for_the_step_or_save_under_way():
 
 
 def test_start_keeps_a_young_temp_shard_a_left_behind_worker_may_still_write(tmp_path):
-    from azero.loop import ORPHAN_WRITE_GRACE_SECONDS, prepare_run
+    from azero.atomic import ORPHAN_WRITE_GRACE_SECONDS
+    from azero.loop import prepare_run
     config = tiny_config(tmp_path / "run")
     run = prepare_run(config)
     young, old = run.replay / ".shard-a.npz.x1.tmp", run.replay / ".shard-b.npz.x2.tmp"

@@ -1,7 +1,14 @@
 """The Reanalyze worker (azero/muzero/reanalyze_worker.py): a process that searches stored games
 with the weights the trainer hands over, paced by the steps it announces, whose targets the
 trainer's buffer reads, and which survive a restart."""
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +20,7 @@ from azero.muzero.reanalyze_worker import RefreshedTargets, reanalyze_dir
 from azero.muzero.replay import trajectory_dir
 from azero.rundir import RunDir
 
+from test_loop import _session_members
 from test_muzero_reanalyze import dense_policy, expected_search, write_random_games
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -130,3 +138,62 @@ def test_stored_targets_are_read_once_per_version_and_pruned_with_their_shard(tm
         buffer.refresh()
     assert buffer.refreshed() == []
     assert store.prune(set()) == 1 and store.steps() == {}
+
+
+# A trainer stand-in: hands the worker its weights, owes it far more than it can search, says
+# "searching" once the first targets are on disk, then waits to be killed.
+_TRAINER = textwrap.dedent("""
+
+if __name__ == "__main__":     # the worker is spawned: it imports this module
+        import sys, time
+        sys.path.insert(0, sys.argv[2])
+        from azero.algorithms import algorithm_for
+        from azero.rundir import RunDir
+        from azero.muzero.replay import trajectory_dir
+        from azero.muzero.reanalyze_worker import reanalyze_dir
+        from test_muzero_reanalyze_worker import worker_config
+        from test_muzero_reanalyze import write_random_games
+        config = worker_config(sys.argv[1])
+        run = RunDir.at(config.run_dir)
+        run.make()
+        game = config.make_game()
+        write_random_games(trajectory_dir(run.root), game, 6, seed=3)
+        algorithm = algorithm_for(config)
+        trainer = algorithm.trainer_class().create(config, game, device="cpu")
+        buffer = algorithm.buffer(run, game, config)
+        buffer.refresh()
+        algorithm.before_training(trainer, buffer, config, game)(10 ** 6)
+        pool = algorithm.side_pool(run, config)   # held: a dropped pool stops its worker
+        pool.start()
+        deadline = time.monotonic() + float(sys.argv[3])
+        while not list((reanalyze_dir(run.root) / "targets").glob("*.npz")):
+            if time.monotonic() > deadline:
+                sys.exit("no targets")
+            time.sleep(0.1)
+        print("searching", flush=True)
+        time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_the_worker_leaves_when_the_trainer_is_killed_alone(tmp_path):
+    script, errors = tmp_path / "trainer.py", tmp_path / "stderr.txt"
+    script.write_text(_TRAINER)
+    with open(errors, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "run"),
+                                 str(Path(__file__).parent), str(WAIT_SECONDS)],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                start_new_session=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "searching", errors.read_text()           # the worker is mid-search
+        assert len(_session_members(proc.pid)) >= 2            # the trainer and its worker
+        os.kill(proc.pid, signal.SIGKILL)                      # the trainer alone (an OOM kill)
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while _session_members(proc.pid):
+            assert time.monotonic() < deadline, "the orphaned Reanalyze worker kept running"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

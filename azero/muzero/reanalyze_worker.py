@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_with, remove_stale_temp_files
+from ..atomic import ORPHAN_WRITE_GRACE_SECONDS, atomic_write_with, remove_stale_temp_files
 from .replay import trajectory_dir
 
 POLL_SECONDS = 0.2          # how often an idle worker looks for new credit
 REPORT_SECONDS = 60.0       # a "reanalyze" metrics record at most this often
-ORPHAN_WRITE_GRACE_SECONDS = 60.0   # temp files older than this at start are a dead worker's
 
 
 def reanalyze_dir(run_root) -> Path:
