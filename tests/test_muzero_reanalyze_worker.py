@@ -58,9 +58,10 @@ def assert_targets_are_the_search_of(net, game, config, buffer):
         np.testing.assert_allclose(copy.root_value[rows], want_root, atol=1e-5)
 
 
-def test_the_worker_searches_with_the_handed_over_weights_and_the_trainer_reads_its_targets(
-        tmp_path):
-    config = worker_config(tmp_path / "run")
+def start_trainer_side(run_dir):
+    """A run of six random games, a fresh trainer and its buffer, the weights handed over
+    (network.pt) and the Reanalyze worker started; the caller stops `pool`."""
+    config = worker_config(run_dir)
     run = RunDir.at(config.run_dir)
     run.make()
     game = config.make_game()
@@ -72,6 +73,13 @@ def test_the_worker_searches_with_the_handed_over_weights_and_the_trainer_reads_
     hand_off = algorithm.before_training(trainer, buffer, config, game)   # writes network.pt
     pool = algorithm.side_pool(run, config)
     pool.start()
+    return config, run, game, algorithm, trainer, buffer, hand_off, pool
+
+
+def test_the_worker_searches_with_the_handed_over_weights_and_the_trainer_reads_its_targets(
+        tmp_path):
+    config, run, game, algorithm, trainer, buffer, hand_off, pool = start_trainer_side(
+        tmp_path / "run")
     try:
         # nothing is owed before the trainer announces steps: the worker searches nothing
         time.sleep(3.0)
@@ -143,28 +151,13 @@ def test_stored_targets_are_read_once_per_version_and_pruned_with_their_shard(tm
 # A trainer stand-in: hands the worker its weights, owes it far more than it can search, says
 # "searching" once the first targets are on disk, then waits to be killed.
 _TRAINER = textwrap.dedent("""
-
-if __name__ == "__main__":     # the worker is spawned: it imports this module
-        import sys, time
-        sys.path.insert(0, sys.argv[2])
-        from azero.algorithms import algorithm_for
-        from azero.rundir import RunDir
-        from azero.muzero.replay import trajectory_dir
-        from azero.muzero.reanalyze_worker import reanalyze_dir
-        from test_muzero_reanalyze_worker import worker_config
-        from test_muzero_reanalyze import write_random_games
-        config = worker_config(sys.argv[1])
-        run = RunDir.at(config.run_dir)
-        run.make()
-        game = config.make_game()
-        write_random_games(trajectory_dir(run.root), game, 6, seed=3)
-        algorithm = algorithm_for(config)
-        trainer = algorithm.trainer_class().create(config, game, device="cpu")
-        buffer = algorithm.buffer(run, game, config)
-        buffer.refresh()
-        algorithm.before_training(trainer, buffer, config, game)(10 ** 6)
-        pool = algorithm.side_pool(run, config)   # held: a dropped pool stops its worker
-        pool.start()
+    import sys, time
+    sys.path.insert(0, sys.argv[2])
+    from azero.muzero.reanalyze_worker import reanalyze_dir
+    from test_muzero_reanalyze_worker import start_trainer_side
+    if __name__ == "__main__":     # the worker is spawned: it imports this module
+        _, run, _, _, _, _, hand_off, pool = start_trainer_side(sys.argv[1])  # pool held: alive
+        hand_off(10 ** 6)
         deadline = time.monotonic() + float(sys.argv[3])
         while not list((reanalyze_dir(run.root) / "targets").glob("*.npz")):
             if time.monotonic() > deadline:
