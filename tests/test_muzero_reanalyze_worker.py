@@ -156,7 +156,7 @@ _TRAINER = textwrap.dedent("""
     from azero.muzero.reanalyze_worker import reanalyze_dir
     from test_muzero_reanalyze_worker import start_trainer_side
     if __name__ == "__main__":     # the worker is spawned: it imports this module
-        _, run, _, _, _, _, hand_off, pool = start_trainer_side(sys.argv[1])  # pool held: alive
+        _, run, _, _, _, _, hand_off, pool = start_trainer_side(sys.argv[1])
         hand_off(10 ** 6)
         deadline = time.monotonic() + float(sys.argv[3])
         while not list((reanalyze_dir(run.root) / "targets").glob("*.npz")):
