@@ -20,6 +20,7 @@ from azero.muzero.reanalyze_worker import RefreshedTargets, reanalyze_dir
 from azero.muzero.replay import trajectory_dir
 from azero.rundir import RunDir
 
+from test_gate_runner import _wait_for
 from test_loop import _session_members
 from test_muzero_reanalyze import dense_policy, expected_search, write_random_games
 
@@ -183,10 +184,8 @@ def test_the_worker_leaves_when_the_trainer_is_killed_alone(tmp_path):
         assert len(_session_members(proc.pid)) >= 2            # the trainer and its worker
         os.kill(proc.pid, signal.SIGKILL)                      # the trainer alone (an OOM kill)
         proc.wait()
-        deadline = time.monotonic() + 60
-        while _session_members(proc.pid):
-            assert time.monotonic() < deadline, "the orphaned Reanalyze worker kept running"
-            time.sleep(0.2)
+        _wait_for(lambda: not _session_members(proc.pid), 60,
+                  "the orphaned Reanalyze worker kept running")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
